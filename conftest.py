@@ -1,0 +1,53 @@
+"""Root test configuration.
+
+eventlet must patch the standard library before anything opens a socket:
+without it, Nameko tests against a real broker hang.
+"""
+
+import eventlet
+
+eventlet.monkey_patch()
+
+import os  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+
+import pytest  # noqa: E402
+
+from shared import testing  # noqa: E402
+
+os.environ.setdefault("LOG_FORMAT", "console")
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    url = testing.postgres_server_url()
+    reason = testing.reachable_postgres(url)
+    if reason:
+        pytest.skip(f"no PostgreSQL server (testcontainers or {url}): {reason}")
+    yield url
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """One database for the session; tests that need isolation use ``fresh_pg``."""
+    with testing.fresh_postgres_database(postgres_server) as url:
+        yield url
+
+
+@pytest.fixture
+def fresh_pg(postgres_server: str) -> Iterator[str]:
+    with testing.fresh_postgres_database(postgres_server) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def amqp_uri() -> str:
+    uri = testing.amqp_uri()
+    reason = testing.reachable_amqp(uri)
+    if reason:
+        pytest.skip(f"no RabbitMQ broker (testcontainers or {uri}): {reason}")
+    return uri
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    testing.stop_containers()

@@ -1,0 +1,85 @@
+"""All configuration, read from environment variables in one place.
+
+Every setting has a default that works on a developer machine (`make run`):
+an embedded SQLite event store under ``var/`` and the local RabbitMQ.
+README.md ("Configuration") lists the variables; this module is the truth.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from environs import Env
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Settings:
+    environment: str
+    """``development`` (readable logs) or ``production`` (JSON logs)."""
+    var_dir: Path
+    event_store_url: str
+    """``sqlite:///path``, ``postgresql://...`` or ``kurrentdb://...`` / ``esdb://...``."""
+    event_store_timeout: float
+    """Seconds any single call to a networked event store may take."""
+    amqp_uri: str
+    relay_checkpoint_url: str
+    """Where the relay keeps its checkpoint (an SQL database)."""
+    relay_batch_size: int
+    log_format: str
+    log_level: str
+    gateway_host: str
+    gateway_port: int
+    rpc_timeout: float
+    consumer_max_retries: int
+    consumer_retry_delay_ms: int
+
+    def database_url(self, service: str) -> str:
+        """The read-model database a service owns: ``<SERVICE>_DATABASE_URL``."""
+        key = f"{service.upper()}_DATABASE_URL"
+        return os.environ.get(key) or f"sqlite:///{self.var_dir / (service + '.sqlite')}"
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://{self.gateway_host}:{self.gateway_port}"
+
+
+def _sql_default_checkpoint_url(event_store_url: str, var_dir: Path) -> str:
+    if event_store_url.startswith(("sqlite", "postgresql")):
+        return event_store_url
+    return f"sqlite:///{var_dir / 'relay.sqlite'}"
+
+
+def load_settings() -> Settings:
+    env = Env()
+    environment = env.str("ENVIRONMENT", "development")
+    var_dir = Path(env.str("VAR_DIR", str(PROJECT_ROOT / "var"))).resolve()
+    event_store_url = env.str("EVENT_STORE_URL", f"sqlite:///{var_dir / 'eventstore.sqlite'}")
+    return Settings(
+        environment=environment,
+        var_dir=var_dir,
+        event_store_url=event_store_url,
+        event_store_timeout=env.float("EVENT_STORE_TIMEOUT", 5.0),
+        amqp_uri=env.str("AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/"),
+        relay_checkpoint_url=env.str(
+            "RELAY_CHECKPOINT_URL", _sql_default_checkpoint_url(event_store_url, var_dir)
+        ),
+        relay_batch_size=env.int("RELAY_BATCH_SIZE", 500),
+        log_format=env.str("LOG_FORMAT", "json" if environment == "production" else "console"),
+        log_level=env.str("LOG_LEVEL", "INFO"),
+        gateway_host=env.str("GATEWAY_HOST", "127.0.0.1"),
+        gateway_port=env.int("GATEWAY_PORT", 8000),
+        rpc_timeout=env.float("RPC_TIMEOUT", 10.0),
+        consumer_max_retries=env.int("CONSUMER_MAX_RETRIES", 5),
+        consumer_retry_delay_ms=env.int("CONSUMER_RETRY_DELAY_MS", 2000),
+    )
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    """Process-wide settings, read once."""
+    return load_settings()

@@ -1,0 +1,608 @@
+"""Event store on PostgreSQL or SQLite through SQLAlchemy Core.
+
+Concurrency without a table lock (PostgreSQL):
+
+* An append locks only its own stream's row in ``streams`` (an upsert), checks
+  the expected revision there and bumps it. Writers to different streams never
+  wait for each other.
+* An event's global position is ``(transaction id << 20) + index in the append``.
+  Positions therefore grow with transaction ids, not with commit order, so a
+  reader must never go past a transaction that may still commit: it only reads
+  below ``pg_snapshot_xmin(pg_current_snapshot()) << 20``. Every transaction
+  below that horizon has finished, so nothing can appear later behind a reader.
+  The filter is a range condition on the primary key, i.e. an index scan.
+* ``NOTIFY`` from a statement trigger wakes subscribers; it is never the source
+  of truth (they re-read the table).
+
+SQLite serialises writers with ``BEGIN IMMEDIATE`` and numbers events with
+AUTOINCREMENT, which then also follows commit order.
+"""
+
+from __future__ import annotations
+
+import select
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg2
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine, Row
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.pool import StaticPool
+
+from shared.eventstore.contract import (
+    AppendResult,
+    EventMetadata,
+    EventStore,
+    EventStoreUnavailable,
+    ExpectedRevision,
+    NewEvent,
+    RecordedEvent,
+    StreamMetadata,
+    StreamNotFound,
+    StreamState,
+    Subscription,
+    WrongExpectedRevision,
+    category_of,
+    check_expected_revision,
+    validate_append,
+)
+
+BATCH_BITS = 20
+"""Low bits of a PostgreSQL position that number events within one append."""
+
+NOTIFY_CHANNEL = "marketplace_events"
+PAGE_SIZE = 1000
+IDLE_POLL_SECONDS = 0.5
+
+
+def build_tables(dialect: str) -> tuple[sa.MetaData, sa.Table, sa.Table]:
+    md = sa.MetaData()
+    json_type = postgresql.JSONB() if dialect == "postgresql" else sa.JSON()
+    position = (
+        sa.Column("position", sa.Integer, primary_key=True, autoincrement=True)
+        if dialect == "sqlite"
+        else sa.Column("position", sa.BigInteger, primary_key=True, autoincrement=False)
+    )
+    events = sa.Table(
+        "events",
+        md,
+        position,
+        sa.Column("event_id", sa.Uuid, nullable=False, unique=True),
+        sa.Column("stream_name", sa.String(500), nullable=False),
+        sa.Column("category", sa.String(500), nullable=False),
+        sa.Column("revision", sa.BigInteger, nullable=False),
+        sa.Column("event_type", sa.String(200), nullable=False),
+        sa.Column("schema_version", sa.Integer, nullable=False),
+        sa.Column("data", json_type, nullable=False),
+        sa.Column("metadata", json_type, nullable=False),
+        sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+        sa.UniqueConstraint("stream_name", "revision", name="events_stream_revision"),
+        sa.Index("events_category_position", "category", "position"),
+        sa.Index("events_type_position", "event_type", "position"),
+        sqlite_autoincrement=True,
+    )
+    streams = sa.Table(
+        "streams",
+        md,
+        sa.Column("stream_name", sa.String(500), primary_key=True),
+        sa.Column("revision", sa.BigInteger, nullable=False, server_default="-1"),
+        sa.Column("deleted", sa.Boolean, nullable=False, server_default=sa.false()),
+        sa.Column("max_age_seconds", sa.Integer),
+        sa.Column("max_count", sa.Integer),
+        sa.Column("truncate_before", sa.BigInteger),
+    )
+    return md, events, streams
+
+
+_PG_NOTIFY_DDL = [
+    f"""
+    CREATE OR REPLACE FUNCTION marketplace_events_notify() RETURNS trigger AS $$
+    BEGIN PERFORM pg_notify('{NOTIFY_CHANNEL}', ''); RETURN NULL; END;
+    $$ LANGUAGE plpgsql
+    """,
+    """
+    CREATE OR REPLACE TRIGGER events_notify AFTER INSERT ON events
+    FOR EACH STATEMENT EXECUTE FUNCTION marketplace_events_notify()
+    """,
+]
+
+
+def create_sql_engine(url: str, pool_size: int = 10) -> Engine:
+    """An engine configured the one way this project uses SQL databases.
+
+    A bare ``postgresql://`` URL means psycopg2: SQLAlchemy 2.1 would pick
+    psycopg 3, whose waits block the whole process under eventlet.
+    """
+    parsed = sa.make_url(url)
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg2")
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(parsed)
+    return sa.create_engine(parsed, pool_size=pool_size, max_overflow=20, pool_recycle=1800)
+
+
+def _sqlite_engine(url: sa.URL) -> Engine:
+    # One connection per process: under eventlet a second SQLite writer in the
+    # same process would freeze it for the whole busy timeout.
+    in_memory = url.database in (None, "", ":memory:")
+    kwargs: dict[str, Any] = {"connect_args": {"timeout": 30, "check_same_thread": False}}
+    if in_memory:
+        kwargs["poolclass"] = StaticPool
+    else:
+        kwargs.update(pool_size=1, max_overflow=0, pool_timeout=60)
+    engine = sa.create_engine(url, **kwargs)
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        if not in_memory:
+            cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get("sqlite_immediate", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """A transaction that writes; on SQLite it takes the write lock up front
+    so that two writers never deadlock upgrading read locks."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            conn = conn.execution_options(sqlite_immediate=True)
+        with conn.begin():
+            yield conn
+
+
+class SqlEventStore(EventStore):
+    def __init__(self, url_or_engine: str | Engine, create_schema: bool = True) -> None:
+        self.engine = (
+            url_or_engine
+            if isinstance(url_or_engine, Engine)
+            else create_sql_engine(url_or_engine, pool_size=20)
+        )
+        self.dialect = self.engine.dialect.name
+        if self.dialect not in ("postgresql", "sqlite"):
+            raise ValueError(f"unsupported SQL dialect {self.dialect!r}")
+        self._is_pg = self.dialect == "postgresql"
+        self.metadata, self.events, self.streams = build_tables(self.dialect)
+        self._columns = [
+            self.events.c[name]
+            for name in (
+                "position",
+                "event_id",
+                "stream_name",
+                "revision",
+                "event_type",
+                "schema_version",
+                "data",
+                "metadata",
+                "recorded_at",
+            )
+        ]
+        if create_schema:
+            self.create_schema()
+
+    # -- schema -------------------------------------------------------------
+
+    def create_schema(self) -> None:
+        """Idempotent; safe when several processes start at once."""
+        with write_transaction(self.engine) as conn:
+            if self._is_pg:
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(727001)"))
+            self.metadata.create_all(conn, checkfirst=True)
+            if self._is_pg:
+                for ddl in _PG_NOTIFY_DDL:
+                    conn.execute(sa.text(ddl))
+
+    def drop_schema(self) -> None:
+        with write_transaction(self.engine) as conn:
+            self.metadata.drop_all(conn, checkfirst=True)
+
+    # -- writing ------------------------------------------------------------
+
+    def append(
+        self,
+        stream: str,
+        events: Sequence[NewEvent],
+        expected_revision: ExpectedRevision = StreamState.ANY,
+    ) -> AppendResult:
+        events = list(events)
+        validate_append(stream, events, expected_revision)
+        try:
+            with write_transaction(self.engine) as conn:
+                return self._append_in(conn, stream, events, expected_revision)
+        except WrongExpectedRevision:
+            original = self._already_appended(stream, events)
+            if original is None:
+                raise
+            return original
+        except IntegrityError:
+            # Another append recorded these event ids first (a retry racing
+            # its original): answer with where they landed.
+            original = self._already_appended(stream, events)
+            if original is None:
+                raise
+            return original
+        except OperationalError as exc:
+            raise EventStoreUnavailable(str(exc)) from exc
+
+    def _append_in(
+        self, conn: Connection, stream: str, events: list[NewEvent], expected: ExpectedRevision
+    ) -> AppendResult:
+        head = self._lock_stream(conn, stream)
+        actual = None if head.deleted or head.revision < 0 else head.revision
+        check_expected_revision(stream, expected, actual)
+        first = head.revision + 1
+        now = datetime.now(UTC)
+        category = category_of(stream)
+        rows = [
+            {
+                "event_id": e.event_id,
+                "stream_name": stream,
+                "category": category,
+                "revision": first + i,
+                "event_type": e.type,
+                "schema_version": e.schema_version,
+                "data": e.data,
+                "metadata": e.metadata.to_dict(),
+                "recorded_at": now,
+            }
+            for i, e in enumerate(events)
+        ]
+        if self._is_pg:
+            base = head.txid << BATCH_BITS
+            for i, row in enumerate(rows):
+                row["position"] = base + i
+            conn.execute(self.events.insert(), rows)
+            last_position = base + len(rows) - 1
+        else:
+            stmt = self.events.insert().returning(
+                self.events.c.position, sort_by_parameter_order=True
+            )
+            last_position = conn.execute(stmt, rows).scalars().all()[-1]
+        last = first + len(rows) - 1
+        conn.execute(
+            self.streams.update()
+            .where(self.streams.c.stream_name == stream)
+            .values(revision=last, deleted=False)
+        )
+        return AppendResult(first_revision=first, last_revision=last, position=last_position)
+
+    def _lock_stream(self, conn: Connection, stream: str) -> Row[Any]:
+        """Create the stream's row if needed and lock it for this transaction."""
+        insert = postgresql.insert if self._is_pg else sqlite.insert
+        s = self.streams.c
+        stmt = insert(self.streams).values(stream_name=stream, revision=-1, deleted=False)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[s.stream_name], set_={"stream_name": stmt.excluded.stream_name}
+        )
+        returning: list[Any] = [s.revision, s.deleted]
+        if self._is_pg:
+            txid = sa.cast(sa.cast(sa.func.pg_current_xact_id(), sa.Text), sa.BigInteger)
+            returning.append(txid.label("txid"))
+        return conn.execute(stmt.returning(*returning)).one()
+
+    def _already_appended(self, stream: str, events: list[NewEvent]) -> AppendResult | None:
+        ids = [e.event_id for e in events]
+        c = self.events.c
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                sa.select(c.event_id, c.stream_name, c.revision, c.position).where(
+                    c.event_id.in_(ids)
+                )
+            ).all()
+        if not found:
+            return None
+        by_id = {row.event_id: row for row in found}
+        if len(by_id) != len(ids) or any(row.stream_name != stream for row in found):
+            raise WrongExpectedRevision(stream, StreamState.ANY, self.stream_revision(stream))
+        first, last = by_id[ids[0]], by_id[ids[-1]]
+        return AppendResult(first.revision, last.revision, last.position)
+
+    # -- reading ------------------------------------------------------------
+
+    def _horizon(self) -> Any:
+        """Upper bound (exclusive) of positions every reader may see now."""
+        xmin = sa.func.pg_snapshot_xmin(sa.func.pg_current_snapshot())
+        return sa.cast(sa.cast(xmin, sa.Text), sa.BigInteger).op("<<")(
+            sa.literal_column(str(BATCH_BITS), sa.Integer)
+        )
+
+    def _to_event(self, row: Row[Any]) -> RecordedEvent:
+        recorded_at = row[8]
+        if recorded_at.tzinfo is None:
+            recorded_at = recorded_at.replace(tzinfo=UTC)
+        return RecordedEvent(
+            event_id=row[1],
+            type=row[4],
+            schema_version=row[5],
+            data=row[6],
+            metadata=EventMetadata.from_dict(row[7]),
+            stream=row[2],
+            revision=row[3],
+            position=row[0],
+            recorded_at=recorded_at,
+        )
+
+    def read_stream(
+        self,
+        stream: str,
+        from_revision: int | None = None,
+        backwards: bool = False,
+        limit: int | None = None,
+    ) -> list[RecordedEvent]:
+        s, c = self.streams.c, self.events.c
+        with self.engine.connect() as conn:
+            head = conn.execute(
+                sa.select(
+                    s.revision, s.deleted, s.max_age_seconds, s.max_count, s.truncate_before
+                ).where(s.stream_name == stream)
+            ).one_or_none()
+            if head is None or head.deleted or head.revision < 0:
+                raise StreamNotFound(stream)
+            lowest = head.truncate_before or 0
+            if head.max_count is not None:
+                lowest = max(lowest, head.revision - head.max_count + 1)
+            query = sa.select(*self._columns).where(c.stream_name == stream, c.revision >= lowest)
+            if head.max_age_seconds is not None:
+                oldest = datetime.now(UTC) - timedelta(seconds=head.max_age_seconds)
+                query = query.where(c.recorded_at >= oldest)
+            if from_revision is not None:
+                query = query.where(
+                    c.revision <= from_revision if backwards else c.revision >= from_revision
+                )
+            query = query.order_by(c.revision.desc() if backwards else c.revision)
+            if limit is not None:
+                query = query.limit(limit)
+            return [self._to_event(row) for row in conn.execute(query)]
+
+    def _page_query(
+        self,
+        after: int | None,
+        start: int | None,
+        backwards: bool,
+        limit: int,
+        categories: Sequence[str] | None,
+        event_types: Sequence[str] | None,
+    ) -> sa.Select[Any]:
+        c = self.events.c
+        query = sa.select(*self._columns)
+        if self._is_pg:
+            query = query.where(c.position < self._horizon())
+        if after is not None:
+            query = query.where(c.position < after if backwards else c.position > after)
+        elif start is not None:
+            query = query.where(c.position <= start if backwards else c.position >= start)
+        if categories:
+            query = query.where(c.category.in_(list(categories)))
+        if event_types:
+            query = query.where(c.event_type.in_(list(event_types)))
+        return query.order_by(c.position.desc() if backwards else c.position).limit(limit)
+
+    def read_page(
+        self,
+        after: int | None,
+        limit: int,
+        categories: Sequence[str] | None = None,
+        event_types: Sequence[str] | None = None,
+        start: int | None = None,
+        backwards: bool = False,
+    ) -> list[RecordedEvent]:
+        query = self._page_query(after, start, backwards, limit, categories, event_types)
+        try:
+            with self.engine.connect() as conn:
+                return [self._to_event(row) for row in conn.execute(query)]
+        except OperationalError as exc:
+            raise EventStoreUnavailable(str(exc)) from exc
+
+    def read_all(
+        self,
+        from_position: int | None = None,
+        backwards: bool = False,
+        limit: int | None = None,
+        categories: Sequence[str] | None = None,
+        event_types: Sequence[str] | None = None,
+    ) -> Iterator[RecordedEvent]:
+        remaining = limit
+        after: int | None = None
+        while remaining is None or remaining > 0:
+            size = PAGE_SIZE if remaining is None else min(PAGE_SIZE, remaining)
+            page = self.read_page(
+                after, size, categories, event_types, start=from_position, backwards=backwards
+            )
+            yield from page
+            if len(page) < size:
+                return
+            after = page[-1].position
+            if remaining is not None:
+                remaining -= len(page)
+
+    def subscribe(
+        self,
+        checkpoint: int | None = None,
+        categories: Sequence[str] | None = None,
+        event_types: Sequence[str] | None = None,
+    ) -> Subscription:
+        return SqlSubscription(self, checkpoint, categories, event_types)
+
+    def stream_revision(self, stream: str) -> int | None:
+        s = self.streams.c
+        with self.engine.connect() as conn:
+            head = conn.execute(
+                sa.select(s.revision, s.deleted).where(s.stream_name == stream)
+            ).one_or_none()
+        if head is None or head.deleted or head.revision < 0:
+            return None
+        return int(head.revision)
+
+    def last_position(self) -> int:
+        c = self.events.c
+        query = sa.select(sa.func.max(c.position))
+        if self._is_pg:
+            query = query.where(c.position < self._horizon())
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar() or 0)
+
+    # -- stream metadata ----------------------------------------------------
+
+    def get_stream_metadata(self, stream: str) -> StreamMetadata:
+        s = self.streams.c
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(s.max_age_seconds, s.max_count, s.truncate_before).where(
+                    s.stream_name == stream
+                )
+            ).one_or_none()
+        if row is None:
+            return StreamMetadata()
+        return StreamMetadata(row.max_age_seconds, row.max_count, row.truncate_before)
+
+    def set_stream_metadata(self, stream: str, metadata: StreamMetadata) -> None:
+        with write_transaction(self.engine) as conn:
+            self._lock_stream(conn, stream)
+            conn.execute(
+                self.streams.update()
+                .where(self.streams.c.stream_name == stream)
+                .values(
+                    max_age_seconds=metadata.max_age_seconds,
+                    max_count=metadata.max_count,
+                    truncate_before=metadata.truncate_before,
+                )
+            )
+
+    def delete_stream(
+        self, stream: str, expected_revision: ExpectedRevision = StreamState.ANY
+    ) -> None:
+        with write_transaction(self.engine) as conn:
+            head = self._lock_stream(conn, stream)
+            actual = None if head.deleted or head.revision < 0 else head.revision
+            if actual is None:
+                raise StreamNotFound(stream)
+            check_expected_revision(stream, expected_revision, actual)
+            conn.execute(
+                self.streams.update()
+                .where(self.streams.c.stream_name == stream)
+                .values(deleted=True, truncate_before=actual + 1)
+            )
+
+    # -- plumbing -----------------------------------------------------------
+
+    def ping(self) -> None:
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+        except OperationalError as exc:
+            raise EventStoreUnavailable(str(exc)) from exc
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+class _PgWaker:
+    """Sleeps until a NOTIFY arrives on a dedicated LISTEN connection."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._conn = engine.raw_connection()
+        raw = self._conn.driver_connection
+        self._conn.detach()  # it lives as long as the subscription, not in the pool
+        raw.autocommit = True
+        with raw.cursor() as cur:
+            cur.execute(f"LISTEN {NOTIFY_CHANNEL}")
+        self._raw = raw
+
+    def wait(self, timeout: float) -> bool:
+        """True if woken by a notification."""
+        if self._raw.closed:
+            return False
+        if self._raw.notifies:
+            self._raw.notifies.clear()
+            return True
+        try:
+            ready, _, _ = select.select([self._raw], [], [], timeout)
+            if not ready:
+                return False
+            self._raw.poll()
+        except (OSError, ValueError, psycopg2.Error):
+            return False  # closed by stop(), or a broken connection: re-read and carry on
+        woke = bool(self._raw.notifies)
+        self._raw.notifies.clear()
+        return woke
+
+    def close(self) -> None:
+        with suppress(Exception):
+            self._conn.close()
+
+
+class _PollWaker:
+    def wait(self, timeout: float) -> bool:
+        time.sleep(min(timeout, 0.05))
+        return False
+
+    def close(self) -> None:
+        pass
+
+
+class SqlSubscription(Subscription):
+    def __init__(
+        self,
+        store: SqlEventStore,
+        checkpoint: int | None,
+        categories: Sequence[str] | None,
+        event_types: Sequence[str] | None,
+    ) -> None:
+        self._store = store
+        self._after = checkpoint
+        self._categories = categories
+        self._event_types = event_types
+        self._stopped = False
+        self._waker: _PgWaker | _PollWaker = (
+            _PgWaker(store.engine) if store.dialect == "postgresql" else _PollWaker()
+        )
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped
+
+    @property
+    def position(self) -> int | None:
+        """Position of the last event returned (or the starting checkpoint)."""
+        return self._after
+
+    def next_batch(self, max_count: int = 500, timeout: float = 1.0) -> list[RecordedEvent]:
+        deadline = time.monotonic() + timeout
+        pause = IDLE_POLL_SECONDS
+        while not self._stopped:
+            batch = self._store.read_page(
+                self._after, max_count, self._categories, self._event_types
+            )
+            if batch:
+                self._after = batch[-1].position
+                return batch
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return []
+            if self._waker.wait(min(remaining, pause)):
+                # Woken but perhaps still behind an older transaction that has
+                # not committed yet: look again soon rather than at idle pace.
+                pause = 0.01
+            else:
+                pause = min(IDLE_POLL_SECONDS, pause * 2)
+        return []
+
+    def stop(self) -> None:
+        if not self._stopped:
+            self._stopped = True
+            self._waker.close()
