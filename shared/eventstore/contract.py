@@ -61,6 +61,9 @@ class EventStoreUnavailable(EventStoreError):
     """The backend could not be reached or did not answer in time."""
 
 
+_KNOWN_METADATA = frozenset({"correlation_id", "causation_id", "actor_id", "source"})
+
+
 @dataclass(frozen=True, slots=True)
 class EventMetadata:
     """Who caused an event and within which request.
@@ -95,13 +98,15 @@ class EventMetadata:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EventMetadata:
-        known = {"correlation_id", "causation_id", "actor_id", "source"}
+        """Build from stored metadata (on the read path of every event: keep it cheap)."""
+        get = data.get
+        extra = {k: v for k, v in data.items() if k not in _KNOWN_METADATA} if len(data) > 4 else {}
         return cls(
-            correlation_id=str(data.get("correlation_id", "")),
-            causation_id=str(data.get("causation_id", "")),
-            actor_id=str(data.get("actor_id", "")),
-            source=str(data.get("source", "")),
-            extra={k: v for k, v in data.items() if k not in known},
+            get("correlation_id", ""),
+            get("causation_id", ""),
+            get("actor_id", ""),
+            get("source", ""),
+            extra,
         )
 
 
