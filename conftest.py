@@ -4,7 +4,11 @@ eventlet must patch the standard library before anything opens a socket:
 without it, Nameko tests against a real broker hang.
 """
 
-import eventlet
+import warnings
+
+warnings.filterwarnings("ignore", message=".*Eventlet is deprecated")
+
+import eventlet  # noqa: E402
 
 eventlet.monkey_patch()
 

@@ -15,6 +15,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from shared.probes import reachable_amqp, reachable_postgres
+
+__all__ = ["reachable_amqp", "reachable_postgres"]
+
 DEFAULT_POSTGRES_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 DEFAULT_AMQP_URI = "amqp://guest:guest@127.0.0.1:5672/"
 
@@ -57,29 +61,6 @@ def stop_containers() -> None:
     while _containers:
         with suppress(Exception):
             _containers.pop().stop()
-
-
-def reachable_postgres(url: str) -> str | None:
-    """None if the server answers, else the reason it does not."""
-    try:
-        engine = sa.create_engine(url)
-        with engine.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
-        engine.dispose()
-    except Exception as exc:
-        return str(exc).splitlines()[0]
-    return None
-
-
-def reachable_amqp(uri: str) -> str | None:
-    from kombu import Connection
-
-    try:
-        with Connection(uri, connect_timeout=3) as conn:
-            conn.ensure_connection(max_retries=1)
-    except Exception as exc:
-        return str(exc)
-    return None
 
 
 @contextmanager

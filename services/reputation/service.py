@@ -1,0 +1,9 @@
+"""The reputation service. An empty service for now: its issue fills it in."""
+
+from __future__ import annotations
+
+from shared.service import MarketplaceService
+
+
+class ReputationService(MarketplaceService):
+    name = "reputation"

@@ -1,0 +1,128 @@
+"""Consuming other services' events from RabbitMQ: retried, dead-lettered, idempotent.
+
+Nameko's own ``event_handler`` acknowledges a message whose handler raised,
+and the message is gone. :func:`event_handler` here instead moves it to
+``<queue>.retry``, a queue whose TTL dead-letters it back to the handler's
+queue after ``CONSUMER_RETRY_DELAY_MS``; after ``CONSUMER_MAX_RETRIES`` failed
+attempts it goes to ``<queue>.dead`` with the last error in its headers, for an
+operator to inspect and replay. The copy is published (with confirms) before
+the original is acknowledged, so a crash in between duplicates, never loses.
+
+Duplicates are expected (the relay publishes at least once): handlers apply
+their effect through :meth:`shared.database.Database.handle_once`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from kombu import Connection, Exchange, Queue
+from kombu.pools import producers
+from nameko.events import SERVICE_POOL, EventHandler
+
+from shared.eventstore import EventMetadata, RecordedEvent
+from shared.logging import get_logger
+from shared.schemas import DecodedEvent, EventRegistry, registry
+
+log = get_logger(__name__)
+
+ATTEMPTS_HEADER = "x-attempts"
+ERROR_HEADER = "x-last-error"
+
+
+def decode_message(payload: dict[str, Any], schemas: EventRegistry = registry) -> DecodedEvent:
+    """A relayed envelope back to an event, its data upcast to the current version."""
+    recorded = RecordedEvent(
+        event_id=UUID(payload["event_id"]),
+        type=payload["event_type"],
+        schema_version=int(payload["schema_version"]),
+        data=payload["data"],
+        metadata=EventMetadata.from_dict(payload.get("metadata") or {}),
+        stream=payload["stream"],
+        revision=int(payload["revision"]),
+        position=int(payload["position"]),
+        recorded_at=datetime.fromisoformat(payload["recorded_at"]),
+    )
+    return schemas.decode(recorded)
+
+
+class ReliableEventHandler(EventHandler):
+    def __init__(self, source_service: str, event_type: str, **kwargs: Any) -> None:
+        super().__init__(
+            source_service,
+            event_type,
+            handler_type=SERVICE_POOL,
+            reliable_delivery=True,
+            requeue_on_error=False,
+            **kwargs,
+        )
+
+    def setup(self) -> None:
+        super().setup()
+        config = self.container.config
+        self.max_retries = int(config.get("CONSUMER_MAX_RETRIES", 5))
+        delay = int(config.get("CONSUMER_RETRY_DELAY_MS", 2000))
+        name = self.queue.name
+        self.retry_queue = Queue(
+            f"{name}.retry",
+            durable=True,
+            queue_arguments={
+                "x-message-ttl": delay,
+                "x-dead-letter-exchange": "",
+                "x-dead-letter-routing-key": name,
+            },
+        )
+        self.dead_queue = Queue(f"{name}.dead", durable=True)
+        self.amqp_uri = config["AMQP_URI"]
+        with Connection(self.amqp_uri) as conn:
+            channel = conn.default_channel
+            self.retry_queue(channel).declare()
+            self.dead_queue(channel).declare()
+
+    def handle_message_processed(
+        self, message: Any, result: Any = None, exc_info: Any = None
+    ) -> None:
+        if exc_info is None:
+            self.queue_consumer.ack_message(message)
+            return
+        headers = dict(message.headers or {})
+        attempts = int(headers.get(ATTEMPTS_HEADER, 0)) + 1
+        target = self.retry_queue if attempts <= self.max_retries else self.dead_queue
+        headers[ATTEMPTS_HEADER] = attempts
+        headers[ERROR_HEADER] = f"{exc_info[0].__name__}: {exc_info[1]}"[:1000]
+        try:
+            self._publish_copy(message, target, headers)
+        except Exception:
+            log.exception("could not park failed message; it will be redelivered")
+            return
+        log.warning(
+            "event handler failed",
+            queue=self.queue.name,
+            attempts=attempts,
+            moved_to=target.name,
+            error=headers[ERROR_HEADER],
+        )
+        self.queue_consumer.ack_message(message)
+
+    def _publish_copy(self, message: Any, target: Queue, headers: dict[str, Any]) -> None:
+        properties = message.properties or {}
+        connection = Connection(self.amqp_uri, transport_options={"confirm_publish": True})
+        with connection as conn, producers[conn].acquire(block=True) as producer:
+            producer.publish(
+                message.body,
+                exchange=Exchange(""),
+                routing_key=target.name,
+                headers=headers,
+                content_type=message.content_type,
+                content_encoding=message.content_encoding,
+                delivery_mode=2,
+                message_id=properties.get("message_id"),
+                type=properties.get("type"),
+                correlation_id=properties.get("correlation_id"),
+                retry=True,
+            )
+
+
+event_handler = ReliableEventHandler.decorator

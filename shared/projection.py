@@ -1,0 +1,251 @@
+"""Projections: read models computed from the event log, and the runner that keeps them.
+
+A projection is a function from event to read-model writes. The runner applies
+a batch of events and moves the projection's checkpoint in one transaction, so
+the read model always equals "the log up to the checkpoint" — never half a
+batch, never an event twice. ``rebuild`` resets the tables and replays from
+the start; because live processing reads the same log in the same order
+through the same function, a rebuild gives exactly the live state.
+
+A projection's ``version`` is stored with its checkpoint: when the code's
+version differs, the tables are dropped, recreated and rebuilt. That is how
+read-model schemas change in this project (no migrations to write).
+"""
+
+from __future__ import annotations
+
+import abc
+import time
+import zlib
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from nameko.extensions import DependencyProvider
+from sqlalchemy.engine import Connection, Engine
+
+from shared.config import settings
+from shared.database import create_schema, database_url_for, read_checkpoint, save_checkpoint
+from shared.eventlog import event_store_url_for, shared_event_store
+from shared.eventstore import EventStore, RecordedEvent
+from shared.logging import get_logger
+from shared.schemas import DecodedEvent, EventRegistry, registry
+from shared.sql import shared_engine, write_transaction
+
+log = get_logger(__name__)
+
+
+class Projection(abc.ABC):
+    name: str
+    version: int = 1
+    metadata: sa.MetaData
+    """The tables this projection owns (dropped and recreated on reset)."""
+    event_types: Sequence[str]
+    categories: Sequence[str] | None = None
+
+    @abc.abstractmethod
+    def apply(self, conn: Connection, event: DecodedEvent) -> None:
+        """Write what ``event`` changes, inside the runner's transaction."""
+
+
+@dataclass
+class ProjectionStatus:
+    name: str
+    position: int | None = None
+    applied: int = 0
+    last_error: str | None = None
+    running: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class ProjectionRunner:
+    def __init__(
+        self,
+        projection: Projection,
+        store: EventStore,
+        engine: Engine,
+        schemas: EventRegistry = registry,
+        batch_size: int = 500,
+    ) -> None:
+        self.projection = projection
+        self.store = store
+        self.engine = engine
+        self.schemas = schemas
+        self.batch_size = batch_size
+        self.status = ProjectionStatus(projection.name)
+
+    # -- state -------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Create tables; reset them if the stored version is not the code's."""
+        create_schema(self.engine, self.projection.metadata)
+        with write_transaction(self.engine) as conn:
+            position, version = read_checkpoint(conn, self.projection.name)
+            if version is not None and version != self.projection.version:
+                log.warning(
+                    "projection version changed: rebuilding",
+                    projection=self.projection.name,
+                    stored_version=version,
+                    version=self.projection.version,
+                )
+                self._reset(conn)
+                position = None
+        self.status.position = position
+
+    def checkpoint(self) -> int | None:
+        with self.engine.connect() as conn:
+            return read_checkpoint(conn, self.projection.name)[0]
+
+    def _reset(self, conn: Connection) -> None:
+        self.projection.metadata.drop_all(conn, checkfirst=True)
+        self.projection.metadata.create_all(conn)
+        save_checkpoint(conn, self.projection.name, None, self.projection.version)
+
+    # -- applying ------------------------------------------------------------
+
+    def apply_batch(self, events: Sequence[RecordedEvent]) -> None:
+        if not events:
+            return
+        with write_transaction(self.engine) as conn:
+            for event in events:
+                self.projection.apply(conn, self.schemas.decode(event))
+            save_checkpoint(
+                conn, self.projection.name, events[-1].position, self.projection.version
+            )
+        self.status.position = events[-1].position
+        self.status.applied += len(events)
+
+    def _pending(self, after: int | None) -> Iterator[RecordedEvent]:
+        start = 0 if after is None else after
+        for event in self.store.read_all(
+            from_position=start,
+            categories=self.projection.categories,
+            event_types=list(self.projection.event_types),
+        ):
+            if after is None or event.position > after:
+                yield event
+
+    def catch_up(self, progress: Callable[[int], None] | None = None) -> int:
+        """Apply everything after the checkpoint that readers can see now."""
+        applied = 0
+        batch: list[RecordedEvent] = []
+        for event in self._pending(self.checkpoint()):
+            batch.append(event)
+            if len(batch) >= self.batch_size:
+                self.apply_batch(batch)
+                applied += len(batch)
+                batch = []
+                if progress:
+                    progress(applied)
+        self.apply_batch(batch)
+        applied += len(batch)
+        if progress and batch:
+            progress(applied)
+        return applied
+
+    def rebuild(self, progress: Callable[[int], None] | None = None) -> int:
+        """Reset the read model and replay the whole log into it."""
+        create_schema(self.engine, self.projection.metadata)
+        with write_transaction(self.engine) as conn:
+            self._reset(conn)
+        self.status.position = None
+        return self.catch_up(progress)
+
+    def run(self, should_stop: Callable[[], bool], idle_timeout: float = 1.0) -> None:
+        """Follow the log live until ``should_stop()``."""
+        self.prepare()
+        self.catch_up()
+        self.status.running = True
+        subscription = self.store.subscribe(
+            checkpoint=self.checkpoint(),
+            categories=self.projection.categories,
+            event_types=list(self.projection.event_types),
+        )
+        try:
+            while not should_stop():
+                self.apply_batch(subscription.next_batch(self.batch_size, idle_timeout))
+        finally:
+            self.status.running = False
+            subscription.stop()
+
+
+@contextmanager
+def single_active(engine: Engine, name: str, should_stop: Callable[[], bool]) -> Iterator[bool]:
+    """Hold a lock so that only one process runs ``name`` against this database.
+
+    PostgreSQL: a session advisory lock, waited for while another instance
+    holds it (it is released when that instance dies). SQLite databases are
+    local files used by one process, so no lock is needed there.
+    """
+    if engine.dialect.name != "postgresql":
+        yield True
+        return
+    key = zlib.crc32(name.encode())
+    with engine.connect() as conn:
+        conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+        while not should_stop():
+            if conn.execute(sa.select(sa.func.pg_try_advisory_lock(key))).scalar():
+                break
+            time.sleep(1.0)
+        else:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            with suppress(Exception):
+                conn.execute(sa.select(sa.func.pg_advisory_unlock(key)))
+
+
+class ProjectionWorker(DependencyProvider):
+    """Runs a projection inside a Nameko service, for as long as it runs.
+
+    A failing event stops the projection where it is (it is not skipped);
+    the worker logs the error, waits and tries again from the checkpoint.
+    """
+
+    def __init__(self, projection: Projection) -> None:
+        self.projection = projection
+        self._stopping = False
+        self._thread: Any = None
+
+    def setup(self) -> None:
+        store = shared_event_store(
+            event_store_url_for(self.container), settings().event_store_timeout
+        )
+        engine = shared_engine(database_url_for(self.container))
+        self.runner = ProjectionRunner(self.projection, store, engine)
+
+    def start(self) -> None:
+        self._stopping = False
+        self._thread = self.container.spawn_managed_thread(self._loop)
+
+    def stop(self) -> None:
+        self._stopping = True
+        if self._thread is not None:
+            self._thread.wait()
+
+    def kill(self) -> None:
+        self._stopping = True
+
+    def _loop(self) -> None:
+        backoff = 0.5
+        stopping = lambda: self._stopping  # noqa: E731
+        while not self._stopping:
+            try:
+                with single_active(
+                    self.runner.engine, f"projection:{self.projection.name}", stopping
+                ) as leader:
+                    if leader:
+                        self.runner.run(stopping)
+                backoff = 0.5
+            except Exception as exc:
+                self.runner.status.last_error = repr(exc)
+                log.exception("projection failed", projection=self.projection.name)
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
+
+    def get_dependency(self, worker_ctx: Any) -> ProjectionRunner:
+        return self.runner

@@ -1,0 +1,141 @@
+"""The relay: the event store is the outbox, and this publishes it to RabbitMQ.
+
+Each event goes to the topic exchange ``<source service>.events`` with the
+event type as routing key — exactly what Nameko's ``@event_handler(source,
+type)`` binds to. Messages are persistent, carry the event id as
+``message_id`` and the request's ids as Nameko context headers, and are
+published with publisher confirms. The checkpoint moves only after the broker
+confirmed every event before it, so a relay killed at any moment loses
+nothing when restarted; it may publish some events again (consumers are
+idempotent).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import orjson
+import pika
+from sqlalchemy.engine import Engine
+
+from shared.context import CAUSATION_ID, CORRELATION_ID
+from shared.database import create_schema, read_checkpoint, save_checkpoint
+from shared.eventstore import EventStore, RecordedEvent
+from shared.logging import get_logger
+from shared.sql import write_transaction
+
+log = get_logger(__name__)
+
+NAMEKO_HEADER = "nameko.{}"
+
+
+def exchange_for(event: RecordedEvent) -> str:
+    return f"{event.metadata.source or event.category}.events"
+
+
+class AmqpPublisher:
+    """pika publisher with confirms; one message confirmed at a time."""
+
+    def __init__(self, amqp_uri: str) -> None:
+        self.parameters = pika.URLParameters(amqp_uri)
+        self._connection: pika.BlockingConnection | None = None
+        self._channel: pika.adapters.blocking_connection.BlockingChannel | None = None
+        self._declared: set[str] = set()
+
+    def _ensure_channel(self) -> pika.adapters.blocking_connection.BlockingChannel:
+        if self._channel is None or self._channel.is_closed:
+            self.close()
+            self._connection = pika.BlockingConnection(self.parameters)
+            self._channel = self._connection.channel()
+            self._channel.confirm_delivery()
+            self._declared.clear()
+        return self._channel
+
+    def publish(self, event: RecordedEvent) -> None:
+        channel = self._ensure_channel()
+        exchange = exchange_for(event)
+        if exchange not in self._declared:
+            # The same declaration Nameko makes for its event exchanges.
+            channel.exchange_declare(exchange, exchange_type="topic", durable=True)
+            self._declared.add(exchange)
+        meta = event.metadata
+        properties = pika.BasicProperties(
+            content_type="application/json",
+            content_encoding="utf-8",
+            delivery_mode=pika.DeliveryMode.Persistent,
+            message_id=str(event.event_id),
+            type=event.type,
+            correlation_id=meta.correlation_id or None,
+            timestamp=int(event.recorded_at.timestamp()),
+            headers={
+                NAMEKO_HEADER.format(CORRELATION_ID): meta.correlation_id,
+                NAMEKO_HEADER.format(CAUSATION_ID): str(event.event_id),
+            },
+        )
+        # With confirms on, this returns once the broker has taken
+        # responsibility for the message (and raises if it refused it).
+        channel.basic_publish(exchange, event.type, orjson.dumps(event.envelope()), properties)
+
+    def close(self) -> None:
+        if self._connection is not None and self._connection.is_open:
+            with contextlib.suppress(pika.exceptions.AMQPError):
+                self._connection.close()
+        self._connection = None
+        self._channel = None
+
+
+@dataclass
+class RelayStats:
+    published: int = 0
+    position: int | None = None
+    started_at: float = 0.0
+
+
+class Relay:
+    def __init__(
+        self,
+        store: EventStore,
+        checkpoint_engine: Engine,
+        publisher: AmqpPublisher,
+        name: str = "relay",
+        batch_size: int = 500,
+    ) -> None:
+        self.store = store
+        self.checkpoint_engine = checkpoint_engine
+        self.publisher = publisher
+        self.name = name
+        self.batch_size = batch_size
+        self.stats = RelayStats(started_at=time.monotonic())
+
+    def checkpoint(self) -> int | None:
+        with self.checkpoint_engine.connect() as conn:
+            return read_checkpoint(conn, self.name)[0]
+
+    def publish_batch(self, batch: list[RecordedEvent]) -> None:
+        for event in batch:
+            self.publisher.publish(event)
+        with write_transaction(self.checkpoint_engine) as conn:
+            save_checkpoint(conn, self.name, batch[-1].position)
+        self.stats.published += len(batch)
+        self.stats.position = batch[-1].position
+
+    def run(self, should_stop: Callable[[], bool], idle_timeout: float = 1.0) -> None:
+        create_schema(self.checkpoint_engine)
+        checkpoint = self.checkpoint()
+        log.info("relay starting", checkpoint=checkpoint)
+        last_report = time.monotonic()
+        with self.store.subscribe(checkpoint=checkpoint) as subscription:
+            while not should_stop():
+                batch = subscription.next_batch(self.batch_size, idle_timeout)
+                if batch:
+                    self.publish_batch(batch)
+                if time.monotonic() - last_report > 30:
+                    last_report = time.monotonic()
+                    log.info(
+                        "relay progress",
+                        published=self.stats.published,
+                        position=self.stats.position,
+                    )

@@ -1,0 +1,101 @@
+"""SQL databases the one way this project uses them (engines, write transactions).
+
+Engines are shared per URL within a process (``shared_engine``): under
+eventlet a second SQLite connection writing the same file would freeze the
+whole process for its busy timeout.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import orjson
+import psycopg2
+import psycopg2.extras
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import StaticPool
+
+_engines: dict[str, Engine] = {}
+_engines_lock = threading.Lock()
+
+
+def shared_engine(url: str) -> Engine:
+    """The process's one engine for ``url``."""
+    with _engines_lock:
+        engine = _engines.get(url)
+        if engine is None:
+            engine = _engines[url] = create_sql_engine(url)
+        return engine
+
+
+def create_sql_engine(url: str | sa.URL, pool_size: int = 10, **engine_options: Any) -> Engine:
+    """An engine configured the one way this project uses SQL databases.
+
+    A bare ``postgresql://`` URL means psycopg2: SQLAlchemy 2.1 would pick
+    psycopg 3, whose waits block the whole process under eventlet.
+    """
+    parsed = sa.make_url(url)
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg2")
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(parsed)
+    engine = sa.create_engine(
+        parsed, pool_size=pool_size, max_overflow=20, pool_recycle=1800, **engine_options
+    )
+    if parsed.drivername == "postgresql+psycopg2":
+        sa.event.listen(engine, "connect", _decode_json_with_orjson)
+    return engine
+
+
+def _decode_json_with_orjson(dbapi_conn: Any, _record: Any) -> None:
+    """JSON decoding is most of the cost of reading events; orjson is several
+    times faster than the standard library's."""
+    psycopg2.extras.register_default_json(dbapi_conn, loads=orjson.loads)
+    psycopg2.extras.register_default_jsonb(dbapi_conn, loads=orjson.loads)
+
+
+def _sqlite_engine(url: sa.URL) -> Engine:
+    # One connection per process: under eventlet a second SQLite writer in the
+    # same process would freeze it for the whole busy timeout.
+    in_memory = url.database in (None, "", ":memory:")
+    kwargs: dict[str, Any] = {
+        "connect_args": {"timeout": 30, "check_same_thread": False},
+        "json_deserializer": orjson.loads,
+    }
+    if in_memory:
+        kwargs["poolclass"] = StaticPool
+    else:
+        kwargs.update(pool_size=1, max_overflow=0, pool_timeout=60)
+    engine = sa.create_engine(url, **kwargs)
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        if not in_memory:
+            cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get("sqlite_immediate", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """A transaction that writes; on SQLite it takes the write lock up front
+    so that two writers never deadlock upgrading read locks."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            conn = conn.execution_options(sqlite_immediate=True)
+        with conn.begin():
+            yield conn
