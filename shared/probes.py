@@ -24,3 +24,28 @@ def reachable_amqp(uri: str) -> str | None:
     except Exception as exc:
         return str(exc)
     return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m shared.probes amqp``: say whether the configured broker answers."""
+    import sys
+
+    from shared.config import settings
+
+    what = (argv if argv is not None else sys.argv[1:]) or ["amqp"]
+    cfg = settings()
+    if "amqp" in what:
+        reason = reachable_amqp(cfg.amqp_uri)
+        if reason:
+            print(
+                f"RabbitMQ is not reachable at {cfg.amqp_uri}: {reason}\n"
+                "Start it with 'rabbitmq-server -detached' (Debian: apt-get install "
+                "rabbitmq-server), or point AMQP_URI at a running broker.",
+                file=sys.stderr,
+            )
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

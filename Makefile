@@ -1,0 +1,48 @@
+# The two commands a newcomer needs:  make run   and   make test
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test test-unit lint bench services clean
+
+help:
+	@echo "make run    - install, then run every service, the relay and the gateway (Ctrl-C stops)"
+	@echo "make test   - install, start RabbitMQ/PostgreSQL if stopped, lint, run all tests"
+	@echo "make bench  - run the benchmarks under bench/"
+
+$(INSTALLED): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	touch $(INSTALLED)
+
+install: $(INSTALLED)
+
+run: install
+	@mkdir -p var
+	@$(BIN)/python -m shared.probes amqp
+	@echo "Starting the marketplace; the gateway will listen on $$($(BIN)/python -c 'from shared.config import settings; print(settings().gateway_url)')"
+	@echo "Readiness: GET /health/ready   Stop: Ctrl-C"
+	@exec $(BIN)/honcho start -f Procfile
+
+services:
+	@scripts/ensure-services.sh
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: install services lint
+	$(BIN)/pytest
+
+test-unit: install
+	$(BIN)/pytest -m "not integration"
+
+bench: install services
+	$(BIN)/python bench/eventstore.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache *.egg-info

@@ -1,0 +1,189 @@
+"""Consumers against real RabbitMQ and PostgreSQL, in a real Nameko container."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from kombu import Connection
+
+from shared.consumer import ATTEMPTS_HEADER, ERROR_HEADER, decode_message, event_handler
+from shared.database import ReadModelDatabase
+from shared.eventstore import RecordedEvent
+from shared.relay import AmqpPublisher
+from tests.integration.helpers import SOURCE, thing, wait_until
+
+pytestmark = pytest.mark.integration
+
+tables = sa.MetaData()
+totals = sa.Table(
+    "totals",
+    tables,
+    sa.Column("thing_id", sa.String, primary_key=True),
+    sa.Column("amount", sa.Integer, nullable=False),
+)
+
+attempts: Counter[str] = Counter()
+
+
+class CountingService:
+    """Adds each ThingHappened amount to a total, once per event; fails on
+    purpose for amounts that ask it to."""
+
+    name = "counting"
+    db = ReadModelDatabase(tables)
+
+    @event_handler(SOURCE, "ThingHappened")
+    def on_thing(self, payload: dict[str, Any]) -> None:
+        event = decode_message(payload)
+        attempts[str(event.recorded.event_id)] += 1
+        amount = event.data["amount"]
+        if amount < 0:
+            raise ValueError("negative amounts are refused")
+        if amount == 13 and attempts[str(event.recorded.event_id)] < 3:
+            raise RuntimeError("transient failure")
+
+        def add(conn: sa.Connection) -> None:
+            thing_id = event.data["thing_id"]
+            updated = conn.execute(
+                totals.update()
+                .where(totals.c.thing_id == thing_id)
+                .values(amount=totals.c.amount + amount)
+            )
+            if updated.rowcount == 0:
+                conn.execute(totals.insert().values(thing_id=thing_id, amount=amount))
+
+        self.db.handle_once("counting.on_thing", event.recorded.event_id, add)
+
+
+def recorded(amount: int, thing_id: str) -> RecordedEvent:
+    event = thing(amount=amount, thing_id=thing_id)
+    return RecordedEvent(
+        event_id=event.event_id,
+        type=event.type,
+        schema_version=1,
+        data=event.data,
+        metadata=event.metadata,
+        stream=f"thing-{thing_id}",
+        revision=0,
+        position=1,
+        recorded_at=datetime.now(UTC),
+    )
+
+
+@pytest.fixture
+def service(fresh_pg: str, amqp_uri: str, container_factory: Any) -> Any:
+    attempts.clear()
+    config = {
+        "AMQP_URI": amqp_uri,
+        "DATABASE_URL": fresh_pg,
+        "CONSUMER_MAX_RETRIES": 2,
+        "CONSUMER_RETRY_DELAY_MS": 100,
+    }
+    container = container_factory(CountingService, config)
+    container.start()
+    yield container
+    queue = "evt-testsrc-ThingHappened--counting.on_thing"
+    with Connection(amqp_uri) as conn:
+        for name in (queue, f"{queue}.retry", f"{queue}.dead"):
+            conn.default_channel.queue_delete(name)
+
+
+def total(url: str, thing_id: str) -> int | None:
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        value = conn.execute(
+            sa.select(totals.c.amount).where(totals.c.thing_id == thing_id)
+        ).scalar()
+    engine.dispose()
+    return value
+
+
+def test_a_redelivered_event_changes_nothing(service: Any, fresh_pg: str, amqp_uri: str):
+    publisher = AmqpPublisher(amqp_uri)
+    event = recorded(5, "a")
+    for _ in range(3):
+        publisher.publish(event)
+    publisher.publish(recorded(2, "a"))
+    publisher.close()
+    wait_until(lambda: total(fresh_pg, "a") == 7, what="both events applied")
+    wait_until(lambda: attempts[str(event.event_id)] == 3, what="all three deliveries")
+    assert total(fresh_pg, "a") == 7
+
+
+def test_a_failing_handler_is_retried_until_it_succeeds(service: Any, fresh_pg: str, amqp_uri: str):
+    publisher = AmqpPublisher(amqp_uri)
+    event = recorded(13, "b")
+    publisher.publish(event)
+    publisher.close()
+    wait_until(lambda: total(fresh_pg, "b") == 13, what="applied after retries")
+    assert attempts[str(event.event_id)] == 3
+
+
+def test_a_message_that_keeps_failing_ends_in_the_dead_letter_queue(
+    service: Any, fresh_pg: str, amqp_uri: str
+):
+    publisher = AmqpPublisher(amqp_uri)
+    event = recorded(-1, "c")
+    publisher.publish(event)
+    publisher.close()
+    dead_queue = "evt-testsrc-ThingHappened--counting.on_thing.dead"
+
+    def dead_message() -> Any:
+        with Connection(amqp_uri) as conn:
+            return conn.SimpleQueue(dead_queue).get(block=False) if _has(conn, dead_queue) else None
+
+    message = wait_until(_catching(dead_message), timeout=20, what="message dead-lettered")
+    assert message.properties["message_id"] == str(event.event_id)
+    assert message.headers[ATTEMPTS_HEADER] == 3
+    assert "negative amounts are refused" in message.headers[ERROR_HEADER]
+    assert attempts[str(event.event_id)] == 3
+    assert total(fresh_pg, "c") is None
+
+
+def _has(conn: Connection, queue: str) -> bool:
+    _, count, _ = conn.default_channel.queue_declare(queue, passive=True)
+    return count > 0
+
+
+def _catching(fn: Any) -> Any:
+    def call() -> Any:
+        try:
+            return fn()
+        except Exception:
+            return None
+
+    return call
+
+
+def test_same_event_processed_concurrently_is_applied_once(fresh_pg: str):
+    """Two deliveries racing each other: the primary key serialises them."""
+    import threading
+
+    from shared.database import Database, create_schema
+    from shared.sql import create_sql_engine
+
+    db = Database(create_sql_engine(fresh_pg))
+    create_schema(db.engine, tables)
+    event_id = uuid.uuid4()
+    results: list[bool] = []
+
+    def effect(conn: sa.Connection) -> None:
+        conn.execute(totals.insert().values(thing_id=f"race-{uuid.uuid4()}", amount=1))
+
+    def deliver() -> None:
+        applied, _ = db.handle_once("race", event_id, effect)
+        results.append(applied)
+
+    threads = [threading.Thread(target=deliver) for _ in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [False] * 9 + [True]
+    with db.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(totals)).scalar() == 1

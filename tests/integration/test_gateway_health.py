@@ -1,0 +1,43 @@
+"""The gateway's health endpoints, in a real container on a real broker."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+import requests
+
+from gateway.service import GatewayService
+from tests.integration.test_run import free_port
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def gateway(container_factory: Any, amqp_uri: str) -> str:
+    port = free_port()
+    container = container_factory(
+        GatewayService, {"AMQP_URI": amqp_uri, "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}"}
+    )
+    container.start()
+    return f"http://127.0.0.1:{port}"
+
+
+def test_live_answers_and_echoes_the_correlation_id(gateway: str):
+    response = requests.get(f"{gateway}/health/live", headers={"X-Correlation-ID": "c-42"})
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+    assert response.headers["X-Correlation-ID"] == "c-42"
+    generated = requests.get(f"{gateway}/health/live").headers["X-Correlation-ID"]
+    assert len(generated) == 36
+
+
+def test_ready_is_503_and_names_what_is_missing_when_services_are_down(gateway: str):
+    started = time.monotonic()
+    response = requests.get(f"{gateway}/health/ready", timeout=15)
+    assert time.monotonic() - started < 8, "readiness must answer within its deadline"
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "not_ready"
+    assert body["components"]["escrow"]["status"] in {"failing", "unreachable"}

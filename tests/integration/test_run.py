@@ -1,0 +1,103 @@
+"""`make run`'s launcher: every process starts, the gateway becomes ready, Ctrl-C stops all."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.integration.helpers import wait_until
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_launcher_starts_everything_and_stops_cleanly_on_ctrl_c(tmp_path: Path, amqp_uri: str):
+    port = free_port()
+    env = dict(os.environ, VAR_DIR=str(tmp_path), GATEWAY_PORT=str(port), AMQP_URI=amqp_uri)
+    for key in ("EVENT_STORE_URL", "RELAY_CHECKPOINT_URL"):
+        env.pop(key, None)
+    log_path = tmp_path / "run.log"
+    with log_path.open("w") as log:
+        launcher = subprocess.Popen(
+            [str(BIN / "honcho"), "start", "-f", "Procfile"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}/health/ready"
+
+    def ready() -> dict | None:
+        try:
+            response = requests.get(url, timeout=5)
+        except requests.ConnectionError:
+            return None
+        return response.json() if response.status_code == 200 else None
+
+    try:
+        body = wait_until(ready, timeout=90, interval=0.5, what="gateway ready")
+        assert body["status"] == "ready"
+        assert set(body["components"]) == {
+            "identity",
+            "projects",
+            "bidding",
+            "contracts",
+            "escrow",
+            "messaging",
+            "reputation",
+        }
+        assert (tmp_path / "eventstore.sqlite").exists(), "not on the embedded default store"
+    finally:
+        os.killpg(launcher.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+        try:
+            launcher.wait(timeout=30)
+        finally:
+            if group_alive(launcher.pid):
+                os.killpg(launcher.pid, signal.SIGKILL)
+    output = log_path.read_text()
+    deadline = time.monotonic() + 10
+    while group_alive(launcher.pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not group_alive(launcher.pid), "processes left running after Ctrl-C:\n" + output
+    assert "Traceback" not in output, output
+
+
+def test_a_service_without_rabbitmq_says_how_to_start_it(tmp_path: Path):
+    env = dict(
+        os.environ, VAR_DIR=str(tmp_path), AMQP_URI=f"amqp://guest:guest@127.0.0.1:{free_port()}/"
+    )
+    result = subprocess.run(
+        [str(BIN / "marketplace-service"), "identity"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "RabbitMQ is not reachable" in result.stderr
+    assert "rabbitmq-server -detached" in result.stderr
