@@ -20,6 +20,8 @@ if [[ -z "${TEST_AMQP_URI:-}" ]] && ! port_open 127.0.0.1 5672; then
   if command -v rabbitmq-server >/dev/null; then
     echo "starting RabbitMQ"
     rabbitmq-server -detached
+    # the port opens before the broker has booted: wait for the broker itself
+    timeout 120 rabbitmqctl await_startup >/dev/null 2>&1 || true
     wait_for RabbitMQ 127.0.0.1 5672 90
   else
     echo "RabbitMQ is not running and not installed (Debian: apt-get install rabbitmq-server)" >&2
