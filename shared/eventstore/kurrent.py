@@ -144,11 +144,17 @@ class KurrentEventStore(EventStore):
             for e in events
         ]
         try:
-            self._call(self.client.append_to_stream, stream, events=new, current_version=current)
+            position = self._call(
+                self.client.append_to_stream, stream, events=new, current_version=current
+            )
         except WrongCurrentVersionError as exc:
             raise WrongExpectedRevision(
                 stream, expected_revision, _actual(exc.actual_version)
             ) from exc
+        if isinstance(expected_revision, int):
+            # An exact expectation fixes the revisions; no need to look them up.
+            first = expected_revision + 1
+            return AppendResult(first, first + len(events) - 1, position)
         return self._locate(stream, [e.event_id for e in events])
 
     def _locate(self, stream: str, ids: list[uuid.UUID]) -> AppendResult:

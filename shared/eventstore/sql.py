@@ -253,6 +253,7 @@ class SqlEventStore(EventStore):
         except psycopg2.IntegrityError as exc:
             raise IntegrityError(sql, params, exc) from exc
         except psycopg2.OperationalError as exc:
+            conn.invalidate()  # a broken connection must not go back to the pool
             raise EventStoreUnavailable(str(exc)) from exc
         finally:
             conn.close()
