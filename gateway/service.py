@@ -1,28 +1,64 @@
-"""The gateway: the HTTP API in front of the services, for web and mobile frontends."""
+"""The gateway: the HTTP API in front of the services, for web and mobile frontends.
+
+Routes are declared with ``@endpoint`` (see ``gateway.endpoint`` for the
+conventions every route gets). Who may act on what is checked here and again
+in the service that owns the data.
+"""
 
 from __future__ import annotations
 
 import time
+import unicodedata
 from typing import Any
+from urllib.parse import quote
 
 import eventlet
+import orjson
 from nameko.rpc import RpcProxy
 from nameko.web.handlers import http
 from werkzeug.wrappers import Request, Response
 
-from gateway.http import CORRELATION_HEADER, HttpRequestContext, json_response
+from gateway.blobs import Blobs
+from gateway.endpoint import cors_headers, endpoint, finish
+from gateway.http import HttpScope, json_response, problem
+from gateway.idempotency import Idempotency
+from gateway.metrics import metrics_response
+from gateway.openapi import docs_asset, docs_page, openapi_document
+from services.identity import api as identity_api
+from shared.blobs import ALLOWED_TYPES, CHUNK_SIZE
+from shared.errors import Forbidden, InvalidInput
 from shared.logging import get_logger
+from shared.pagination import PageQuery, page_schema
 
 log = get_logger(__name__)
 
 SERVICES = ("identity", "projects", "bidding", "contracts", "escrow", "messaging", "reputation")
 READY_TIMEOUT_SECONDS = 3.0
+UPLOAD_FORM = {
+    "type": "object",
+    "required": ["file", "purpose"],
+    "properties": {
+        "file": {"type": "string", "format": "binary"},
+        "purpose": {"type": "string", "enum": sorted(ALLOWED_TYPES)},
+    },
+}
+
+
+def _safe_filename(name: str | None) -> str:
+    cleaned = "".join(
+        ch
+        for ch in unicodedata.normalize("NFC", name or "")
+        if ch.isprintable() and ch not in '/\\"'
+    )
+    return cleaned.strip()[:200] or "file"
 
 
 class GatewayService:
     name = "gateway"
 
-    correlation_id = HttpRequestContext()
+    scope = HttpScope()
+    idempotency = Idempotency()
+    blobs = Blobs()
     identity = RpcProxy("identity")
     projects = RpcProxy("projects")
     bidding = RpcProxy("bidding")
@@ -31,21 +67,318 @@ class GatewayService:
     messaging = RpcProxy("messaging")
     reputation = RpcProxy("reputation")
 
-    def _headers(self) -> dict[str, str]:
-        return {CORRELATION_HEADER: self.correlation_id}
+    def _must_be(self, user_id: str) -> None:
+        principal = self.scope.principal
+        if principal is None or principal.user_id != user_id:
+            raise Forbidden("you can only change your own account")
+
+    # -- accounts --------------------------------------------------------------
+
+    @endpoint(
+        "POST",
+        "/auth/register",
+        summary="Sign up as a buyer, a seller or both",
+        tags=("accounts",),
+        auth="none",
+        body=identity_api.RegisterRequest,
+        response=identity_api.UserResponse,
+        status=201,
+        errors=(409,),
+    )
+    def register(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
+        return self.identity.register(body["email"], body["password"], body["roles"])
+
+    @endpoint(
+        "POST",
+        "/auth/login",
+        summary="Log in: an access token and a refresh token",
+        tags=("accounts",),
+        auth="none",
+        body=identity_api.LoginRequest,
+        response=identity_api.TokenResponse,
+        idempotent=False,
+        errors=(401, 429),
+    )
+    def login(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
+        return self.identity.login(body["email"], body["password"], client_ip=self.scope.client_ip)
+
+    @endpoint(
+        "POST",
+        "/auth/refresh",
+        summary="Exchange a refresh token for new tokens (rotation)",
+        tags=("accounts",),
+        auth="none",
+        body=identity_api.RefreshRequest,
+        response=identity_api.TokenResponse,
+        idempotent=False,
+        errors=(401,),
+    )
+    def refresh(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
+        return self.identity.refresh(body["refresh_token"])
+
+    @endpoint(
+        "POST",
+        "/auth/logout",
+        summary="Log out: revoke the session's refresh token",
+        tags=("accounts",),
+        auth="none",
+        body=identity_api.RefreshRequest,
+        status=204,
+        idempotent=False,
+        errors=(401,),
+    )
+    def logout(self, request: Request, body: dict[str, Any]) -> None:
+        self.identity.logout(body["refresh_token"])
+
+    # -- profiles --------------------------------------------------------------
+
+    @endpoint(
+        "GET",
+        "/me",
+        summary="Your own profile, with private fields and completeness",
+        tags=("profiles",),
+        response=identity_api.ProfileResponse,
+    )
+    def me(self, request: Request) -> dict[str, Any]:
+        assert self.scope.principal is not None
+        return self.identity.get_profile(self.scope.principal.user_id)
+
+    @endpoint(
+        "GET",
+        "/users/<user_id>/profile",
+        summary="A user's profile (private fields for the owner)",
+        tags=("profiles",),
+        auth="optional",
+        response=identity_api.ProfileResponse,
+        errors=(404,),
+    )
+    def profile(self, request: Request, user_id: str) -> dict[str, Any]:
+        return self.identity.get_profile(user_id)
+
+    @endpoint(
+        "PATCH",
+        "/users/<user_id>/buyer-profile",
+        summary="Change your buyer profile",
+        tags=("profiles",),
+        body=identity_api.BuyerProfileRequest,
+        response=identity_api.ProfileResponse,
+        errors=(404, 409),
+    )
+    def buyer_profile(self, request: Request, user_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        self._must_be(user_id)
+        return self.identity.update_buyer_profile(user_id, request.get_json())
+
+    @endpoint(
+        "PATCH",
+        "/users/<user_id>/seller-profile",
+        summary="Change your seller profile (headline, bio, rate, photo, skills)",
+        tags=("profiles",),
+        body=identity_api.SellerProfileRequest,
+        response=identity_api.ProfileResponse,
+        errors=(404, 409),
+    )
+    def seller_profile(
+        self, request: Request, user_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        self._must_be(user_id)
+        return self.identity.update_seller_profile(user_id, request.get_json())
+
+    @endpoint(
+        "POST",
+        "/users/<user_id>/experience",
+        summary="Add an experience entry",
+        tags=("profiles",),
+        body=identity_api.ExperienceRequest,
+        response=identity_api.ProfileResponse,
+        status=201,
+        errors=(404, 409),
+    )
+    def add_experience(
+        self, request: Request, user_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        self._must_be(user_id)
+        return self.identity.add_experience(user_id, request.get_json())
+
+    @endpoint(
+        "DELETE",
+        "/users/<user_id>/experience/<experience_id>",
+        summary="Remove an experience entry",
+        tags=("profiles",),
+        response=identity_api.ProfileResponse,
+        errors=(404,),
+    )
+    def remove_experience(
+        self, request: Request, user_id: str, experience_id: str
+    ) -> dict[str, Any]:
+        self._must_be(user_id)
+        return self.identity.remove_experience(user_id, experience_id)
+
+    @endpoint(
+        "POST",
+        "/users/<user_id>/portfolio",
+        summary="Add a portfolio item",
+        tags=("profiles",),
+        body=identity_api.PortfolioItemRequest,
+        response=identity_api.ProfileResponse,
+        status=201,
+        errors=(404, 409),
+    )
+    def add_portfolio_item(
+        self, request: Request, user_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        self._must_be(user_id)
+        return self.identity.add_portfolio_item(user_id, request.get_json())
+
+    @endpoint(
+        "DELETE",
+        "/users/<user_id>/portfolio/<item_id>",
+        summary="Remove a portfolio item",
+        tags=("profiles",),
+        response=identity_api.ProfileResponse,
+        errors=(404,),
+    )
+    def remove_portfolio_item(self, request: Request, user_id: str, item_id: str) -> dict[str, Any]:
+        self._must_be(user_id)
+        return self.identity.remove_portfolio_item(user_id, item_id)
+
+    # -- files -----------------------------------------------------------------
+
+    @endpoint(
+        "POST",
+        "/files",
+        summary="Upload a file (multipart form: file, purpose)",
+        tags=("files",),
+        response=identity_api.FileResponse,
+        status=201,
+        multipart=UPLOAD_FORM,
+        errors=(413, 415),
+    )
+    def upload(self, request: Request) -> dict[str, Any]:
+        limit = self.blobs.max_bytes
+        request.max_content_length = limit + 64 * 1024  # multipart overhead
+        purpose = request.form.get("purpose", "")
+        if purpose not in ALLOWED_TYPES:
+            raise InvalidInput(
+                "say what the file is for",
+                {"fields": {"purpose": [f"One of: {', '.join(sorted(ALLOWED_TYPES))}."]}},
+            )
+        upload = request.files.get("file")
+        if upload is None:
+            raise InvalidInput(
+                "attach the file as the form field 'file'", {"fields": {"file": ["Missing."]}}
+            )
+        chunks = iter(lambda: upload.stream.read(CHUNK_SIZE), b"")
+        stored = self.blobs.store.put(chunks, max_bytes=limit, allowed=ALLOWED_TYPES[purpose])
+        return self.identity.record_file(
+            stored.sha256,
+            stored.size,
+            stored.content_type,
+            _safe_filename(upload.filename),
+            purpose,
+        )
+
+    @endpoint(
+        "GET",
+        "/files",
+        summary="Your uploaded files, newest first",
+        tags=("files",),
+        query=PageQuery,
+        response=page_schema(identity_api.FileResponse),
+    )
+    def my_files(self, request: Request, query: dict[str, Any]) -> dict[str, Any]:
+        return self.identity.list_files(query["limit"], query["cursor"])
+
+    @endpoint(
+        "GET",
+        "/files/<file_id>",
+        summary="A file's record",
+        tags=("files",),
+        auth="optional",
+        response=identity_api.FileResponse,
+        errors=(404,),
+    )
+    def file_record(self, request: Request, file_id: str) -> dict[str, Any]:
+        return self.identity.file_for_download(file_id)
+
+    @endpoint(
+        "GET",
+        "/files/<file_id>/content",
+        summary="Download a file",
+        tags=("files",),
+        auth="optional",
+        errors=(404,),
+    )
+    def download(self, request: Request, file_id: str) -> Response:
+        record = self.identity.file_for_download(file_id)
+        response = Response(
+            self.blobs.store.iter_chunks(record["sha256"]),
+            mimetype=record["content_type"],
+            direct_passthrough=True,
+        )
+        response.headers["Content-Length"] = str(record["size"])
+        response.headers["Content-Disposition"] = (
+            f"attachment; filename*=UTF-8''{quote(record['filename'])}"
+        )
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["ETag"] = f'"{record["sha256"]}"'
+        public = record["visibility"] == "public"
+        response.headers["Cache-Control"] = (
+            "public, max-age=3600" if public else "private, no-store"
+        )
+        return response
+
+    # -- documents and operations ---------------------------------------------
+
+    @http("GET", "/api/v1/openapi.json")
+    def openapi(self, request: Request) -> Response:
+        return finish(self.scope, request, json_response(openapi_document()))
+
+    @http("GET", "/docs")
+    def docs(self, request: Request) -> Response:
+        return docs_page()
+
+    @http("GET", "/docs/static/<name>")
+    def docs_static(self, request: Request, name: str) -> Response:
+        return docs_asset(name) or problem(404, "not_found", "Not found")
+
+    @http("GET", "/metrics")
+    def metrics(self, request: Request) -> Response:
+        return metrics_response()
+
+    @http("OPTIONS", "/api/v1/<path:rest>")
+    def preflight(self, request: Request, rest: str) -> Response:
+        headers = cors_headers(request)
+        if headers:
+            headers.update(
+                {
+                    "Access-Control-Allow-Methods": "GET, POST, PUT, PATCH, DELETE",
+                    "Access-Control-Allow-Headers": (
+                        "Authorization, Content-Type, Idempotency-Key, X-Request-ID"
+                    ),
+                    "Access-Control-Max-Age": "600",
+                }
+            )
+        return finish(self.scope, request, Response(status=204, headers=headers))
+
+    @http("GET,POST,PUT,PATCH,DELETE", "/api/v1/<path:rest>")
+    def unknown(self, request: Request, rest: str) -> Response:
+        return finish(
+            self.scope, request, problem(404, "not_found", "Not found", "no such endpoint")
+        )
 
     @http("GET", "/health/live")
     def live(self, request: Request) -> Response:
         """The process is up and serving HTTP."""
-        return json_response({"status": "ok"}, headers=self._headers())
+        return finish(self.scope, request, json_response({"status": "ok"}))
 
     @http("GET", "/health/ready")
     def ready(self, request: Request) -> Response:
-        """Every service answers its health RPC through the broker in time,
-        and reports its event store and database reachable."""
+        """Every service answers its health RPC through the broker in time (and
+        reports its event store and database reachable), and the gateway's own
+        database and blob store work."""
         pending = {name: getattr(self, name).health.call_async() for name in SERVICES}
         deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-        components: dict[str, Any] = {}
+        components: dict[str, Any] = {"gateway": self._own_health()}
         for name, reply in pending.items():
             try:
                 with eventlet.Timeout(max(0.01, deadline - time.monotonic())):
@@ -56,9 +389,21 @@ class GatewayService:
                 components[name] = {"status": "failing", "reason": str(exc)}
         ready = all(c.get("status") == "ok" for c in components.values())
         if not ready:
-            log.warning("not ready", components=components)
-        return json_response(
-            {"status": "ready" if ready else "not_ready", "components": components},
-            status=200 if ready else 503,
-            headers=self._headers(),
-        )
+            log.warning("not ready", components=orjson.dumps(components).decode())
+        body = {"status": "ready" if ready else "not_ready", "components": components}
+        return finish(self.scope, request, json_response(body, status=200 if ready else 503))
+
+    def _own_health(self) -> dict[str, Any]:
+        checks: dict[str, str] = {}
+        try:
+            self.idempotency.engine.connect().close()
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"failing: {exc}"
+        try:
+            self.blobs.store.exists("0" * 64)
+            checks["blob_store"] = "ok"
+        except Exception as exc:
+            checks["blob_store"] = f"failing: {exc}"
+        healthy = all(v == "ok" for v in checks.values())
+        return {"service": "gateway", "status": "ok" if healthy else "failing", "checks": checks}

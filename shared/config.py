@@ -8,6 +8,7 @@ README.md ("Configuration") lists the variables; this module is the truth.
 from __future__ import annotations
 
 import os
+import secrets
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -37,11 +38,36 @@ class Settings:
     rpc_timeout: float
     consumer_max_retries: int
     consumer_retry_delay_ms: int
+    jwt_secret: str | None
+    """Signing key of access tokens; required in production (see ``token_secret``)."""
+    access_token_ttl: int
+    refresh_token_ttl: int
+    upload_max_bytes: int
+    blob_dir: Path
+    cors_origins: tuple[str, ...]
+    idempotency_ttl_hours: int
 
     def database_url(self, service: str) -> str:
         """The read-model database a service owns: ``<SERVICE>_DATABASE_URL``."""
         key = f"{service.upper()}_DATABASE_URL"
         return os.environ.get(key) or f"sqlite:///{self.var_dir / (service + '.sqlite')}"
+
+    def token_secret(self) -> str:
+        """The JWT signing key. In development every local process shares one
+        random key kept in ``var/jwt-secret``; production must set JWT_SECRET."""
+        if self.jwt_secret:
+            return self.jwt_secret
+        if self.environment == "production":
+            raise RuntimeError("JWT_SECRET must be set in production")
+        path = self.var_dir / "jwt-secret"
+        self.var_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return path.read_text().strip()
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
+        return path.read_text().strip()
 
     @property
     def gateway_url(self) -> str:
@@ -76,6 +102,13 @@ def load_settings() -> Settings:
         rpc_timeout=env.float("RPC_TIMEOUT", 10.0),
         consumer_max_retries=env.int("CONSUMER_MAX_RETRIES", 5),
         consumer_retry_delay_ms=env.int("CONSUMER_RETRY_DELAY_MS", 2000),
+        jwt_secret=env.str("JWT_SECRET", None),
+        access_token_ttl=env.int("ACCESS_TOKEN_TTL_SECONDS", 900),
+        refresh_token_ttl=env.int("REFRESH_TOKEN_TTL_SECONDS", 30 * 24 * 3600),
+        upload_max_bytes=env.int("UPLOAD_MAX_BYTES", 25 * 1024 * 1024),
+        blob_dir=Path(env.str("BLOB_DIR", str(var_dir / "blobs"))).resolve(),
+        cors_origins=tuple(env.list("CORS_ORIGINS", [])),
+        idempotency_ttl_hours=env.int("IDEMPOTENCY_TTL_HOURS", 24),
     )
 
 

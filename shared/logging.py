@@ -58,11 +58,21 @@ def configure_logging(
     )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)
+    handler.addFilter(_expected_errors_without_traceback)
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level)
     for noisy in ("kombu", "amqp", "pika", "urllib3"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+def _expected_errors_without_traceback(record: logging.LogRecord) -> bool:
+    """Nameko logs an expected exception (a refused request) with its traceback;
+    the message says everything, the traceback is noise."""
+    if record.name == "nameko.containers" and str(record.msg).startswith("(expected)"):
+        record.exc_info = None
+        record.exc_text = None
+    return True
 
 
 def get_logger(name: str | None = None) -> structlog.stdlib.BoundLogger:

@@ -6,11 +6,16 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from nameko.rpc import rpc
+from nameko.rpc import rpc as nameko_rpc
 
 from shared.context import RequestContext
 from shared.database import ReadModelDatabase
+from shared.errors import ServiceError
 from shared.eventlog import EventLog
+
+rpc = nameko_rpc(expected_exceptions=ServiceError)
+"""Every service's RPC entrypoint: a ``ServiceError`` is an answer to the caller
+(logged as a warning), anything else a failure (logged with its traceback)."""
 
 
 class MarketplaceService:

@@ -1,9 +1,387 @@
-"""The identity service. An empty service for now: its issue fills it in."""
+"""The identity service: accounts, sessions, profiles, portfolios and file records."""
 
 from __future__ import annotations
 
-from shared.service import MarketplaceService
+import secrets
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from services.identity import api, domain
+from services.identity.domain import EmailClaim, FileRecord, Session, User
+from services.identity.passwords import hash_password, needs_rehash, verify_password
+from services.identity.readmodel import ProfilesProjection, files, users
+from services.identity.throttle import LoginThrottle
+from services.identity.throttle import metadata as throttle_metadata
+from shared.auth import TokenIssuer
+from shared.blobs import ALLOWED_TYPES
+from shared.config import settings
+from shared.database import ReadModelDatabase
+from shared.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
+from shared.eventstore import StreamState, WrongExpectedRevision
+from shared.logging import get_logger
+from shared.pagination import decode_cursor, encode_cursor
+from shared.projection import ProjectionWorker
+from shared.service import MarketplaceService, rpc
+from shared.validation import load
+
+log = get_logger(__name__)
+
+STALE_CLAIM = timedelta(minutes=1)
+"""A claim whose registration never completed (the process died between the
+two appends) may be taken over after this long."""
+
+
+def _json_ready(value: Any) -> Any:
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_ready(v) for v in value]
+    return value
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def profile_view(user: User, owner: bool) -> dict[str, Any]:
+    view: dict[str, Any] = {"user_id": user.user_id, "roles": sorted(user.roles)}
+    view["buyer"] = dict(user.buyer) if "buyer" in user.roles else None
+    view["seller"] = (
+        {
+            **user.seller,
+            "skills": list(user.skills),
+            "experience": list(user.experience.values()),
+            "portfolio": list(user.portfolio.values()),
+        }
+        if "seller" in user.roles
+        else None
+    )
+    if owner:
+        view["email"] = user.email
+        view["completeness"] = domain.completeness(user)
+    return _json_ready(view)
+
+
+def _user_from_row(row: Any) -> User:
+    return User(
+        user_id=row.user_id,
+        email=row.email,
+        roles=tuple(row.roles),
+        buyer=row.buyer,
+        seller=row.seller,
+        skills=tuple(row.skills),
+        experience={e["experience_id"]: e for e in row.experience},
+        portfolio={p["item_id"]: p for p in row.portfolio},
+    )
 
 
 class IdentityService(MarketplaceService):
     name = "identity"
+    db = ReadModelDatabase(throttle_metadata)
+    profiles = ProjectionWorker(ProfilesProjection())
+    tokens = TokenIssuer()
+
+    # -- accounts ------------------------------------------------------------
+
+    @rpc
+    def register(self, email: str, password: str, roles: list[str]) -> dict[str, Any]:
+        data = load(api.RegisterRequest(), {"email": email, "password": password, "roles": roles})
+        email = domain.normalize_email(data["email"])
+        problems = domain.password_problems(data["password"], email)
+        if problems:
+            raise InvalidInput("the password is too weak", {"fields": {"password": problems}})
+        password_hash = hash_password(data["password"])  # before claiming: keeps the gap short
+        user_id = str(uuid.uuid4())
+        self._claim_email(email, user_id)
+        events = domain.register(User(), user_id, email, password_hash, data["roles"])
+        self.event_log.record(domain.user_stream(user_id), events, StreamState.NO_STREAM)
+        log.info("user registered", user_id=user_id, roles=data["roles"])
+        return {"user_id": user_id, "email": email, "roles": sorted(set(data["roles"]))}
+
+    def _claim_email(self, email: str, user_id: str) -> None:
+        """Exactly one registration holds an address: the claim stream is
+        appended with the revision it was read at, so racing sign-ups conflict."""
+        stream = domain.email_claim_stream(email)
+        claim, revision = self.event_log.state(stream, domain.evolve_claim, EmailClaim())
+        events: list[domain.EventSpec] = []
+        if claim.user_id is not None:
+            holder, _ = self._user(claim.user_id)
+            age = datetime.now(UTC) - (claim.claimed_at or datetime.now(UTC))
+            if holder.exists or age < STALE_CLAIM:
+                raise Conflict(
+                    "this email address is already registered", {"reason": "email_taken"}
+                )
+            events.append(
+                (
+                    "EmailClaimReleased",
+                    {"user_id": claim.user_id, "reason": "registration never completed"},
+                )
+            )
+        events.append(("EmailClaimed", {"user_id": user_id, "email": email}))
+        expected = StreamState.NO_STREAM if revision is None else revision
+        try:
+            self.event_log.record(stream, events, expected)
+        except WrongExpectedRevision:
+            raise Conflict(
+                "this email address is already registered", {"reason": "email_taken"}
+            ) from None
+
+    def _user(self, user_id: str) -> tuple[User, int | None]:
+        return self.event_log.state(domain.user_stream(user_id), domain.evolve_user, User())
+
+    @rpc
+    def login(self, email: str, password: str, client_ip: str | None = None) -> dict[str, Any]:
+        data = load(api.LoginRequest(), {"email": email, "password": password})
+        email = domain.normalize_email(data["email"])
+        now = datetime.now(UTC)
+        throttle = LoginThrottle(self.db)
+        throttle.check(email, client_ip, now)
+        claim, _ = self.event_log.state(
+            domain.email_claim_stream(email), domain.evolve_claim, EmailClaim()
+        )
+        user = self._user(claim.user_id)[0] if claim.user_id else User()
+        if not verify_password(user.password_hash or None, data["password"]):
+            throttle.failed(email, client_ip, now)
+            # The same answer whether or not the address has an account.
+            raise Unauthorized("the email or password is wrong", {"reason": "invalid_credentials"})
+        throttle.succeeded(email)
+        if needs_rehash(user.password_hash):
+            self.event_log.record(
+                domain.user_stream(user.user_id),
+                [("PasswordChanged", {"password_hash": hash_password(data["password"])})],
+            )
+        return self._start_session(user, now)
+
+    def _start_session(self, user: User, now: datetime) -> dict[str, Any]:
+        session_id = str(uuid.uuid4())
+        refresh_token = f"{session_id}.{secrets.token_urlsafe(32)}"
+        expires = now + timedelta(seconds=settings().refresh_token_ttl)
+        self.event_log.record(
+            domain.session_stream(session_id),
+            [
+                (
+                    "SessionStarted",
+                    {
+                        "session_id": session_id,
+                        "user_id": user.user_id,
+                        "token_hash": domain.hash_token(refresh_token),
+                        "expires_at": expires,
+                    },
+                )
+            ],
+            StreamState.NO_STREAM,
+        )
+        return self._token_pair(user, session_id, refresh_token)
+
+    def _token_pair(self, user: User, session_id: str, refresh_token: str) -> dict[str, Any]:
+        roles = sorted(user.roles)
+        return {
+            "access_token": self.tokens.issue(user.user_id, roles, session_id),
+            "refresh_token": refresh_token,
+            "token_type": "Bearer",
+            "expires_in": self.tokens.ttl_seconds,
+            "user_id": user.user_id,
+            "roles": roles,
+        }
+
+    def _session(self, refresh_token: str) -> tuple[Session, int | None]:
+        session_id = refresh_token.split(".", 1)[0]
+        try:
+            uuid.UUID(session_id)
+        except ValueError:
+            raise Unauthorized("the refresh token is not valid", {"reason": "invalid"}) from None
+        return self.event_log.state(
+            domain.session_stream(session_id), domain.evolve_session, Session()
+        )
+
+    @rpc
+    def refresh(self, refresh_token: str) -> dict[str, Any]:
+        load(api.RefreshRequest(), {"refresh_token": refresh_token})
+        session, revision = self._session(refresh_token)
+        now = datetime.now(UTC)
+        new_token = f"{session.session_id}.{secrets.token_urlsafe(32)}"
+        expires = now + timedelta(seconds=settings().refresh_token_ttl)
+        events, accepted = domain.refresh_session(
+            session, domain.hash_token(refresh_token), domain.hash_token(new_token), now, expires
+        )
+        if events:
+            try:
+                self.event_log.record(domain.session_stream(session.session_id), events, revision)
+            except WrongExpectedRevision:
+                # Two refreshes with the same token at once: one rotation wins.
+                raise Unauthorized(
+                    "the refresh token was already used", {"reason": "reused"}
+                ) from None
+        if not accepted:
+            if events:
+                log.warning("refresh token reuse: session revoked", session_id=session.session_id)
+            raise Unauthorized("the refresh token is not valid", {"reason": "invalid"})
+        user, _ = self._user(session.user_id)
+        return self._token_pair(user, session.session_id, new_token)
+
+    @rpc
+    def logout(self, refresh_token: str) -> dict[str, Any]:
+        load(api.RefreshRequest(), {"refresh_token": refresh_token})
+        session, revision = self._session(refresh_token)
+        if not session.session_id or domain.hash_token(refresh_token) != session.token_hash:
+            raise Unauthorized("the refresh token is not valid", {"reason": "invalid"})
+        events = domain.revoke_session(session, None)
+        if events:
+            self.event_log.record(domain.session_stream(session.session_id), events, revision)
+        return {"revoked": True}
+
+    # -- profiles ------------------------------------------------------------
+
+    def _own(self, user_id: str) -> None:
+        """Only the account's owner changes it (the gateway checks too)."""
+        if self.context.actor_id != user_id:
+            raise Forbidden("you can only change your own profile")
+
+    def _change(self, user_id: str, decide: Any) -> dict[str, Any]:
+        self._own(user_id)
+        state, result = self.event_log.execute(
+            domain.user_stream(user_id), domain.evolve_user, User(), decide
+        )
+        if result is not None:
+            state, _ = self._user(user_id)
+        return profile_view(domain.require_user(state), owner=True)
+
+    @rpc
+    def get_profile(self, user_id: str) -> dict[str, Any]:
+        with self.db.engine.connect() as conn:
+            row = conn.execute(sa.select(users).where(users.c.user_id == user_id)).one_or_none()
+        if row is None:
+            raise NotFound("no such user")
+        return profile_view(_user_from_row(row), owner=self.context.actor_id == user_id)
+
+    @rpc
+    def update_buyer_profile(self, user_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        wanted = load(api.BuyerProfileRequest(), changes)
+        return self._change(user_id, lambda user: domain.update_buyer_profile(user, wanted))
+
+    @rpc
+    def update_seller_profile(self, user_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        wanted = _json_ready(load(api.SellerProfileRequest(), changes))
+        owned_photo = None
+        if wanted.get("photo_file_id"):
+            record = self._file(wanted["photo_file_id"])
+            owned_photo = record.owner_id == user_id and record.purpose == "photo"
+        return self._change(
+            user_id, lambda user: domain.update_seller_profile(user, wanted, owned_photo)
+        )
+
+    @rpc
+    def add_experience(self, user_id: str, entry: dict[str, Any]) -> dict[str, Any]:
+        data = load(api.ExperienceRequest(), entry)
+        experience_id = str(uuid.uuid4())
+        return self._change(user_id, lambda user: domain.add_experience(user, experience_id, data))
+
+    @rpc
+    def remove_experience(self, user_id: str, experience_id: str) -> dict[str, Any]:
+        return self._change(user_id, lambda user: domain.remove_experience(user, experience_id))
+
+    @rpc
+    def add_portfolio_item(self, user_id: str, item: dict[str, Any]) -> dict[str, Any]:
+        data = _json_ready(load(api.PortfolioItemRequest(), item))
+        owned = {
+            f
+            for f in data["file_ids"]
+            if (record := self._file(f, missing_ok=True)).owner_id == user_id
+            and record.purpose in ("portfolio", "photo")
+        }
+        item_id = str(uuid.uuid4())
+        return self._change(
+            user_id, lambda user: domain.add_portfolio_item(user, item_id, data, owned)
+        )
+
+    @rpc
+    def remove_portfolio_item(self, user_id: str, item_id: str) -> dict[str, Any]:
+        return self._change(user_id, lambda user: domain.remove_portfolio_item(user, item_id))
+
+    # -- files ---------------------------------------------------------------
+
+    def _file(self, file_id: str, missing_ok: bool = False) -> FileRecord:
+        try:
+            uuid.UUID(str(file_id))
+        except ValueError:
+            raise NotFound("no such file") from None
+        record, _ = self.event_log.state(
+            domain.file_stream(str(file_id)), domain.evolve_file, FileRecord()
+        )
+        if not record.file_id and not missing_ok:
+            raise NotFound("no such file")
+        return record
+
+    @rpc
+    def record_file(
+        self, sha256: str, size: int, content_type: str, filename: str, purpose: str
+    ) -> dict[str, Any]:
+        """Record an upload the gateway has stored; the uploader is the actor."""
+        owner = self.context.actor_id
+        if owner.startswith(("system:", "anonymous")):
+            raise Unauthorized("log in to upload files")
+        if purpose not in ALLOWED_TYPES or content_type not in ALLOWED_TYPES[purpose]:
+            raise InvalidInput(
+                "this file is not accepted for that purpose", {"fields": {"purpose": [purpose]}}
+            )
+        file_id = str(uuid.uuid4())
+        record = {
+            "file_id": file_id,
+            "owner_id": owner,
+            "sha256": sha256,
+            "size": size,
+            "content_type": content_type,
+            "filename": filename[:300] or "file",
+            "purpose": purpose,
+            "visibility": domain.visibility_for(purpose),
+        }
+        self.event_log.record(
+            domain.file_stream(file_id), [("FileUploaded", record)], StreamState.NO_STREAM
+        )
+        return record
+
+    @rpc
+    def list_files(self, limit: int, cursor: str | None) -> dict[str, Any]:
+        """The actor's own uploads, newest first, one page at a time."""
+        owner = self.context.actor_id
+        after = decode_cursor(cursor)
+        query = sa.select(files).where(files.c.owner_id == owner)
+        if after is not None:
+            at = datetime.fromisoformat(after["at"])
+            query = query.where(
+                sa.or_(
+                    files.c.uploaded_at < at,
+                    sa.and_(files.c.uploaded_at == at, files.c.file_id < after["id"]),
+                )
+            )
+        query = query.order_by(files.c.uploaded_at.desc(), files.c.file_id.desc()).limit(limit + 1)
+        with self.db.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        page = rows[:limit]
+        items = [
+            {k: row._mapping[k] for k in FileRecord.__dataclass_fields__ if k != "readers"}
+            for row in page
+        ]
+        next_cursor = None
+        if len(rows) > limit:
+            last = page[-1]
+            next_cursor = encode_cursor(
+                {"at": _aware(last.uploaded_at).isoformat(), "id": last.file_id}
+            )
+        return {"items": items, "next_cursor": next_cursor}
+
+    @rpc
+    def file_for_download(self, file_id: str) -> dict[str, Any]:
+        record = self._file(file_id)
+        actor = self.context.actor_id
+        viewer = None if actor.startswith(("system:", "anonymous")) else actor
+        if not domain.may_download(record, viewer):
+            raise Forbidden("you may not download this file")
+        return record.public_view()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,22 +16,30 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def gateway(container_factory: Any, amqp_uri: str) -> str:
+def gateway(container_factory: Any, amqp_uri: str, tmp_path: Path) -> str:
     port = free_port()
     container = container_factory(
-        GatewayService, {"AMQP_URI": amqp_uri, "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}"}
+        GatewayService,
+        {
+            "AMQP_URI": amqp_uri,
+            "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'gateway.sqlite'}",
+            "BLOB_DIR": str(tmp_path / "blobs"),
+        },
     )
     container.start()
     return f"http://127.0.0.1:{port}"
 
 
-def test_live_answers_and_echoes_the_correlation_id(gateway: str):
-    response = requests.get(f"{gateway}/health/live", headers={"X-Correlation-ID": "c-42"})
+def test_live_answers_and_echoes_the_request_id(gateway: str):
+    response = requests.get(f"{gateway}/health/live", headers={"X-Request-ID": "c-42"})
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
-    assert response.headers["X-Correlation-ID"] == "c-42"
-    generated = requests.get(f"{gateway}/health/live").headers["X-Correlation-ID"]
+    assert response.headers["X-Request-ID"] == "c-42"
+    generated = requests.get(f"{gateway}/health/live").headers["X-Request-ID"]
     assert len(generated) == 36
+    hostile = requests.get(f"{gateway}/health/live", headers={"X-Request-ID": "a b\tc"})
+    assert hostile.headers["X-Request-ID"] != "a b\tc"
 
 
 def test_ready_is_503_and_names_what_is_missing_when_services_are_down(gateway: str):
@@ -41,3 +50,4 @@ def test_ready_is_503_and_names_what_is_missing_when_services_are_down(gateway: 
     body = response.json()
     assert body["status"] == "not_ready"
     assert body["components"]["escrow"]["status"] in {"failing", "unreachable"}
+    assert body["components"]["gateway"]["status"] == "ok"

@@ -63,6 +63,7 @@ def test_launcher_starts_everything_and_stops_cleanly_on_ctrl_c(tmp_path: Path, 
         body = wait_until(ready, timeout=90, interval=0.5, what="gateway ready")
         assert body["status"] == "ready"
         assert set(body["components"]) == {
+            "gateway",
             "identity",
             "projects",
             "bidding",

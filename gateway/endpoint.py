@@ -1,0 +1,206 @@
+"""``@endpoint``: declares an HTTP operation of the API and applies every convention.
+
+A route is declared once, with its schemas; from that one declaration the
+gateway validates the request, authenticates, honours ``Idempotency-Key``,
+serialises the answer, maps errors to problem documents, records metrics,
+adds CORS headers, and writes the OpenAPI document.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from marshmallow import Schema
+from nameko.web.handlers import http
+from werkzeug.wrappers import Request, Response
+
+from gateway.errors import to_response
+from gateway.http import REQUEST_ID_HEADER, RequestScope, json_response
+from gateway.idempotency import IdempotencyStore, StoredAnswer, fingerprint
+from gateway.metrics import observe
+from shared.config import settings
+from shared.errors import InvalidInput, ServiceError
+from shared.validation import load
+
+API_PREFIX = "/api/v1"
+MAX_JSON_BYTES = 1024 * 1024
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+class UnsupportedMediaType(ServiceError):
+    status = 415
+    code = "unsupported_media_type"
+
+
+class BadJson(ServiceError):
+    status = 400
+    code = "invalid_json"
+
+
+@dataclass
+class Route:
+    method: str
+    path: str
+    summary: str
+    tags: tuple[str, ...]
+    auth: str  # "required", "optional" or "none"
+    body: type[Schema] | None
+    query: type[Schema] | None
+    response: type[Schema] | None
+    status: int
+    idempotent: bool
+    multipart: dict[str, Any] | None = None
+    errors: tuple[int, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+ROUTES: list[Route] = []
+
+
+def cors_headers(request: Request) -> dict[str, str]:
+    origin = request.headers.get("Origin")
+    allowed = settings().cors_origins
+    if not origin or not allowed or (origin not in allowed and "*" not in allowed):
+        return {}
+    return {
+        "Access-Control-Allow-Origin": origin,
+        "Vary": "Origin",
+        "Access-Control-Expose-Headers": "X-Request-ID, Retry-After, Location",
+    }
+
+
+def finish(scope: RequestScope, request: Request, response: Response) -> Response:
+    response.headers[REQUEST_ID_HEADER] = scope.request_id
+    response.headers.update(cors_headers(request))
+    return response
+
+
+def _json_body(request: Request) -> Any:
+    if request.mimetype != "application/json":
+        raise UnsupportedMediaType("send the body as application/json")
+    if (request.content_length or 0) > MAX_JSON_BYTES:
+        raise InvalidInput("the body is too large", {"max_bytes": MAX_JSON_BYTES})
+    raw = request.get_data(cache=True)
+    try:
+        return orjson.loads(raw) if raw else {}
+    except orjson.JSONDecodeError as exc:
+        raise BadJson(f"the body is not valid JSON: {exc}") from None
+
+
+def endpoint(
+    method: str,
+    path: str,
+    *,
+    summary: str,
+    tags: tuple[str, ...] = (),
+    auth: str = "required",
+    body: type[Schema] | None = None,
+    query: type[Schema] | None = None,
+    response: type[Schema] | None = None,
+    status: int = 200,
+    idempotent: bool | None = None,
+    multipart: dict[str, Any] | None = None,
+    errors: tuple[int, ...] = (),
+) -> Callable[[Callable[..., Any]], Any]:
+    """``path`` uses werkzeug's syntax (``/users/<user_id>``), under /api/v1."""
+    route = Route(
+        method,
+        API_PREFIX + path,
+        summary,
+        tags,
+        auth,
+        body,
+        query,
+        response,
+        status,
+        method == "POST" if idempotent is None else idempotent,
+        multipart,
+        errors,
+    )
+    ROUTES.append(route)
+
+    def decorate(fn: Callable[..., Any]) -> Any:
+        @functools.wraps(fn)
+        def handler(self: Any, request: Request, **params: Any) -> Response:
+            started = time.perf_counter()
+            scope: RequestScope = self.scope
+            try:
+                answer = _handle(self, scope, route, fn, request, params)
+            except Exception as exc:
+                answer = to_response(exc)
+            observe(route.method, route.path, answer.status_code, time.perf_counter() - started)
+            return finish(scope, request, answer)
+
+        return http(method, route.path)(handler)
+
+    return decorate
+
+
+def _handle(
+    service: Any,
+    scope: RequestScope,
+    route: Route,
+    fn: Callable[..., Any],
+    request: Request,
+    params: dict[str, Any],
+) -> Response:
+    if route.auth != "none":
+        scope.authenticate(request, required=route.auth == "required")
+    kwargs: dict[str, Any] = {}
+    if route.query is not None:
+        kwargs["query"] = load(route.query(), request.args.to_dict())
+    if route.body is not None:
+        kwargs["body"] = load(route.body(), _json_body(request))
+    key = request.headers.get(IDEMPOTENCY_HEADER) if route.idempotent else None
+    if key is None:
+        return _call(route, fn, service, request, params, kwargs)
+    store: IdempotencyStore = service.idempotency
+    owner = scope.principal.user_id if scope.principal else "anonymous"
+    print_ = fingerprint(route.method, request.full_path, request.get_data(cache=True))
+    stored = store.begin(owner, key, print_)
+    if stored is not None:
+        replay = Response(stored.body, status=stored.status, mimetype=stored.content_type)
+        replay.headers["Idempotent-Replayed"] = "true"
+        return replay
+    try:
+        answer = _call(route, fn, service, request, params, kwargs)
+    except ServiceError as exc:
+        answer = to_response(exc)
+    except BaseException:
+        store.abandon(owner, key)
+        raise
+    if answer.status_code >= 500 or answer.is_streamed:
+        store.abandon(owner, key)
+    else:
+        store.complete(
+            owner, key, StoredAnswer(answer.status_code, answer.mimetype or "", answer.get_data())
+        )
+    return answer
+
+
+def _call(
+    route: Route,
+    fn: Callable[..., Any],
+    service: Any,
+    request: Request,
+    params: dict[str, Any],
+    kwargs: dict[str, Any],
+) -> Response:
+    result = fn(service, request, **params, **kwargs)
+    if isinstance(result, Response):
+        return result
+    if result is None:
+        return Response(status=204)
+    body = route.response().dump(result) if route.response is not None else result
+    return json_response(body, status=route.status)
+
+
+def openapi_path(path: str) -> str:
+    """werkzeug's ``/users/<user_id>`` as OpenAPI's ``/users/{user_id}``."""
+    return re.sub(r"<(?:[a-z]+:)?([a-zA-Z_]+)>", r"{\1}", path)

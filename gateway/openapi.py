@@ -1,0 +1,145 @@
+"""The OpenAPI 3 document, generated from the ``@endpoint`` declarations, and the
+docs page, whose Swagger UI assets the gateway serves itself (no CDN)."""
+
+from __future__ import annotations
+
+import mimetypes
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from swagger_ui_bundle import swagger_ui_path
+from werkzeug.wrappers import Response
+
+from gateway.endpoint import ROUTES, Route, openapi_path
+from gateway.errors import TITLES
+from shared.pagination import PageQuery
+
+DOCS_ASSETS = Path(swagger_ui_path)
+_ASSET_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+PROBLEM_SCHEMA = {
+    "type": "object",
+    "description": "RFC 7807 problem details",
+    "required": ["type", "title", "status", "code"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "code": {"type": "string", "description": "machine-readable error code"},
+        "detail": {"type": "string"},
+        "errors": {
+            "type": "object",
+            "description": "per-field messages, for validation errors",
+            "additionalProperties": True,
+        },
+    },
+    "additionalProperties": True,
+}
+
+
+def _operation(route: Route) -> dict[str, Any]:
+    op: dict[str, Any] = {"summary": route.summary, "tags": list(route.tags)}
+    params = [
+        {"in": "path", "name": name, "required": True, "schema": {"type": "string"}}
+        for name in re.findall(r"\{(\w+)\}", openapi_path(route.path))
+    ]
+    if route.query is not None:
+        params.append({"in": "query", "schema": route.query})
+    if route.idempotent:
+        params.append(
+            {
+                "in": "header",
+                "name": "Idempotency-Key",
+                "required": False,
+                "schema": {"type": "string", "maxLength": 200},
+                "description": "retries with the same key get the first answer (24 h)",
+            }
+        )
+    params.append(
+        {"in": "header", "name": "X-Request-ID", "required": False, "schema": {"type": "string"}}
+    )
+    op["parameters"] = params
+    if route.body is not None:
+        op["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": route.body}},
+        }
+    if route.multipart is not None:
+        op["requestBody"] = {
+            "required": True,
+            "content": {"multipart/form-data": {"schema": route.multipart}},
+        }
+    ok: dict[str, Any] = {"description": "success"}
+    if route.response is not None:
+        ok["content"] = {"application/json": {"schema": route.response}}
+    responses: dict[str, Any] = {str(route.status): ok}
+    statuses = set(route.errors) | {400, 422}
+    if route.auth == "required":
+        statuses |= {401, 403}
+        op["security"] = [{"bearer": []}]
+    elif route.auth == "optional":
+        op["security"] = [{}, {"bearer": []}]
+    if route.idempotent:
+        statuses |= {409}
+    for status in sorted(statuses):
+        responses[str(status)] = {
+            "description": TITLES.get(status, "error"),
+            "content": {
+                "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+            },
+        }
+    op["responses"] = responses
+    return op
+
+
+@lru_cache(maxsize=1)
+def openapi_document() -> dict[str, Any]:
+    spec = APISpec(
+        title="Freelance marketplace API",
+        version="1.0.0",
+        openapi_version="3.0.3",
+        plugins=[MarshmallowPlugin()],
+        info={"description": "The HTTP API for web and mobile frontends."},
+    )
+    spec.components.security_scheme(
+        "bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    )
+    spec.components.schema("Problem", PROBLEM_SCHEMA)
+    spec.components.schema("PageQuery", schema=PageQuery)
+    paths: dict[str, dict[str, Any]] = {}
+    for route in ROUTES:
+        paths.setdefault(openapi_path(route.path), {})[route.method.lower()] = _operation(route)
+    for path, operations in paths.items():
+        spec.path(path=path, operations=operations)
+    return spec.to_dict()
+
+
+DOCS_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Marketplace API</title>
+<link rel="stylesheet" href="/docs/static/swagger-ui.css"></head>
+<body><div id="docs"></div>
+<script src="/docs/static/swagger-ui-bundle.js"></script>
+<script src="/docs/static/docs-init.js"></script>
+</body></html>
+"""
+
+DOCS_INIT = "SwaggerUIBundle({url: '/api/v1/openapi.json', dom_id: '#docs'});\n"
+
+
+def docs_page() -> Response:
+    return Response(DOCS_PAGE, mimetype="text/html")
+
+
+def docs_asset(name: str) -> Response | None:
+    if name == "docs-init.js":
+        return Response(DOCS_INIT, mimetype="text/javascript")
+    if not _ASSET_NAME.match(name) or not (DOCS_ASSETS / name).is_file():
+        return None
+    mimetype = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    response = Response((DOCS_ASSETS / name).read_bytes(), mimetype=mimetype)
+    response.headers["Cache-Control"] = "public, max-age=86400"
+    return response

@@ -1,0 +1,164 @@
+"""The identity service's published API: what its RPC methods accept and return.
+
+The service validates its input with these schemas; the gateway uses the same
+ones for HTTP bodies and the OpenAPI document.
+"""
+
+from __future__ import annotations
+
+from marshmallow import RAISE, Schema, fields, validate
+
+from services.identity.events import ROLES
+from shared.money import MoneySchema
+
+COMPANY_SIZES = ("1", "2-10", "11-50", "51-200", "201-1000", "1000+")
+
+
+class Strict(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class RegisterRequest(Strict):
+    email = fields.Email(required=True, validate=validate.Length(max=320))
+    password = fields.String(required=True, validate=validate.Length(max=256))
+    roles = fields.List(
+        fields.String(validate=validate.OneOf(ROLES)),
+        required=True,
+        validate=validate.Length(min=1),
+    )
+
+
+class LoginRequest(Strict):
+    email = fields.String(required=True, validate=validate.Length(min=1, max=320))
+    password = fields.String(required=True, validate=validate.Length(min=1, max=256))
+
+
+class RefreshRequest(Strict):
+    refresh_token = fields.String(required=True, validate=validate.Length(min=10, max=200))
+
+
+class TokenResponse(Schema):
+    access_token = fields.String(required=True)
+    refresh_token = fields.String(required=True)
+    token_type = fields.String(required=True)
+    expires_in = fields.Integer(required=True)
+    user_id = fields.String(required=True)
+    roles = fields.List(fields.String(), required=True)
+
+
+class UserResponse(Schema):
+    user_id = fields.String(required=True)
+    email = fields.String(required=True)
+    roles = fields.List(fields.String(), required=True)
+
+
+class BuyerProfileRequest(Strict):
+    company_name = fields.String(allow_none=True, validate=validate.Length(max=200))
+    company_size = fields.String(allow_none=True, validate=validate.OneOf(COMPANY_SIZES))
+    industry = fields.String(allow_none=True, validate=validate.Length(max=100))
+    website = fields.URL(
+        allow_none=True, schemes={"http", "https"}, validate=validate.Length(max=500)
+    )
+    about = fields.String(allow_none=True, validate=validate.Length(max=5000))
+    project_types = fields.List(
+        fields.String(validate=validate.Length(min=1, max=100)), validate=validate.Length(max=20)
+    )
+    preferences = fields.Dict(
+        keys=fields.String(validate=validate.Length(max=50)),
+        values=fields.String(validate=validate.Length(max=500)),
+        validate=validate.Length(max=20),
+    )
+
+
+class SellerProfileRequest(Strict):
+    headline = fields.String(allow_none=True, validate=validate.Length(max=120))
+    bio = fields.String(allow_none=True, validate=validate.Length(max=5000))
+    hourly_rate = fields.Nested(MoneySchema, allow_none=True)
+    photo_file_id = fields.UUID(allow_none=True)
+    skills = fields.List(
+        fields.String(validate=validate.Length(max=100)), validate=validate.Length(max=50)
+    )
+
+
+class ExperienceRequest(Strict):
+    title = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    organisation = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    start_date = fields.Date(required=True)
+    end_date = fields.Date(allow_none=True, load_default=None)
+    description = fields.String(load_default="", validate=validate.Length(max=5000))
+
+
+class PortfolioItemRequest(Strict):
+    title = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    description = fields.String(load_default="", validate=validate.Length(max=5000))
+    links = fields.List(
+        fields.URL(schemes={"http", "https"}, validate=validate.Length(max=500)),
+        load_default=list,
+        validate=validate.Length(max=10),
+    )
+    file_ids = fields.List(fields.UUID(), load_default=list, validate=validate.Length(max=20))
+
+
+class ExperienceResponse(Schema):
+    experience_id = fields.String(required=True)
+    title = fields.String(required=True)
+    organisation = fields.String(required=True)
+    start_date = fields.String(required=True)
+    end_date = fields.String(allow_none=True)
+    description = fields.String()
+
+
+class PortfolioItemResponse(Schema):
+    item_id = fields.String(required=True)
+    title = fields.String(required=True)
+    description = fields.String()
+    links = fields.List(fields.String())
+    file_ids = fields.List(fields.String())
+
+
+class CompletenessResponse(Schema):
+    percent = fields.Integer(required=True)
+    missing = fields.List(fields.String(), required=True)
+
+
+class BuyerProfileResponse(Schema):
+    company_name = fields.String(allow_none=True)
+    company_size = fields.String(allow_none=True)
+    industry = fields.String(allow_none=True)
+    website = fields.String(allow_none=True)
+    about = fields.String(allow_none=True)
+    project_types = fields.List(fields.String())
+    preferences = fields.Dict()
+
+
+class SellerProfileResponse(Schema):
+    headline = fields.String(allow_none=True)
+    bio = fields.String(allow_none=True)
+    hourly_rate = fields.Nested(MoneySchema, allow_none=True)
+    photo_file_id = fields.String(allow_none=True)
+    skills = fields.List(fields.String())
+    experience = fields.List(fields.Nested(ExperienceResponse))
+    portfolio = fields.List(fields.Nested(PortfolioItemResponse))
+
+
+class ProfileResponse(Schema):
+    """Everyone sees the public part; ``email`` and ``completeness`` only the owner."""
+
+    user_id = fields.String(required=True)
+    roles = fields.List(fields.String(), required=True)
+    buyer = fields.Nested(BuyerProfileResponse, allow_none=True)
+    seller = fields.Nested(SellerProfileResponse, allow_none=True)
+    email = fields.String()
+    completeness = fields.Dict(keys=fields.String(), values=fields.Nested(CompletenessResponse))
+
+
+class FileResponse(Schema):
+    file_id = fields.String(required=True)
+    owner_id = fields.String(required=True)
+    sha256 = fields.String(required=True)
+    size = fields.Integer(required=True)
+    content_type = fields.String(required=True)
+    filename = fields.String(required=True)
+    purpose = fields.String(required=True)
+    visibility = fields.String(required=True)

@@ -1,0 +1,146 @@
+"""The identity service's events: its published API.
+
+Streams: ``user-<user_id>`` (account and profiles), ``emailclaim-<sha256 of
+the normalised email>`` (who holds an address), ``session-<session_id>``
+(refresh-token sessions), ``file-<file_id>`` (uploaded files' records).
+Password hashes and refresh-token hashes appear in these events: exports for
+analysts must drop the fields listed in ``SENSITIVE_FIELDS``.
+"""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from shared.money import MoneySchema
+from shared.schemas import registry
+
+ROLES = ("buyer", "seller")
+SENSITIVE_FIELDS = {
+    "UserRegistered": ("password_hash",),
+    "PasswordChanged": ("password_hash",),
+    "SessionStarted": ("token_hash",),
+    "SessionRefreshed": ("token_hash",),
+}
+
+
+@registry.event("EmailClaimed")
+class EmailClaimed(Schema):
+    user_id = fields.String(required=True)
+    email = fields.String(required=True)
+
+
+@registry.event("EmailClaimReleased")
+class EmailClaimReleased(Schema):
+    user_id = fields.String(required=True)
+    reason = fields.String(required=True)
+
+
+@registry.event("UserRegistered")
+class UserRegistered(Schema):
+    user_id = fields.String(required=True)
+    email = fields.String(required=True)
+    password_hash = fields.String(required=True)
+    roles = fields.List(fields.String(validate=validate.OneOf(ROLES)), required=True)
+
+
+@registry.event("RoleAdded")
+class RoleAdded(Schema):
+    role = fields.String(required=True, validate=validate.OneOf(ROLES))
+
+
+@registry.event("PasswordChanged")
+class PasswordChanged(Schema):
+    password_hash = fields.String(required=True)
+
+
+@registry.event("BuyerProfileUpdated")
+class BuyerProfileUpdated(Schema):
+    """Only the fields that changed are present."""
+
+    company_name = fields.String(allow_none=True)
+    company_size = fields.String(allow_none=True)
+    industry = fields.String(allow_none=True)
+    website = fields.String(allow_none=True)
+    about = fields.String(allow_none=True)
+    project_types = fields.List(fields.String())
+    preferences = fields.Dict(keys=fields.String())
+
+
+@registry.event("SellerProfileUpdated")
+class SellerProfileUpdated(Schema):
+    """Only the fields that changed are present."""
+
+    headline = fields.String(allow_none=True)
+    bio = fields.String(allow_none=True)
+    hourly_rate = fields.Nested(MoneySchema, allow_none=True)
+    photo_file_id = fields.String(allow_none=True)
+
+
+@registry.event("SellerSkillsSet")
+class SellerSkillsSet(Schema):
+    skills = fields.List(fields.String(), required=True)
+
+
+@registry.event("ExperienceAdded")
+class ExperienceAdded(Schema):
+    experience_id = fields.String(required=True)
+    title = fields.String(required=True)
+    organisation = fields.String(required=True)
+    start_date = fields.Date(required=True)
+    end_date = fields.Date(allow_none=True, load_default=None)
+    description = fields.String(load_default="")
+
+
+@registry.event("ExperienceRemoved")
+class ExperienceRemoved(Schema):
+    experience_id = fields.String(required=True)
+
+
+@registry.event("PortfolioItemAdded")
+class PortfolioItemAdded(Schema):
+    item_id = fields.String(required=True)
+    title = fields.String(required=True)
+    description = fields.String(load_default="")
+    links = fields.List(fields.String(), load_default=list)
+    file_ids = fields.List(fields.String(), load_default=list)
+
+
+@registry.event("PortfolioItemRemoved")
+class PortfolioItemRemoved(Schema):
+    item_id = fields.String(required=True)
+
+
+@registry.event("SessionStarted")
+class SessionStarted(Schema):
+    session_id = fields.String(required=True)
+    user_id = fields.String(required=True)
+    token_hash = fields.String(required=True)
+    expires_at = fields.DateTime(required=True)
+
+
+@registry.event("SessionRefreshed")
+class SessionRefreshed(Schema):
+    token_hash = fields.String(required=True)
+    expires_at = fields.DateTime(required=True)
+
+
+@registry.event("SessionRevoked")
+class SessionRevoked(Schema):
+    reason = fields.String(required=True)
+
+
+@registry.event("FileUploaded")
+class FileUploaded(Schema):
+    file_id = fields.String(required=True)
+    owner_id = fields.String(required=True)
+    sha256 = fields.String(required=True)
+    size = fields.Integer(required=True)
+    content_type = fields.String(required=True)
+    filename = fields.String(required=True)
+    purpose = fields.String(required=True)
+    visibility = fields.String(required=True, validate=validate.OneOf(("public", "private")))
+
+
+@registry.event("FileAccessGranted")
+class FileAccessGranted(Schema):
+    user_id = fields.String(required=True)

@@ -1,0 +1,176 @@
+"""Identity's rules, with no broker, database or clock."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from services.identity import domain
+from services.identity.domain import FileRecord, Session, User
+from shared.errors import Conflict, InvalidInput, NotFound
+from shared.eventstore import EventMetadata, RecordedEvent
+from shared.schemas import DecodedEvent
+
+
+def decoded(event_type: str, data: dict) -> DecodedEvent:
+    recorded = RecordedEvent(
+        uuid.uuid4(),
+        event_type,
+        1,
+        data,
+        EventMetadata.root("u"),
+        "user-1",
+        0,
+        1,
+        datetime.now(UTC),
+    )
+    return DecodedEvent(recorded, data, 1)
+
+
+def fold(events: list[tuple[str, dict]], evolve, state):
+    for event_type, data in events:
+        state = evolve(state, decoded(event_type, data))
+    return state
+
+
+def registered(roles=("seller",)) -> User:
+    return fold(
+        domain.register(User(), "u1", "Ann@Example.com", "hash", list(roles)),
+        domain.evolve_user,
+        User(),
+    )
+
+
+@pytest.mark.parametrize(
+    ("password", "problem"),
+    [
+        ("short", "at least 10"),
+        ("password123", "too easy"),
+        ("aaaaaaaaaaaaaa", "too easy"),
+        ("annsmith-2024-xyz", "email"),
+        ("x" * 300, "at most 256"),
+    ],
+)
+def test_password_policy_explains_what_is_wrong(password, problem):
+    problems = domain.password_problems(password, "annsmith@example.com")
+    assert any(problem in p for p in problems), problems
+
+
+def test_a_good_password_passes():
+    assert domain.password_problems("correct horse battery", "ann@example.com") == []
+
+
+def test_registration_normalises_the_email_and_roles():
+    user = registered(roles=("seller", "buyer", "seller"))
+    assert user.email == "ann@example.com"
+    assert user.roles == ("buyer", "seller")
+    with pytest.raises(Conflict):
+        domain.register(user, "u1", "ann@example.com", "hash", ["buyer"])
+
+
+def test_email_claim_streams_ignore_case_and_spaces():
+    assert domain.email_claim_stream(" Ann@Example.COM ") == domain.email_claim_stream(
+        "ann@example.com"
+    )
+
+
+def test_skills_are_normalised_and_deduplicated():
+    events = domain.update_seller_profile(
+        registered(), {"skills": ["Python", "python ", "PYTHON", "Go"]}
+    )
+    assert events == [("SellerSkillsSet", {"skills": ["python", "go"]})]
+
+
+def test_unchanged_profile_fields_record_nothing():
+    user = fold(
+        domain.update_seller_profile(registered(), {"headline": "Dev"}),
+        domain.evolve_user,
+        registered(),
+    )
+    assert domain.update_seller_profile(user, {"headline": "Dev"}) == []
+
+
+def test_editing_a_buyer_profile_makes_a_seller_a_buyer_too():
+    events = domain.update_buyer_profile(registered(), {"company_name": "Acme"})
+    assert events == [
+        ("RoleAdded", {"role": "buyer"}),
+        ("BuyerProfileUpdated", {"company_name": "Acme"}),
+    ]
+
+
+def test_photo_must_be_the_users_own_image():
+    with pytest.raises(InvalidInput):
+        domain.update_seller_profile(registered(), {"photo_file_id": "f1"}, owned_photo=False)
+
+
+def test_experience_cannot_end_before_it_starts():
+    with pytest.raises(InvalidInput):
+        domain.add_experience(
+            registered(),
+            "e1",
+            {
+                "title": "Dev",
+                "organisation": "Acme",
+                "start_date": date(2024, 1, 1),
+                "end_date": date(2023, 1, 1),
+            },
+        )
+    with pytest.raises(NotFound):
+        domain.remove_experience(registered(), "missing")
+
+
+def test_portfolio_items_only_show_own_files():
+    item = {"title": "Site", "file_ids": ["mine", "theirs"]}
+    with pytest.raises(InvalidInput, match="files you uploaded"):
+        domain.add_portfolio_item(registered(), "p1", item, owned_files={"mine"})
+
+
+def test_completeness_lists_what_is_missing():
+    user = fold(
+        domain.update_seller_profile(registered(), {"headline": "Dev", "skills": ["python"]}),
+        domain.evolve_user,
+        registered(),
+    )
+    seller = domain.completeness(user)["seller"]
+    assert seller["percent"] == round(100 * 2 / 7)
+    assert seller["missing"] == ["bio", "hourly_rate", "photo", "experience", "portfolio"]
+
+
+def test_refresh_rotates_and_reuse_revokes_the_session():
+    now = datetime.now(UTC)
+    later = now + timedelta(days=30)
+    session = fold(
+        [
+            (
+                "SessionStarted",
+                {"session_id": "s1", "user_id": "u1", "token_hash": "h1", "expires_at": later},
+            )
+        ],
+        domain.evolve_session,
+        Session(),
+    )
+    events, ok = domain.refresh_session(session, "h1", "h2", now, later)
+    assert ok and events == [("SessionRefreshed", {"token_hash": "h2", "expires_at": later})]
+    rotated = fold(events, domain.evolve_session, session)
+    events, ok = domain.refresh_session(rotated, "h1", "h3", now, later)
+    assert not ok and events == [("SessionRevoked", {"reason": "refresh token reused"})]
+    revoked = fold(events, domain.evolve_session, rotated)
+    assert domain.refresh_session(revoked, "h2", "h4", now, later) == ([], False)
+
+
+def test_expired_session_cannot_refresh():
+    now = datetime.now(UTC)
+    session = Session("s1", "u1", "h1", now - timedelta(seconds=1))
+    assert domain.refresh_session(session, "h1", "h2", now, now) == ([], False)
+
+
+def test_who_may_download():
+    public = FileRecord("f1", "owner", visibility="public")
+    private = FileRecord("f2", "owner", visibility="private", readers=frozenset({"friend"}))
+    assert domain.may_download(public, None)
+    assert domain.may_download(private, "owner") and domain.may_download(private, "friend")
+    assert not domain.may_download(private, "stranger") and not domain.may_download(private, None)
+    assert domain.visibility_for("photo") == "public"
+    assert domain.visibility_for("deliverable") == "private"

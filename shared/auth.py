@@ -1,0 +1,78 @@
+"""Access tokens: short-lived JWTs signed by identity, verified by the gateway."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+from nameko.extensions import DependencyProvider
+
+from shared.config import settings
+from shared.errors import Unauthorized
+
+ISSUER = "marketplace-identity"
+ALGORITHM = "HS256"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who a verified access token speaks for."""
+
+    user_id: str
+    roles: tuple[str, ...]
+    session_id: str
+
+
+class AccessTokens:
+    def __init__(self, secret: str, ttl_seconds: int = 900) -> None:
+        if len(secret) < 32:
+            raise ValueError("the token secret must be at least 32 characters")
+        self._secret = secret
+        self.ttl_seconds = ttl_seconds
+
+    def issue(
+        self, user_id: str, roles: list[str], session_id: str, now: float | None = None
+    ) -> str:
+        issued = int(now if now is not None else time.time())
+        claims = {
+            "iss": ISSUER,
+            "sub": user_id,
+            "roles": roles,
+            "sid": session_id,
+            "iat": issued,
+            "exp": issued + self.ttl_seconds,
+            "jti": uuid.uuid4().hex,
+        }
+        return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
+
+    def verify(self, token: str) -> Principal:
+        try:
+            claims = jwt.decode(
+                token,
+                self._secret,
+                algorithms=[ALGORITHM],
+                issuer=ISSUER,
+                options={"require": ["exp", "iat", "sub", "iss", "sid"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise Unauthorized("the access token has expired", {"reason": "expired"}) from None
+        except jwt.InvalidTokenError:
+            raise Unauthorized("the access token is not valid", {"reason": "invalid"}) from None
+        return Principal(claims["sub"], tuple(claims.get("roles", ())), claims["sid"])
+
+
+class TokenIssuer(DependencyProvider):
+    """Injects :class:`AccessTokens` configured from ``JWT_SECRET`` (or the
+    development key) and ``ACCESS_TOKEN_TTL_SECONDS``."""
+
+    def setup(self) -> None:
+        config = self.container.config
+        secret = config.get("JWT_SECRET") or settings().token_secret()
+        ttl = int(config.get("ACCESS_TOKEN_TTL_SECONDS") or settings().access_token_ttl)
+        self.tokens = AccessTokens(secret, ttl)
+
+    def get_dependency(self, worker_ctx: Any) -> AccessTokens:
+        return self.tokens

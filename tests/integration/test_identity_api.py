@@ -1,0 +1,547 @@
+"""Accounts, profiles and files through the gateway's HTTP API, against real
+identity and gateway containers, RabbitMQ and PostgreSQL."""
+
+from __future__ import annotations
+
+import struct
+import threading
+import uuid
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from gateway.service import GatewayService
+from services.identity.service import IdentityService
+from shared.config import settings
+from shared.eventstore.sql import SqlEventStore
+from shared.testing import fresh_postgres_database
+from tests.integration.helpers import wait_until
+from tests.integration.test_run import free_port
+
+pytestmark = pytest.mark.integration
+
+PASSWORD = "correct horse battery"
+SECRET = "test-secret-" + "x" * 40
+
+
+def png(width: int = 1, height: int = 1) -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    raw = b"".join(b"\x00" + b"\x00\x00\x00\x00" * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
+
+
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+
+class Api:
+    def __init__(self, base: str, store: SqlEventStore) -> None:
+        self.base = base
+        self.store = store
+
+    def url(self, path: str) -> str:
+        return f"{self.base}/api/v1{path}"
+
+    def post(
+        self, path: str, json: Any = None, token: str | None = None, **kw: Any
+    ) -> requests.Response:
+        return requests.post(
+            self.url(path), json=json, headers=self._headers(token, kw), timeout=30, **kw
+        )
+
+    def patch(self, path: str, json: Any, token: str | None = None) -> requests.Response:
+        return requests.patch(
+            self.url(path), json=json, headers=self._headers(token, {}), timeout=30
+        )
+
+    def get(self, path: str, token: str | None = None, **kw: Any) -> requests.Response:
+        return requests.get(self.url(path), headers=self._headers(token, kw), timeout=30, **kw)
+
+    def delete(self, path: str, token: str | None = None) -> requests.Response:
+        return requests.delete(self.url(path), headers=self._headers(token, {}), timeout=30)
+
+    @staticmethod
+    def _headers(token: str | None, kw: dict[str, Any]) -> dict[str, str]:
+        headers = kw.pop("headers", {})
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        return headers
+
+    def signup(self, roles: list[str] = ["seller"], email: str | None = None) -> dict[str, Any]:  # noqa: B006
+        email = email or f"user-{uuid.uuid4().hex[:8]}@example.com"
+        response = self.post(
+            "/auth/register", {"email": email, "password": PASSWORD, "roles": roles}
+        )
+        assert response.status_code == 201, response.text
+        tokens = self.post("/auth/login", {"email": email, "password": PASSWORD}).json()
+        return {**response.json(), **tokens, "email": email}
+
+    def upload(
+        self, token: str, content: bytes, purpose: str, name: str = "f.png"
+    ) -> requests.Response:
+        return requests.post(
+            self.url("/files"),
+            headers={"Authorization": f"Bearer {token}"},
+            files={"file": (name, content)},
+            data={"purpose": purpose},
+            timeout=30,
+        )
+
+
+@pytest.fixture
+def api(
+    fresh_pg: str, postgres_server: str, amqp_uri: str, tmp_path: Path, container_factory: Any
+) -> Iterator[Api]:
+    with fresh_postgres_database(postgres_server) as gateway_db:
+        port = free_port()
+        common = {"AMQP_URI": amqp_uri, "EVENT_STORE_URL": fresh_pg, "JWT_SECRET": SECRET}
+        container_factory(IdentityService, {**common, "DATABASE_URL": fresh_pg}).start()
+        container_factory(
+            GatewayService,
+            {
+                **common,
+                "DATABASE_URL": gateway_db,
+                "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
+                "BLOB_DIR": str(tmp_path / "blobs"),
+                "UPLOAD_MAX_BYTES": 200_000,
+            },
+        ).start()
+        store = SqlEventStore(fresh_pg)
+        yield Api(f"http://127.0.0.1:{port}", store)
+        store.close()
+
+
+def assert_problem(response: requests.Response, status: int, code: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["Content-Type"].startswith("application/problem+json")
+    body = response.json()
+    assert body["status"] == status and body["code"] == code, body
+    assert "Traceback" not in response.text
+    return body
+
+
+# -- sign-up -------------------------------------------------------------------
+
+
+def test_sign_up_as_buyer_seller_or_both(api: Api):
+    for roles in (["buyer"], ["seller"], ["seller", "buyer"]):
+        email = f"Mixed.Case-{uuid.uuid4().hex[:6]}@Example.COM"
+        response = api.post(
+            "/auth/register", {"email": email, "password": PASSWORD, "roles": roles}
+        )
+        assert response.status_code == 201
+        body = response.json()
+        assert body["email"] == email.lower()
+        assert body["roles"] == sorted(roles)
+        uuid.UUID(body["user_id"])
+
+
+def test_the_same_email_twice_is_a_conflict_whatever_its_case(api: Api):
+    email = f"dup-{uuid.uuid4().hex[:6]}@example.com"
+    assert (
+        api.post(
+            "/auth/register", {"email": email, "password": PASSWORD, "roles": ["buyer"]}
+        ).status_code
+        == 201
+    )
+    again = api.post(
+        "/auth/register", {"email": email.upper(), "password": PASSWORD, "roles": ["seller"]}
+    )
+    assert assert_problem(again, 409, "conflict")["reason"] == "email_taken"
+
+
+def test_racing_sign_ups_for_one_email_exactly_one_wins(api: Api):
+    email = f"race-{uuid.uuid4().hex[:6]}@example.com"
+    statuses: list[int] = []
+
+    def sign_up() -> None:
+        body = {"email": email, "password": PASSWORD, "roles": ["seller"]}
+        statuses.append(api.post("/auth/register", body).status_code)
+
+    threads = [threading.Thread(target=sign_up) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(statuses) == [201] + [409] * 7
+
+
+@pytest.mark.parametrize(
+    ("body", "fields"),
+    [
+        ({"email": "a@example.com", "password": "short", "roles": ["buyer"]}, {"password"}),
+        ({"email": "not-an-email", "password": PASSWORD, "roles": ["buyer"]}, {"email"}),
+        ({"email": "a@example.com", "password": PASSWORD, "roles": ["pilot"]}, {"roles"}),
+        ({"email": "a@example.com", "password": PASSWORD, "roles": []}, {"roles"}),
+        ({"email": "a@example.com", "password": PASSWORD}, {"roles"}),
+        (
+            {"email": "a@example.com", "password": PASSWORD, "roles": ["buyer"], "admin": True},
+            {"admin"},
+        ),
+    ],
+)
+def test_bad_sign_ups_get_422_with_per_field_messages(api: Api, body, fields):
+    problem = assert_problem(api.post("/auth/register", body), 422, "invalid_input")
+    assert set(problem["errors"]) == fields
+
+
+def test_bodies_that_are_not_json_objects(api: Api):
+    not_json = requests.post(
+        api.url("/auth/register"),
+        data="{oops",
+        headers={"Content-Type": "application/json"},
+        timeout=10,
+    )
+    assert_problem(not_json, 400, "invalid_json")
+    form = requests.post(api.url("/auth/register"), data={"email": "x"}, timeout=10)
+    assert_problem(form, 415, "unsupported_media_type")
+    assert_problem(api.post("/auth/register", ["a", "list"]), 422, "invalid_input")
+    assert_problem(api.get("/no/such/endpoint"), 404, "not_found")
+
+
+# -- sessions -------------------------------------------------------------------
+
+
+def test_login_refresh_rotation_and_logout(api: Api):
+    user = api.signup()
+    assert user["token_type"] == "Bearer" and user["expires_in"] == 900
+    assert api.get("/me", token=user["access_token"]).status_code == 200
+
+    rotated = api.post("/auth/refresh", {"refresh_token": user["refresh_token"]})
+    assert rotated.status_code == 200
+    new = rotated.json()
+    assert new["refresh_token"] != user["refresh_token"]
+    assert api.get("/me", token=new["access_token"]).status_code == 200
+
+    assert api.post("/auth/logout", {"refresh_token": new["refresh_token"]}).status_code == 204
+    assert_problem(
+        api.post("/auth/refresh", {"refresh_token": new["refresh_token"]}), 401, "unauthorized"
+    )
+
+
+def test_reusing_a_rotated_refresh_token_revokes_the_session(api: Api):
+    user = api.signup()
+    first = user["refresh_token"]
+    second = api.post("/auth/refresh", {"refresh_token": first}).json()["refresh_token"]
+    assert_problem(api.post("/auth/refresh", {"refresh_token": first}), 401, "unauthorized")
+    # the thief's replay also ended the legitimate holder's session
+    assert_problem(api.post("/auth/refresh", {"refresh_token": second}), 401, "unauthorized")
+
+
+def test_wrong_password_and_unknown_email_look_the_same(api: Api):
+    user = api.signup()
+    wrong = assert_problem(
+        api.post("/auth/login", {"email": user["email"], "password": "nope nope nope"}),
+        401,
+        "unauthorized",
+    )
+    unknown = assert_problem(
+        api.post(
+            "/auth/login",
+            {"email": f"ghost-{uuid.uuid4().hex[:6]}@example.com", "password": "nope nope nope"},
+        ),
+        401,
+        "unauthorized",
+    )
+    assert wrong == unknown
+
+
+def test_repeated_failures_are_throttled_per_account_with_retry_after(api: Api):
+    user = api.signup()
+    for _ in range(5):
+        api.post("/auth/login", {"email": user["email"], "password": "wrong password!"})
+    blocked = api.post("/auth/login", {"email": user["email"], "password": PASSWORD})
+    assert_problem(blocked, 429, "too_many_requests")
+    assert 0 < int(blocked.headers["Retry-After"]) <= 15 * 60
+    ghost = f"ghost-{uuid.uuid4().hex[:6]}@example.com"
+    for _ in range(5):
+        api.post("/auth/login", {"email": ghost, "password": "wrong password!"})
+    assert_problem(
+        api.post("/auth/login", {"email": ghost, "password": "wrong password!"}),
+        429,
+        "too_many_requests",
+    )
+
+
+def test_requests_without_or_with_bad_tokens_are_401(api: Api):
+    assert_problem(api.get("/me"), 401, "unauthorized")
+    assert_problem(api.get("/me", token="not.a.jwt"), 401, "unauthorized")
+    forged = api.signup()["access_token"][:-4] + "AAAA"
+    assert_problem(api.get("/me", token=forged), 401, "unauthorized")
+
+
+# -- profiles -------------------------------------------------------------------
+
+
+def test_seller_profile_round_trip_public_and_private_views(api: Api):
+    seller = api.signup(["seller"])
+    uid, token = seller["user_id"], seller["access_token"]
+    photo = api.upload(token, png(), "photo").json()
+    changed = api.patch(
+        f"/users/{uid}/seller-profile",
+        {
+            "headline": "Python developer",
+            "bio": "I build APIs.",
+            "skills": ["Python", "python ", "PYTHON", "PostgreSQL"],
+            "hourly_rate": {"amount": 6500, "currency": "EUR"},
+            "photo_file_id": photo["file_id"],
+        },
+        token,
+    )
+    assert changed.status_code == 200, changed.text
+    own = changed.json()
+    assert own["seller"]["skills"] == ["python", "postgresql"]
+    assert own["seller"]["hourly_rate"] == {"amount": 6500, "currency": "EUR"}
+    assert own["email"] == seller["email"]
+    assert own["completeness"]["seller"]["missing"] == ["experience", "portfolio"]
+
+    exp = api.post(
+        f"/users/{uid}/experience",
+        {"title": "Engineer", "organisation": "Acme", "start_date": "2020-01-01"},
+        token,
+    )
+    assert exp.status_code == 201
+    sample = api.upload(token, PDF, "portfolio", "case-study.pdf").json()
+    item = api.post(
+        f"/users/{uid}/portfolio",
+        {
+            "title": "Shop API",
+            "links": ["https://example.com/shop"],
+            "file_ids": [sample["file_id"]],
+        },
+        token,
+    )
+    assert item.status_code == 201, item.text
+    assert item.json()["completeness"]["seller"] == {"percent": 100, "missing": []}
+
+    def public_view() -> Any:
+        body = api.get(f"/users/{uid}/profile").json()
+        return body if body.get("seller", {}).get("portfolio") else None
+
+    public = wait_until(public_view, what="read model caught up")
+    assert "email" not in public and "completeness" not in public
+    assert public["seller"]["headline"] == "Python developer"
+    assert public["seller"]["experience"][0]["organisation"] == "Acme"
+    assert public["seller"]["portfolio"][0]["file_ids"] == [sample["file_id"]]
+    me = api.get(f"/users/{uid}/profile", token=token).json()
+    assert me["email"] == seller["email"] and me["completeness"]["seller"]["percent"] == 100
+
+    experience_id = public["seller"]["experience"][0]["experience_id"]
+    removed = api.delete(f"/users/{uid}/experience/{experience_id}", token)
+    assert removed.status_code == 200 and removed.json()["seller"]["experience"] == []
+    assert_problem(api.delete(f"/users/{uid}/experience/{experience_id}", token), 404, "not_found")
+
+
+def test_buyer_profile_and_its_validation(api: Api):
+    buyer = api.signup(["buyer"])
+    uid, token = buyer["user_id"], buyer["access_token"]
+    ok = api.patch(
+        f"/users/{uid}/buyer-profile",
+        {
+            "company_name": "Acme",
+            "company_size": "11-50",
+            "industry": "Retail",
+            "website": "https://acme.example",
+            "project_types": ["web"],
+        },
+        token,
+    )
+    assert ok.status_code == 200
+    assert ok.json()["buyer"]["company_size"] == "11-50"
+    bad = api.patch(
+        f"/users/{uid}/buyer-profile", {"company_size": "huge", "website": "ftp://x"}, token
+    )
+    assert set(assert_problem(bad, 422, "invalid_input")["errors"]) == {"company_size", "website"}
+    money = api.patch(
+        f"/users/{uid}/seller-profile", {"hourly_rate": {"amount": 10.5, "currency": "usd"}}, token
+    )
+    assert set(assert_problem(money, 422, "invalid_input")["errors"]["hourly_rate"]) == {
+        "amount",
+        "currency",
+    }
+    dates = api.post(
+        f"/users/{uid}/experience",
+        {"title": "x", "organisation": "y", "start_date": "2022-01-01", "end_date": "2021-01-01"},
+        token,
+    )
+    assert "end_date" in assert_problem(dates, 422, "invalid_input")["errors"]
+
+
+def test_nobody_changes_someone_elses_profile(api: Api):
+    owner, other = api.signup(), api.signup()
+    attempt = api.patch(
+        f"/users/{owner['user_id']}/seller-profile", {"headline": "hacked"}, other["access_token"]
+    )
+    assert_problem(attempt, 403, "forbidden")
+    assert_problem(
+        api.patch(f"/users/{owner['user_id']}/seller-profile", {"headline": "x"}),
+        401,
+        "unauthorized",
+    )
+    theirs = api.upload(other["access_token"], PDF, "portfolio", "x.pdf").json()
+    mine = api.post(
+        f"/users/{owner['user_id']}/portfolio",
+        {"title": "t", "file_ids": [theirs["file_id"]]},
+        owner["access_token"],
+    )
+    assert "file_ids" in assert_problem(mine, 422, "invalid_input")["errors"]
+    assert_problem(api.get(f"/users/{uuid.uuid4()}/profile"), 404, "not_found")
+
+
+# -- files -----------------------------------------------------------------------
+
+
+def test_upload_and_download_public_and_private_files(api: Api):
+    owner, stranger = api.signup(), api.signup()
+    image = png(3, 2)
+    photo = api.upload(owner["access_token"], image, "photo", "me.png")
+    assert photo.status_code == 201
+    record = photo.json()
+    assert record["content_type"] == "image/png" and record["size"] == len(image)
+    assert record["visibility"] == "public"
+    download = api.get(f"/files/{record['file_id']}/content")
+    assert download.status_code == 200 and download.content == image
+    assert download.headers["Content-Type"] == "image/png"
+    assert download.headers["X-Content-Type-Options"] == "nosniff"
+
+    private = api.upload(owner["access_token"], PDF, "deliverable", "spec.pdf").json()
+    assert private["visibility"] == "private"
+    assert (
+        api.get(f"/files/{private['file_id']}/content", token=owner["access_token"]).content == PDF
+    )
+    assert_problem(
+        api.get(f"/files/{private['file_id']}/content", token=stranger["access_token"]),
+        403,
+        "forbidden",
+    )
+    assert_problem(api.get(f"/files/{private['file_id']}/content"), 403, "forbidden")
+    assert_problem(api.get(f"/files/{uuid.uuid4()}/content"), 404, "not_found")
+    assert_problem(api.get("/files/not-a-uuid/content"), 404, "not_found")
+
+
+def test_upload_limits_type_checks_and_missing_parts(api: Api):
+    token = api.signup()["access_token"]
+    just_over = assert_problem(
+        api.upload(token, b"x" * 200_001, "attachment", "big.txt"), 413, "file_too_large"
+    )
+    assert just_over["max_bytes"] == 200_000
+    assert_problem(
+        api.upload(token, b"x" * 400_000, "attachment", "huge.txt"), 413, "request_entity_too_large"
+    )
+    assert api.upload(token, b"x" * 200_000, "attachment", "exact.txt").status_code == 201
+    problem = assert_problem(
+        api.upload(token, PDF, "photo", "photo.png"), 415, "unsupported_file_type"
+    )
+    assert problem["detected"] == "application/pdf"
+    assert_problem(
+        api.upload(token, b"\x00\x01\x02binary", "attachment", "x.bin"),
+        415,
+        "unsupported_file_type",
+    )
+    assert_problem(api.upload(token, png(), "spaceship"), 422, "invalid_input")
+    no_file = requests.post(
+        api.url("/files"),
+        headers={"Authorization": f"Bearer {token}"},
+        data={"purpose": "photo"},
+        timeout=10,
+    )
+    assert_problem(no_file, 422, "invalid_input")
+    assert_problem(api.upload("", png(), "photo"), 401, "unauthorized")
+
+
+def test_listing_own_files_with_cursor_pagination(api: Api):
+    token = api.signup()["access_token"]
+    uploaded = [api.upload(token, png(i + 1, 1), "portfolio").json()["file_id"] for i in range(3)]
+
+    def first_page() -> Any:
+        body = api.get("/files?limit=2", token=token).json()
+        return body if len(body["items"]) == 2 and body["next_cursor"] else None
+
+    page1 = wait_until(first_page, what="files in the read model")
+    page2 = api.get(f"/files?limit=2&cursor={page1['next_cursor']}", token=token).json()
+    assert page2["next_cursor"] is None
+    listed = [f["file_id"] for f in page1["items"] + page2["items"]]
+    assert sorted(listed) == sorted(uploaded) and len(set(listed)) == 3
+    assert_problem(api.get("/files?cursor=!!!", token=token), 422, "invalid_input")
+    assert_problem(api.get("/files?limit=0", token=token), 422, "invalid_input")
+
+
+# -- conventions -----------------------------------------------------------------
+
+
+def test_idempotency_key_replays_the_first_answer(api: Api):
+    email = f"idem-{uuid.uuid4().hex[:6]}@example.com"
+    body = {"email": email, "password": PASSWORD, "roles": ["buyer"]}
+    key = {"Idempotency-Key": uuid.uuid4().hex}
+    first = api.post("/auth/register", body, headers=dict(key))
+    again = api.post("/auth/register", body, headers=dict(key))
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json()
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    different = api.post("/auth/register", {**body, "roles": ["seller"]}, headers=dict(key))
+    assert assert_problem(different, 422, "invalid_input")["reason"] == "idempotency_key_reused"
+
+
+def test_request_id_is_returned_and_becomes_the_events_correlation_id(api: Api):
+    email = f"rid-{uuid.uuid4().hex[:6]}@example.com"
+    response = api.post(
+        "/auth/register",
+        {"email": email, "password": PASSWORD, "roles": ["buyer"]},
+        headers={"X-Request-ID": "req-abc-123"},
+    )
+    assert response.headers["X-Request-ID"] == "req-abc-123"
+    (event,) = api.store.read_stream(f"user-{response.json()['user_id']}")
+    assert event.metadata.correlation_id == "req-abc-123"
+    assert event.metadata.source == "identity"
+    generated = api.get("/me").headers["X-Request-ID"]
+    uuid.UUID(generated)
+
+
+def test_openapi_document_docs_page_and_metrics(api: Api):
+    document = api.get("/openapi.json").json()
+    assert document["openapi"].startswith("3.")
+    assert "/api/v1/users/{user_id}/seller-profile" in document["paths"]
+    register = document["paths"]["/api/v1/auth/register"]["post"]
+    assert "RegisterRequest" in str(register["requestBody"])
+    assert "422" in register["responses"]
+    assert "bearer" in document["components"]["securitySchemes"]
+    page = requests.get(f"{api.base}/docs", timeout=10)
+    assert page.status_code == 200 and "swagger-ui-bundle.js" in page.text
+    asset = requests.get(f"{api.base}/docs/static/swagger-ui-bundle.js", timeout=10)
+    assert asset.status_code == 200 and len(asset.content) > 100_000
+    assert requests.get(f"{api.base}/docs/static/..%2Fetc", timeout=10).status_code == 404
+    metrics = requests.get(f"{api.base}/metrics", timeout=10).text
+    assert 'route="/api/v1/openapi.json"' not in metrics  # only declared API routes are timed
+    assert "gateway_http_requests_total" in metrics
+
+
+def test_cors_for_configured_origins(api: Api, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("CORS_ORIGINS", "https://app.example")
+    settings.cache_clear()
+    try:
+        allowed = requests.options(
+            api.url("/auth/login"),
+            headers={"Origin": "https://app.example", "Access-Control-Request-Method": "POST"},
+            timeout=10,
+        )
+        assert allowed.status_code == 204
+        assert allowed.headers["Access-Control-Allow-Origin"] == "https://app.example"
+        assert "Idempotency-Key" in allowed.headers["Access-Control-Allow-Headers"]
+        other = requests.get(api.url("/me"), headers={"Origin": "https://evil.example"}, timeout=10)
+        assert "Access-Control-Allow-Origin" not in other.headers
+    finally:
+        monkeypatch.delenv("CORS_ORIGINS")
+        settings.cache_clear()
