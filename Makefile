@@ -43,6 +43,7 @@ test-unit: install
 
 bench: install services
 	$(BIN)/python bench/eventstore.py
+	$(BIN)/python bench/gateway_reads.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache *.egg-info

@@ -32,7 +32,7 @@ from shared.eventlog import event_store_url_for, shared_event_store
 from shared.eventstore import EventStore, RecordedEvent
 from shared.logging import get_logger
 from shared.schemas import DecodedEvent, EventRegistry, registry
-from shared.sql import shared_engine, write_transaction
+from shared.sql import shared_engine, shared_reader, write_transaction
 
 log = get_logger(__name__)
 
@@ -215,8 +215,9 @@ class ProjectionWorker(DependencyProvider):
         store = shared_event_store(
             event_store_url_for(self.container), settings().event_store_timeout
         )
-        engine = shared_engine(database_url_for(self.container))
-        self.runner = ProjectionRunner(self.projection, store, engine)
+        url = database_url_for(self.container)
+        self.runner = ProjectionRunner(self.projection, store, shared_engine(url))
+        self.reader = shared_reader(url)
 
     def start(self) -> None:
         self._stopping = False
@@ -247,5 +248,6 @@ class ProjectionWorker(DependencyProvider):
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 30.0)
 
-    def get_dependency(self, worker_ctx: Any) -> ProjectionRunner:
-        return self.runner
+    def get_dependency(self, worker_ctx: Any) -> Engine:
+        """The read model's engine for queries (see ``shared_reader``)."""
+        return self.reader

@@ -32,6 +32,23 @@ def shared_engine(url: str) -> Engine:
         return engine
 
 
+def shared_reader(url: str) -> Engine:
+    """The process's engine for queries that are one SELECT each.
+
+    On PostgreSQL it runs in autocommit: a single statement needs no
+    transaction, and BEGIN and ROLLBACK would be two more round trips per read.
+    SQLite keeps the one shared connection (see :func:`shared_engine`).
+    """
+    if sa.make_url(url).get_backend_name() == "sqlite":
+        return shared_engine(url)
+    key = "reader:" + url
+    with _engines_lock:
+        engine = _engines.get(key)
+        if engine is None:
+            engine = _engines[key] = create_sql_engine(url, isolation_level="AUTOCOMMIT")
+        return engine
+
+
 def create_sql_engine(url: str | sa.URL, pool_size: int = 10, **engine_options: Any) -> Engine:
     """An engine configured the one way this project uses SQL databases.
 

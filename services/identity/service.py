@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
-
-import sqlalchemy as sa
 
 from services.identity import api, domain
 from services.identity.domain import EmailClaim, FileRecord, Session, User
 from services.identity.passwords import hash_password, needs_rehash, verify_password
-from services.identity.readmodel import ProfilesProjection, files, users
 from services.identity.throttle import LoginThrottle
 from services.identity.throttle import metadata as throttle_metadata
+from services.identity.views import json_ready, profile_view
 from shared.auth import TokenIssuer
 from shared.blobs import ALLOWED_TYPES
 from shared.config import settings
@@ -22,8 +20,6 @@ from shared.database import ReadModelDatabase
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from shared.eventstore import StreamState, WrongExpectedRevision
 from shared.logging import get_logger
-from shared.pagination import decode_cursor, encode_cursor
-from shared.projection import ProjectionWorker
 from shared.service import MarketplaceService, rpc
 from shared.validation import load
 
@@ -34,58 +30,9 @@ STALE_CLAIM = timedelta(minutes=1)
 two appends) may be taken over after this long."""
 
 
-def _json_ready(value: Any) -> Any:
-    if isinstance(value, date | datetime):
-        return value.isoformat()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, dict):
-        return {k: _json_ready(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_ready(v) for v in value]
-    return value
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def profile_view(user: User, owner: bool) -> dict[str, Any]:
-    view: dict[str, Any] = {"user_id": user.user_id, "roles": sorted(user.roles)}
-    view["buyer"] = dict(user.buyer) if "buyer" in user.roles else None
-    view["seller"] = (
-        {
-            **user.seller,
-            "skills": list(user.skills),
-            "experience": list(user.experience.values()),
-            "portfolio": list(user.portfolio.values()),
-        }
-        if "seller" in user.roles
-        else None
-    )
-    if owner:
-        view["email"] = user.email
-        view["completeness"] = domain.completeness(user)
-    return _json_ready(view)
-
-
-def _user_from_row(row: Any) -> User:
-    return User(
-        user_id=row.user_id,
-        email=row.email,
-        roles=tuple(row.roles),
-        buyer=row.buyer,
-        seller=row.seller,
-        skills=tuple(row.skills),
-        experience={e["experience_id"]: e for e in row.experience},
-        portfolio={p["item_id"]: p for p in row.portfolio},
-    )
-
-
 class IdentityService(MarketplaceService):
     name = "identity"
     db = ReadModelDatabase(throttle_metadata)
-    profiles = ProjectionWorker(ProfilesProjection())
     tokens = TokenIssuer()
 
     # -- accounts ------------------------------------------------------------
@@ -254,21 +201,13 @@ class IdentityService(MarketplaceService):
         return profile_view(domain.require_user(state), owner=True)
 
     @rpc
-    def get_profile(self, user_id: str) -> dict[str, Any]:
-        with self.db.engine.connect() as conn:
-            row = conn.execute(sa.select(users).where(users.c.user_id == user_id)).one_or_none()
-        if row is None:
-            raise NotFound("no such user")
-        return profile_view(_user_from_row(row), owner=self.context.actor_id == user_id)
-
-    @rpc
     def update_buyer_profile(self, user_id: str, changes: dict[str, Any]) -> dict[str, Any]:
         wanted = load(api.BuyerProfileRequest(), changes)
         return self._change(user_id, lambda user: domain.update_buyer_profile(user, wanted))
 
     @rpc
     def update_seller_profile(self, user_id: str, changes: dict[str, Any]) -> dict[str, Any]:
-        wanted = _json_ready(load(api.SellerProfileRequest(), changes))
+        wanted = json_ready(load(api.SellerProfileRequest(), changes))
         owned_photo = None
         if wanted.get("photo_file_id"):
             record = self._file(wanted["photo_file_id"])
@@ -289,7 +228,7 @@ class IdentityService(MarketplaceService):
 
     @rpc
     def add_portfolio_item(self, user_id: str, item: dict[str, Any]) -> dict[str, Any]:
-        data = _json_ready(load(api.PortfolioItemRequest(), item))
+        data = json_ready(load(api.PortfolioItemRequest(), item))
         owned = {
             f
             for f in data["file_ids"]
@@ -346,36 +285,6 @@ class IdentityService(MarketplaceService):
             domain.file_stream(file_id), [("FileUploaded", record)], StreamState.NO_STREAM
         )
         return record
-
-    @rpc
-    def list_files(self, limit: int, cursor: str | None) -> dict[str, Any]:
-        """The actor's own uploads, newest first, one page at a time."""
-        owner = self.context.actor_id
-        after = decode_cursor(cursor)
-        query = sa.select(files).where(files.c.owner_id == owner)
-        if after is not None:
-            at = datetime.fromisoformat(after["at"])
-            query = query.where(
-                sa.or_(
-                    files.c.uploaded_at < at,
-                    sa.and_(files.c.uploaded_at == at, files.c.file_id < after["id"]),
-                )
-            )
-        query = query.order_by(files.c.uploaded_at.desc(), files.c.file_id.desc()).limit(limit + 1)
-        with self.db.engine.connect() as conn:
-            rows = conn.execute(query).all()
-        page = rows[:limit]
-        items = [
-            {k: row._mapping[k] for k in FileRecord.__dataclass_fields__ if k != "readers"}
-            for row in page
-        ]
-        next_cursor = None
-        if len(rows) > limit:
-            last = page[-1]
-            next_cursor = encode_cursor(
-                {"at": _aware(last.uploaded_at).isoformat(), "id": last.file_id}
-            )
-        return {"items": items, "next_cursor": next_cursor}
 
     @rpc
     def file_for_download(self, file_id: str) -> dict[str, Any]:

@@ -1,13 +1,25 @@
-"""Identity's read model: profiles and file records, projected from its events."""
+"""Identity's published read side: the profile and file-record views, projected
+from its events, and the queries that read them.
+
+The gateway runs this projection in its own database so that profile and file
+reads are one local query instead of an RPC hop; identity itself answers
+commands from its event streams. The view shapes (``profile_view``) are the
+same whether built from this read model or from a freshly written aggregate.
+"""
 
 from __future__ import annotations
 
-from datetime import date
+import uuid
+from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from services.identity import domain
+from services.identity.domain import FileRecord, User
+from shared.errors import InvalidInput, NotFound
+from shared.pagination import decode_cursor, encode_cursor
 from shared.projection import Projection
 from shared.schemas import DecodedEvent
 
@@ -49,14 +61,90 @@ files = sa.Table(
 )
 
 
-def _json_ready(value: Any) -> Any:
-    if isinstance(value, date):
+def json_ready(value: Any) -> Any:
+    if isinstance(value, date | datetime):
         return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
     if isinstance(value, dict):
-        return {k: _json_ready(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_ready(v) for v in value]
+        return {k: json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_ready(v) for v in value]
     return value
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def profile_view(user: User, owner: bool) -> dict[str, Any]:
+    """A profile as others see it; ``owner`` adds the email and completeness."""
+    view: dict[str, Any] = {"user_id": user.user_id, "roles": sorted(user.roles)}
+    view["buyer"] = dict(user.buyer) if "buyer" in user.roles else None
+    view["seller"] = (
+        {
+            **user.seller,
+            "skills": list(user.skills),
+            "experience": list(user.experience.values()),
+            "portfolio": list(user.portfolio.values()),
+        }
+        if "seller" in user.roles
+        else None
+    )
+    if owner:
+        view["email"] = user.email
+        view["completeness"] = domain.completeness(user)
+    return json_ready(view)
+
+
+_PROFILE_BY_ID = sa.select(users).where(users.c.user_id == sa.bindparam("user_id"))
+
+
+def get_profile(conn: Connection, user_id: str, viewer_id: str | None) -> dict[str, Any]:
+    row = conn.execute(_PROFILE_BY_ID, {"user_id": user_id}).one_or_none()
+    if row is None:
+        raise NotFound("no such user")
+    user = User(
+        user_id=row.user_id,
+        email=row.email,
+        roles=tuple(row.roles),
+        buyer=row.buyer,
+        seller=row.seller,
+        skills=tuple(row.skills),
+        experience={e["experience_id"]: e for e in row.experience},
+        portfolio={p["item_id"]: p for p in row.portfolio},
+    )
+    return profile_view(user, owner=viewer_id == user_id)
+
+
+def list_files(conn: Connection, owner_id: str, limit: int, cursor: str | None) -> dict[str, Any]:
+    """One page of a user's uploads, newest first."""
+    after = decode_cursor(cursor)
+    query = sa.select(files).where(files.c.owner_id == owner_id)
+    if after is not None:
+        try:
+            at, last_id = datetime.fromisoformat(after["at"]), str(after["id"])
+        except (KeyError, TypeError, ValueError):
+            raise InvalidInput(
+                "the cursor is not valid", {"fields": {"cursor": ["Not a cursor."]}}
+            ) from None
+        query = query.where(
+            sa.or_(
+                files.c.uploaded_at < at,
+                sa.and_(files.c.uploaded_at == at, files.c.file_id < last_id),
+            )
+        )
+    query = query.order_by(files.c.uploaded_at.desc(), files.c.file_id.desc()).limit(limit + 1)
+    rows = conn.execute(query).all()
+    page = rows[:limit]
+    fields = [f for f in FileRecord.__dataclass_fields__ if f != "readers"]
+    items = [{f: row._mapping[f] for f in fields} for row in page]
+    next_cursor = None
+    if len(rows) > limit:
+        last = page[-1]
+        position = {"at": _aware(last.uploaded_at).isoformat(), "id": last.file_id}
+        next_cursor = encode_cursor(position)
+    return {"items": items, "next_cursor": next_cursor}
 
 
 class ProfilesProjection(Projection):
@@ -78,7 +166,7 @@ class ProfilesProjection(Projection):
     )
 
     def apply(self, conn: Connection, event: DecodedEvent) -> None:
-        data = _json_ready(event.data)
+        data = json_ready(event.data)
         if event.type == "FileUploaded":
             conn.execute(files.insert().values(**data, uploaded_at=event.recorded.recorded_at))
             return
