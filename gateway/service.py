@@ -411,7 +411,7 @@ class GatewayService:
         return finish(self.scope, request, json_response(body, status=200 if ready else 503))
 
     def _own_health(self) -> dict[str, Any]:
-        checks: dict[str, str] = {}
+        checks: dict[str, str] = dict(self.profiles.health())
         try:
             self.idempotency.engine.connect().close()
             checks["database"] = "ok"

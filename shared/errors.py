@@ -61,6 +61,14 @@ class Conflict(ServiceError):
 
 
 @deserialize_to_instance
+class StaleState(Conflict):
+    """What a command decided on changed before it was recorded (another
+    writer appended to the stream first). Retrying the request is safe."""
+
+    code = "stale_state"
+
+
+@deserialize_to_instance
 class TooManyRequests(ServiceError):
     """``details["retry_after"]`` is the number of seconds to wait."""
 

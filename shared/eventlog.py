@@ -17,6 +17,7 @@ from nameko.extensions import DependencyProvider
 
 from shared.config import settings
 from shared.context import Context, worker_context
+from shared.errors import StaleState
 from shared.eventstore import (
     AppendResult,
     EventStore,
@@ -32,14 +33,6 @@ S = TypeVar("S")
 EventSpec = tuple[str, Mapping[str, Any]]
 
 
-class ConcurrencyConflict(Exception):
-    """The stream kept changing under a command; the caller may retry later."""
-
-    def __init__(self, stream: str, attempts: int) -> None:
-        self.stream = stream
-        super().__init__(f"stream {stream!r} changed {attempts} times while deciding")
-
-
 class ServiceEventLog:
     def __init__(self, store: EventStore, context: Context, schemas: EventRegistry = registry):
         self.store = store
@@ -52,10 +45,17 @@ class ServiceEventLog:
         events: Sequence[EventSpec],
         expected_revision: ExpectedRevision = StreamState.ANY,
     ) -> AppendResult:
-        """Validate against the registered schemas and append with this request's metadata."""
+        """Validate against the registered schemas and append with this request's
+        metadata. A wrong expected revision becomes :class:`StaleState` (409)."""
         metadata = self.context.metadata()
         new = [self.schemas.new_event(t, data, metadata) for t, data in events]
-        return self.store.append(stream, new, expected_revision)
+        try:
+            return self.store.append(stream, new, expected_revision)
+        except WrongExpectedRevision as exc:
+            raise StaleState(
+                "this changed while your request was handled; retry",
+                {"stream": stream, "expected": str(exc.expected), "actual": exc.actual},
+            ) from exc
 
     def load(self, stream: str) -> tuple[list[DecodedEvent], int | None]:
         """The stream's events (upcast) and its revision; ([], None) if absent."""
@@ -92,9 +92,12 @@ class ServiceEventLog:
             expected: ExpectedRevision = StreamState.NO_STREAM if revision is None else revision
             try:
                 return state, self.record(stream, events, expected)
-            except WrongExpectedRevision:
+            except StaleState:
                 continue
-        raise ConcurrencyConflict(stream, attempts)
+        raise StaleState(
+            "this kept changing while your request was handled; retry",
+            {"stream": stream, "attempts": attempts},
+        )
 
 
 _stores: dict[str, EventStore] = {}

@@ -166,6 +166,7 @@ class ProjectionRunner:
         try:
             while not should_stop():
                 self.apply_batch(subscription.next_batch(self.batch_size, idle_timeout))
+                self.status.last_error = None
         finally:
             self.status.running = False
             subscription.stop()
@@ -248,6 +249,29 @@ class ProjectionWorker(DependencyProvider):
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 30.0)
 
-    def get_dependency(self, worker_ctx: Any) -> Engine:
-        """The read model's engine for queries (see ``shared_reader``)."""
-        return self.reader
+    def get_dependency(self, worker_ctx: Any) -> ProjectionHandle:
+        return ProjectionHandle(self.reader, self.runner)
+
+
+@dataclass(frozen=True)
+class ProjectionHandle:
+    """What a service's code gets of a running projection."""
+
+    reader: Engine
+    runner: ProjectionRunner
+
+    def connect(self) -> Connection:
+        """A connection for queries of the read model (see ``shared_reader``)."""
+        return self.reader.connect()
+
+    def health(self) -> dict[str, Any]:
+        status = self.runner.status
+        try:
+            self.runner.store.ping()
+            store = "ok"
+        except Exception as exc:
+            store = f"failing: {exc}"
+        return {
+            "event_store": store,
+            "projection": "ok" if status.last_error is None else f"failing: {status.last_error}",
+        }

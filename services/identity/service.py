@@ -17,8 +17,8 @@ from shared.auth import TokenIssuer
 from shared.blobs import ALLOWED_TYPES
 from shared.config import settings
 from shared.database import ReadModelDatabase
-from shared.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
-from shared.eventstore import StreamState, WrongExpectedRevision
+from shared.errors import Conflict, Forbidden, InvalidInput, NotFound, StaleState, Unauthorized
+from shared.eventstore import StreamState
 from shared.logging import get_logger
 from shared.service import MarketplaceService, rpc
 from shared.validation import load
@@ -75,7 +75,7 @@ class IdentityService(MarketplaceService):
         expected = StreamState.NO_STREAM if revision is None else revision
         try:
             self.event_log.record(stream, events, expected)
-        except WrongExpectedRevision:
+        except StaleState:
             raise Conflict(
                 "this email address is already registered", {"reason": "email_taken"}
             ) from None
@@ -161,7 +161,7 @@ class IdentityService(MarketplaceService):
         if events:
             try:
                 self.event_log.record(domain.session_stream(session.session_id), events, revision)
-            except WrongExpectedRevision:
+            except StaleState:
                 # Two refreshes with the same token at once: one rotation wins.
                 raise Unauthorized(
                     "the refresh token was already used", {"reason": "reused"}

@@ -276,6 +276,19 @@ def test_repeated_failures_are_throttled_per_account_with_retry_after(api: Api):
     )
 
 
+def test_one_address_failing_on_many_accounts_is_throttled(api: Api):
+    """Twenty failures from one client address lock that address out, even
+    though each account saw only one failure."""
+    for i in range(20):
+        api.post(
+            "/auth/login",
+            {"email": f"spray-{i}-{uuid.uuid4().hex[:4]}@example.com", "password": "guess guess 1"},
+        )
+    blocked = api.post("/auth/login", {"email": "anyone@example.com", "password": PASSWORD})
+    assert_problem(blocked, 429, "too_many_requests")
+    assert int(blocked.headers["Retry-After"]) > 0
+
+
 def test_requests_without_or_with_bad_tokens_are_401(api: Api):
     assert_problem(api.get("/me"), 401, "unauthorized")
     assert_problem(api.get("/me", token="not.a.jwt"), 401, "unauthorized")
