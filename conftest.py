@@ -13,6 +13,7 @@ import eventlet  # noqa: E402
 eventlet.monkey_patch()
 
 import os  # noqa: E402
+import tempfile  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 
 import pytest  # noqa: E402
@@ -20,6 +21,8 @@ import pytest  # noqa: E402
 from shared import testing  # noqa: E402
 
 os.environ.setdefault("LOG_FORMAT", "console")
+# Nothing a test runs may write into the project's own var/ directory.
+os.environ.setdefault("VAR_DIR", tempfile.mkdtemp(prefix="marketplace-tests-"))
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -79,6 +80,8 @@ def _sqlite_engine(url: sa.URL) -> Engine:
     # One connection per process: under eventlet a second SQLite writer in the
     # same process would freeze it for the whole busy timeout.
     in_memory = url.database in (None, "", ":memory:")
+    if not in_memory:
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     kwargs: dict[str, Any] = {
         "connect_args": {"timeout": 30, "check_same_thread": False},
         "json_deserializer": orjson.loads,

@@ -24,6 +24,7 @@ def gateway(container_factory: Any, amqp_uri: str, tmp_path: Path) -> str:
             "AMQP_URI": amqp_uri,
             "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
             "DATABASE_URL": f"sqlite:///{tmp_path / 'gateway.sqlite'}",
+            "EVENT_STORE_URL": f"sqlite:///{tmp_path / 'nested' / 'events.sqlite'}",
             "BLOB_DIR": str(tmp_path / "blobs"),
         },
     )
