@@ -19,10 +19,13 @@ from collections.abc import Iterator  # noqa: E402
 import pytest  # noqa: E402
 
 from shared import testing  # noqa: E402
+from shared.schemas import load_all_event_schemas  # noqa: E402
 
 os.environ.setdefault("LOG_FORMAT", "console")
 # Nothing a test runs may write into the project's own var/ directory.
 os.environ.setdefault("VAR_DIR", tempfile.mkdtemp(prefix="marketplace-tests-"))
+# As every service process does at start: know every service's event schemas.
+load_all_event_schemas()
 
 
 @pytest.fixture(scope="session")

@@ -89,6 +89,10 @@ def finish(scope: RequestScope, request: Request, response: Response) -> Respons
 
 
 def _json_body(request: Request) -> Any:
+    if not request.content_length:
+        # No body at all: the schema's defaults apply. (The Content-Type says
+        # nothing here: eventlet's server fills in text/plain when absent.)
+        return {}
     if request.mimetype != "application/json":
         raise UnsupportedMediaType("send the body as application/json")
     if (request.content_length or 0) > MAX_JSON_BYTES:

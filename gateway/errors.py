@@ -42,7 +42,7 @@ def to_response(exc: BaseException) -> Response:
         if fields is not None:
             extensions["errors"] = fields
         response = problem(
-            exc.status, exc.code, TITLES.get(exc.status, "Error"), exc.message, **extensions
+            exc.status, exc.code, TITLES.get(exc.status, "Error"), exc.message, extensions
         )
         if isinstance(exc, TooManyRequests):
             response.headers["Retry-After"] = str(exc.details.get("retry_after", 60))

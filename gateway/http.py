@@ -37,10 +37,17 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
     )
 
 
+PROBLEM_MEMBERS = frozenset({"type", "title", "status", "detail", "instance", "code"})
+
+
 def problem(
-    status: int, code: str, title: str, detail: str | None = None, **extensions: Any
+    status: int,
+    code: str,
+    title: str,
+    detail: str | None = None,
+    extensions: dict[str, Any] | None = None,
 ) -> Response:
-    """An RFC 7807 problem document."""
+    """An RFC 7807 problem document. Extensions never replace its own members."""
     body: dict[str, Any] = {
         "type": PROBLEM_TYPE_BASE + code,
         "title": title,
@@ -49,7 +56,8 @@ def problem(
     }
     if detail:
         body["detail"] = detail
-    body.update(extensions)
+    for key, value in (extensions or {}).items():
+        body[key if key not in PROBLEM_MEMBERS else f"{key}_"] = value
     # non-string keys: marshmallow numbers the items of a list it rejects
     data = orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS)
     return Response(data, status=status, mimetype="application/problem+json")

@@ -29,9 +29,16 @@ from gateway.http import HttpScope, json_response, problem
 from gateway.idempotency import Idempotency
 from gateway.metrics import metrics_response
 from gateway.openapi import docs_asset, docs_page, openapi_document
+from services.bidding import api as bidding_api
+from services.bidding import views as bidding_views
+from services.bidding.views import ProposalsView
 from services.identity import api as identity_api
 from services.identity import views as identity_views
 from services.identity.views import ProfilesProjection
+from services.projects import api as projects_api
+from services.projects import views as projects_views
+from services.projects.views import ProjectsView
+from shared.api import ReasonRequest
 from shared.blobs import ALLOWED_TYPES, CHUNK_SIZE
 from shared.errors import Forbidden, InvalidInput
 from shared.logging import get_logger
@@ -68,6 +75,8 @@ class GatewayService:
     idempotency = Idempotency()
     blobs = Blobs()
     profiles = ProjectionWorker(ProfilesProjection())
+    project_views = ProjectionWorker(ProjectsView())
+    proposal_views = ProjectionWorker(ProposalsView())
     identity = RpcProxy("identity")
     projects = RpcProxy("projects")
     bidding = RpcProxy("bidding")
@@ -75,6 +84,13 @@ class GatewayService:
     escrow = RpcProxy("escrow")
     messaging = RpcProxy("messaging")
     reputation = RpcProxy("reputation")
+
+    def _role(self, role: str) -> str:
+        principal = self.scope.principal
+        assert principal is not None
+        if role not in principal.roles:
+            raise Forbidden(f"only {role}s may do this; add the {role} role to your profile")
+        return principal.user_id
 
     def _must_be(self, user_id: str) -> None:
         principal = self.scope.principal
@@ -253,6 +269,327 @@ class GatewayService:
     def remove_portfolio_item(self, request: Request, user_id: str, item_id: str) -> dict[str, Any]:
         self._must_be(user_id)
         return self.identity.remove_portfolio_item(user_id, item_id)
+
+    # -- projects --------------------------------------------------------------
+
+    @endpoint(
+        "POST",
+        "/projects",
+        summary="Post a project",
+        tags=("projects",),
+        body=projects_api.PostProjectRequest,
+        response=projects_api.ProjectResponse,
+        status=201,
+    )
+    def post_project(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
+        self._role("buyer")
+        return self.projects.post_project(request.get_json())
+
+    @endpoint(
+        "GET",
+        "/projects",
+        summary="Browse and search projects",
+        tags=("projects",),
+        auth="optional",
+        query=projects_api.SearchQuery,
+        response=projects_api.ProjectSearchPage,
+    )
+    def search_projects(self, request: Request, query: dict[str, Any]) -> dict[str, Any]:
+        with self.project_views.connect() as conn:
+            return projects_views.search(conn, query)
+
+    @endpoint(
+        "GET",
+        "/projects/<project_id>",
+        summary="A project",
+        tags=("projects",),
+        auth="optional",
+        response=projects_api.ProjectResponse,
+        errors=(404,),
+    )
+    def get_project(self, request: Request, project_id: str) -> dict[str, Any]:
+        with self.project_views.connect() as conn:
+            return projects_views.get_project(conn, project_id)
+
+    @endpoint(
+        "PATCH",
+        "/projects/<project_id>",
+        summary="Edit your open project (a new version)",
+        tags=("projects",),
+        body=projects_api.EditProjectRequest,
+        response=projects_api.ProjectResponse,
+        errors=(404, 409),
+    )
+    def edit_project(
+        self, request: Request, project_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        return self.projects.edit_project(project_id, request.get_json())
+
+    @endpoint(
+        "POST",
+        "/projects/<project_id>/close",
+        summary="Close your project to proposals",
+        tags=("projects",),
+        body=ReasonRequest,
+        response=projects_api.ProjectResponse,
+        errors=(404, 409),
+    )
+    def close_project(
+        self, request: Request, project_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        return self.projects.close_project(project_id, body["reason"])
+
+    @endpoint(
+        "POST",
+        "/projects/<project_id>/cancel",
+        summary="Cancel your project",
+        tags=("projects",),
+        body=ReasonRequest,
+        response=projects_api.ProjectResponse,
+        errors=(404, 409),
+    )
+    def cancel_project(
+        self, request: Request, project_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        return self.projects.cancel_project(project_id, body["reason"])
+
+    # -- keyword alerts --------------------------------------------------------
+
+    @endpoint(
+        "POST",
+        "/alerts",
+        summary="Save a search as a keyword alert",
+        tags=("alerts",),
+        body=projects_api.AlertRequest,
+        response=projects_api.AlertResponse,
+        status=201,
+    )
+    def save_alert(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
+        self._role("seller")
+        return self.projects.save_alert(request.get_json())
+
+    @endpoint(
+        "GET",
+        "/alerts",
+        summary="Your keyword alerts",
+        tags=("alerts",),
+        response=projects_api.AlertList,
+    )
+    def list_alerts(self, request: Request) -> dict[str, Any]:
+        assert self.scope.principal is not None
+        with self.project_views.connect() as conn:
+            return {"items": projects_views.list_alerts(conn, self.scope.principal.user_id)}
+
+    @endpoint(
+        "DELETE",
+        "/alerts/<alert_id>",
+        summary="Delete a keyword alert",
+        tags=("alerts",),
+        status=204,
+        errors=(404,),
+    )
+    def delete_alert(self, request: Request, alert_id: str) -> None:
+        self.projects.delete_alert(alert_id)
+
+    @endpoint(
+        "GET",
+        "/alerts/matches",
+        summary="Projects your alerts matched, newest first",
+        tags=("alerts",),
+        query=PageQuery,
+        response=projects_api.AlertMatchPage,
+    )
+    def alert_matches(self, request: Request, query: dict[str, Any]) -> dict[str, Any]:
+        assert self.scope.principal is not None
+        with self.project_views.connect() as conn:
+            return projects_views.list_matches(
+                conn, self.scope.principal.user_id, query["limit"], query["cursor"]
+            )
+
+    # -- proposals -------------------------------------------------------------
+
+    @endpoint(
+        "POST",
+        "/projects/<project_id>/proposals",
+        summary="Send a proposal",
+        tags=("proposals",),
+        body=bidding_api.ProposalRequest,
+        response=bidding_api.ProposalResponse,
+        status=201,
+        errors=(404, 409),
+    )
+    def submit_proposal(
+        self, request: Request, project_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        self._role("seller")
+        return self.bidding.submit_proposal(project_id, request.get_json())
+
+    @endpoint(
+        "GET",
+        "/projects/<project_id>/proposals",
+        summary="The proposals on your project, with each seller's summary",
+        tags=("proposals",),
+        query=bidding_api.ProposalQuery,
+        response=bidding_api.ProposalPage,
+        errors=(404,),
+    )
+    def project_proposals(
+        self, request: Request, project_id: str, query: dict[str, Any]
+    ) -> dict[str, Any]:
+        assert self.scope.principal is not None
+        with self.project_views.connect() as conn:
+            project = projects_views.get_project(conn, project_id)
+        if project["buyer_id"] != self.scope.principal.user_id:
+            raise Forbidden("only the project's buyer sees its proposals")
+        with self.proposal_views.connect() as conn:
+            page = bidding_views.list_proposals(conn, query, project_id=project_id)
+        with self.profiles.connect() as conn:
+            sellers = identity_views.seller_summaries(conn, [p["seller_id"] for p in page["items"]])
+        for item in page["items"]:
+            summary = sellers.get(item["seller_id"], {"user_id": item["seller_id"], "skills": []})
+            # Reputation arrives with the reputation service's events; until then, none.
+            item["seller"] = {
+                **summary,
+                "reputation": {"average_rating": None, "reviews": 0, "completion_rate": None},
+            }
+        return page
+
+    def _seller_view(self, proposal: dict[str, Any]) -> dict[str, Any]:
+        """A seller does not see how the buyer sorts their proposals."""
+        return {k: v for k, v in proposal.items() if k not in ("shortlisted", "archived")}
+
+    @endpoint(
+        "GET",
+        "/proposals/<proposal_id>",
+        summary="A proposal (its seller or the project's buyer)",
+        tags=("proposals",),
+        response=bidding_api.ProposalResponse,
+        errors=(404,),
+    )
+    def get_proposal(self, request: Request, proposal_id: str) -> dict[str, Any]:
+        assert self.scope.principal is not None
+        viewer = self.scope.principal.user_id
+        with self.proposal_views.connect() as conn:
+            proposal = bidding_views.get_proposal(conn, proposal_id)
+        if viewer == proposal["buyer_id"]:
+            return proposal
+        if viewer == proposal["seller_id"]:
+            return self._seller_view(proposal)
+        raise Forbidden("only the proposal's seller and the project's buyer may see it")
+
+    @endpoint(
+        "GET",
+        "/me/proposals",
+        summary="Your proposals and their status",
+        tags=("proposals",),
+        query=bidding_api.ProposalQuery,
+        response=bidding_api.ProposalPage,
+    )
+    def my_proposals(self, request: Request, query: dict[str, Any]) -> dict[str, Any]:
+        assert self.scope.principal is not None
+        query = {**query, "archived": None, "shortlisted": None}
+        with self.proposal_views.connect() as conn:
+            page = bidding_views.list_proposals(conn, query, seller_id=self.scope.principal.user_id)
+        page["items"] = [self._seller_view(p) for p in page["items"]]
+        return page
+
+    @endpoint(
+        "PATCH",
+        "/proposals/<proposal_id>",
+        summary="Edit your proposal",
+        tags=("proposals",),
+        body=bidding_api.ProposalEditRequest,
+        response=bidding_api.ProposalResponse,
+        errors=(404, 409),
+    )
+    def edit_proposal(
+        self, request: Request, proposal_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        return self._seller_view(self.bidding.edit_proposal(proposal_id, request.get_json()))
+
+    @endpoint(
+        "POST",
+        "/proposals/<proposal_id>/withdraw",
+        summary="Withdraw your proposal",
+        tags=("proposals",),
+        body=ReasonRequest,
+        response=bidding_api.ProposalResponse,
+        errors=(404, 409),
+    )
+    def withdraw_proposal(
+        self, request: Request, proposal_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        return self._seller_view(self.bidding.withdraw_proposal(proposal_id, body["reason"]))
+
+    @endpoint(
+        "POST",
+        "/proposals/<proposal_id>/shortlist",
+        summary="Shortlist a proposal",
+        tags=("proposals",),
+        response=bidding_api.ProposalResponse,
+        errors=(404, 409),
+    )
+    def shortlist(self, request: Request, proposal_id: str) -> dict[str, Any]:
+        return self.bidding.shortlist_proposal(proposal_id, True)
+
+    @endpoint(
+        "POST",
+        "/proposals/<proposal_id>/unshortlist",
+        summary="Take a proposal off the shortlist",
+        tags=("proposals",),
+        response=bidding_api.ProposalResponse,
+        errors=(404, 409),
+    )
+    def unshortlist(self, request: Request, proposal_id: str) -> dict[str, Any]:
+        return self.bidding.shortlist_proposal(proposal_id, False)
+
+    @endpoint(
+        "POST",
+        "/proposals/<proposal_id>/archive",
+        summary="Archive a proposal",
+        tags=("proposals",),
+        response=bidding_api.ProposalResponse,
+        errors=(404,),
+    )
+    def archive(self, request: Request, proposal_id: str) -> dict[str, Any]:
+        return self.bidding.archive_proposal(proposal_id)
+
+    @endpoint(
+        "POST",
+        "/proposals/<proposal_id>/decline",
+        summary="Decline a proposal",
+        tags=("proposals",),
+        body=ReasonRequest,
+        response=bidding_api.ProposalResponse,
+        errors=(404, 409),
+    )
+    def decline(self, request: Request, proposal_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self.bidding.decline_proposal(proposal_id, body["reason"])
+
+    @endpoint(
+        "POST",
+        "/projects/<project_id>/invitations",
+        summary="Invite a seller to propose",
+        tags=("proposals",),
+        body=bidding_api.InvitationRequest,
+        response=bidding_api.InvitationResponse,
+        status=201,
+        errors=(404, 409),
+    )
+    def invite(self, request: Request, project_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self.bidding.invite_seller(project_id, str(body["seller_id"]), body["message"])
+
+    @endpoint(
+        "GET",
+        "/me/invitations",
+        summary="Projects you were invited to",
+        tags=("proposals",),
+        response=bidding_api.InvitationList,
+    )
+    def my_invitations(self, request: Request) -> dict[str, Any]:
+        assert self.scope.principal is not None
+        with self.proposal_views.connect() as conn:
+            return {"items": bidding_views.list_invitations(conn, self.scope.principal.user_id)}
 
     # -- files -----------------------------------------------------------------
 

@@ -46,6 +46,8 @@ class Settings:
     blob_dir: Path
     cors_origins: tuple[str, ...]
     idempotency_ttl_hours: int
+    project_idle_days: float
+    project_expiry_check_seconds: float
 
     def database_url(self, service: str) -> str:
         """The read-model database a service owns: ``<SERVICE>_DATABASE_URL``."""
@@ -109,6 +111,8 @@ def load_settings() -> Settings:
         blob_dir=Path(env.str("BLOB_DIR", str(var_dir / "blobs"))).resolve(),
         cors_origins=tuple(env.list("CORS_ORIGINS", [])),
         idempotency_ttl_hours=env.int("IDEMPOTENCY_TTL_HOURS", 24),
+        project_idle_days=env.float("PROJECT_IDLE_DAYS", 30),
+        project_expiry_check_seconds=env.float("PROJECT_EXPIRY_CHECK_SECONDS", 3600),
     )
 
 

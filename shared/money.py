@@ -40,7 +40,7 @@ class MoneySchema(Schema):
     @post_load
     def _validate(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
         try:
-            Money(**data)
+            Money(data["amount"], data["currency"])
         except ValueError as exc:
             raise ValidationError(str(exc)) from exc
         return data

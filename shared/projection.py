@@ -49,6 +49,11 @@ class Projection(abc.ABC):
     def apply(self, conn: Connection, event: DecodedEvent) -> None:
         """Write what ``event`` changes, inside the runner's transaction."""
 
+    def attach(self, store: EventStore) -> None:  # noqa: B027 - optional hook
+        """Called with the event store the runner reads. A projection that also
+        records events (a reactor) keeps it; it must give those events ids
+        derived from what caused them, so that a replay appends nothing twice."""
+
 
 @dataclass
 class ProjectionStatus:
@@ -75,6 +80,7 @@ class ProjectionRunner:
         self.schemas = schemas
         self.batch_size = batch_size
         self.status = ProjectionStatus(projection.name)
+        projection.attach(store)
 
     # -- state -------------------------------------------------------------
 

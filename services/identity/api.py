@@ -6,17 +6,13 @@ ones for HTTP bodies and the OpenAPI document.
 
 from __future__ import annotations
 
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import Schema, fields, validate
 
 from services.identity.events import ROLES
+from shared.api import Strict
 from shared.money import MoneySchema
 
 COMPANY_SIZES = ("1", "2-10", "11-50", "51-200", "201-1000", "1000+")
-
-
-class Strict(Schema):
-    class Meta:
-        unknown = RAISE
 
 
 class RegisterRequest(Strict):

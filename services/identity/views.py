@@ -214,3 +214,20 @@ class ProfilesProjection(Projection):
             case "PortfolioItemRemoved":
                 changes["portfolio"] = [p for p in row.portfolio if p["item_id"] != data["item_id"]]
         conn.execute(users.update().where(users.c.user_id == user_id).values(**changes))
+
+
+def seller_summaries(conn: Connection, user_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """Public seller summaries for a set of users (for lists of proposals)."""
+    if not user_ids:
+        return {}
+    rows = conn.execute(sa.select(users).where(users.c.user_id.in_(set(user_ids)))).all()
+    return {
+        row.user_id: {
+            "user_id": row.user_id,
+            "headline": row.seller.get("headline"),
+            "skills": row.skills,
+            "hourly_rate": row.seller.get("hourly_rate"),
+            "photo_file_id": row.seller.get("photo_file_id"),
+        }
+        for row in rows
+    }

@@ -1,0 +1,239 @@
+"""Bidding's rules as pure functions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
+from shared.schemas import DecodedEvent
+
+EventSpec = tuple[str, dict[str, Any]]
+CONTENT_FIELDS = (
+    "cover_letter",
+    "price",
+    "duration_days",
+    "milestones",
+    "portfolio_item_ids",
+    "attachment_ids",
+)
+STALE_SLOT = timedelta(minutes=1)
+
+
+def proposal_stream(proposal_id: str) -> str:
+    return f"proposal-{proposal_id}"
+
+
+def slot_stream(project_id: str, seller_id: str) -> str:
+    return f"bidslot-{project_id}_{seller_id}"
+
+
+def invitation_stream(project_id: str, seller_id: str) -> str:
+    return f"invitation-{project_id}_{seller_id}"
+
+
+@dataclass(frozen=True)
+class ProjectFacts:
+    """What bidding knows of a project, folded from the projects service's events."""
+
+    project_id: str = ""
+    buyer_id: str = ""
+    status: str = ""
+    version: int = 0
+
+
+def evolve_project(state: ProjectFacts, event: DecodedEvent) -> ProjectFacts:
+    data = event.data
+    match event.type:
+        case "ProjectPosted":
+            return ProjectFacts(data["project_id"], data["buyer_id"], "open", 1)
+        case "ProjectEdited":
+            return replace(state, version=data["version"])
+        case "ProjectClosed" | "ProjectCancelled" | "ProjectExpired" | "ProjectAwarded":
+            return replace(state, status=event.type.removeprefix("Project").lower())
+    return state
+
+
+@dataclass(frozen=True)
+class Slot:
+    proposal_id: str | None = None
+    claimed_at: datetime | None = None
+
+
+def evolve_slot(state: Slot, event: DecodedEvent) -> Slot:
+    if event.type == "BidSlotClaimed":
+        return Slot(event.data["proposal_id"], event.recorded.recorded_at)
+    if event.type == "BidSlotReleased":
+        return Slot()
+    return state
+
+
+@dataclass(frozen=True)
+class Proposal:
+    proposal_id: str = ""
+    project_id: str = ""
+    buyer_id: str = ""
+    seller_id: str = ""
+    status: str = ""
+    shortlisted: bool = False
+    archived: bool = False
+    project_version: int = 0
+    content: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def exists(self) -> bool:
+        return bool(self.proposal_id)
+
+
+def evolve(state: Proposal, event: DecodedEvent) -> Proposal:
+    data = event.data
+    match event.type:
+        case "ProposalSubmitted":
+            return Proposal(
+                data["proposal_id"],
+                data["project_id"],
+                data["buyer_id"],
+                data["seller_id"],
+                "submitted",
+                project_version=data["project_version"],
+                content={k: data[k] for k in CONTENT_FIELDS if k in data},
+            )
+        case "ProposalEdited":
+            changes = {k: v for k, v in data.items() if k in CONTENT_FIELDS}
+            return replace(
+                state, content={**state.content, **changes}, project_version=data["project_version"]
+            )
+        case "ProposalWithdrawn":
+            return replace(state, status="withdrawn")
+        case "ProposalDeclined":
+            return replace(state, status="declined")
+        case "ProposalHired":
+            return replace(state, status="hired")
+        case "ProposalShortlisted":
+            return replace(state, shortlisted=True)
+        case "ProposalUnshortlisted":
+            return replace(state, shortlisted=False)
+        case "ProposalArchived":
+            return replace(state, archived=True)
+    return state
+
+
+def check_content(content: dict[str, Any]) -> dict[str, Any]:
+    """Milestones, if suggested, must add up to a fixed price."""
+    milestones = content.get("milestones") or []
+    price = content.get("price")
+    if milestones and price is not None:
+        if price["type"] != "fixed":
+            raise InvalidInput(
+                "milestones go with a fixed price",
+                {"fields": {"milestones": ["Only for fixed prices."]}},
+            )
+        total = sum(m["amount"] for m in milestones)
+        if total != price["amount"]:
+            raise InvalidInput(
+                "the milestones must add up to the price",
+                {
+                    "fields": {
+                        "milestones": [f"They add up to {total}, the price is {price['amount']}."]
+                    }
+                },
+            )
+    return content
+
+
+def submit(
+    project: ProjectFacts, slot: Slot, slot_holder: Proposal, seller_id: str, now: datetime
+) -> list[EventSpec]:
+    """May ``seller_id`` propose now? Returns the slot events (a release of a
+    dead claim, if any); raises if not."""
+    if not project.project_id:
+        raise NotFound("no such project")
+    if project.buyer_id == seller_id:
+        raise Forbidden("you cannot propose on your own project")
+    if project.status != "open":
+        raise Conflict(
+            f"the project is {project.status}",
+            {"reason": "project_not_open", "state": project.status},
+        )
+    if slot.proposal_id is None:
+        return []
+    if slot_holder.exists and slot_holder.status != "withdrawn":
+        raise Conflict(
+            "you already have a proposal on this project",
+            {"reason": "duplicate_proposal", "proposal_id": slot.proposal_id},
+        )
+    if (
+        not slot_holder.exists
+        and slot.claimed_at is not None
+        and now - slot.claimed_at < STALE_SLOT
+    ):
+        raise Conflict("a proposal of yours is being submitted", {"reason": "duplicate_proposal"})
+    return [("BidSlotReleased", {"proposal_id": slot.proposal_id})]
+
+
+def _seller_open(state: Proposal, actor: str) -> None:
+    if not state.exists:
+        raise NotFound("no such proposal")
+    if state.seller_id != actor:
+        raise Forbidden("only the proposal's seller may do this")
+    if state.status != "submitted":
+        raise Conflict(
+            f"the proposal is {state.status}", {"reason": "not_open", "state": state.status}
+        )
+
+
+def edit(
+    state: Proposal, actor: str, changes: dict[str, Any], project: ProjectFacts
+) -> list[EventSpec]:
+    _seller_open(state, actor)
+    if project.status != "open":
+        raise Conflict(f"the project is {project.status}", {"reason": "project_not_open"})
+    merged = check_content({**state.content, **changes})
+    changed = {k: merged[k] for k in changes if state.content.get(k) != merged[k]}
+    if not changed:
+        return []
+    return [("ProposalEdited", {"project_version": project.version, **changed})]
+
+
+def withdraw(state: Proposal, actor: str, reason: str) -> list[EventSpec]:
+    _seller_open(state, actor)
+    return [("ProposalWithdrawn", {"reason": reason})]
+
+
+def _buyer(state: Proposal, actor: str) -> None:
+    if not state.exists:
+        raise NotFound("no such proposal")
+    if state.buyer_id != actor:
+        raise Forbidden("only the project's buyer may do this")
+
+
+def shortlist(state: Proposal, actor: str, on: bool) -> list[EventSpec]:
+    _buyer(state, actor)
+    if state.status != "submitted":
+        raise Conflict(
+            f"the proposal is {state.status}", {"reason": "not_open", "state": state.status}
+        )
+    if state.shortlisted == on:
+        return []
+    return [("ProposalShortlisted" if on else "ProposalUnshortlisted", {})]
+
+
+def archive(state: Proposal, actor: str) -> list[EventSpec]:
+    _buyer(state, actor)
+    return [] if state.archived else [("ProposalArchived", {})]
+
+
+def decline(state: Proposal, actor: str, reason: str) -> list[EventSpec]:
+    _buyer(state, actor)
+    if state.status != "submitted":
+        raise Conflict(
+            f"the proposal is {state.status}", {"reason": "not_open", "state": state.status}
+        )
+    return [("ProposalDeclined", {"reason": reason})]
+
+
+def hire(state: Proposal, contract_id: str) -> list[EventSpec]:
+    if not state.exists or state.status == "hired":
+        return []
+    return [("ProposalHired", {"contract_id": contract_id})]

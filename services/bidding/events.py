@@ -1,0 +1,105 @@
+"""The bidding service's events: its published API.
+
+Streams: ``proposal-<proposal_id>`` (a proposal's life), ``bidslot-<project
+id>_<seller id>`` (which proposal is a seller's active one on a project: at
+most one) and ``invitation-<project id>_<seller id>``.
+"""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from shared.money import MoneySchema
+from shared.schemas import registry
+
+PRICE_TYPES = ("fixed", "hourly")
+PROPOSAL_STATUSES = ("submitted", "withdrawn", "declined", "hired")
+
+
+class PriceSchema(MoneySchema):
+    type = fields.String(required=True, validate=validate.OneOf(PRICE_TYPES))
+
+
+class MilestoneSchema(Schema):
+    title = fields.String(required=True)
+    amount = fields.Integer(required=True)
+    due_in_days = fields.Integer(required=True)
+
+
+class ProposalContent(Schema):
+    cover_letter = fields.String(required=True)
+    price = fields.Nested(PriceSchema, required=True)
+    duration_days = fields.Integer(required=True)
+    milestones = fields.List(fields.Nested(MilestoneSchema), load_default=list)
+    portfolio_item_ids = fields.List(fields.String(), load_default=list)
+    attachment_ids = fields.List(fields.String(), load_default=list)
+
+
+@registry.event("ProposalSubmitted")
+class ProposalSubmitted(ProposalContent):
+    proposal_id = fields.String(required=True)
+    project_id = fields.String(required=True)
+    buyer_id = fields.String(required=True)
+    seller_id = fields.String(required=True)
+    project_version = fields.Integer(required=True)
+
+
+@registry.event("ProposalEdited")
+class ProposalEdited(Schema):
+    """The fields that changed, and the project version the edit answers."""
+
+    project_version = fields.Integer(required=True)
+    cover_letter = fields.String()
+    price = fields.Nested(PriceSchema)
+    duration_days = fields.Integer()
+    milestones = fields.List(fields.Nested(MilestoneSchema))
+    portfolio_item_ids = fields.List(fields.String())
+    attachment_ids = fields.List(fields.String())
+
+
+@registry.event("ProposalWithdrawn")
+class ProposalWithdrawn(Schema):
+    reason = fields.String(load_default="")
+
+
+@registry.event("ProposalShortlisted")
+class ProposalShortlisted(Schema):
+    pass
+
+
+@registry.event("ProposalUnshortlisted")
+class ProposalUnshortlisted(Schema):
+    pass
+
+
+@registry.event("ProposalArchived")
+class ProposalArchived(Schema):
+    pass
+
+
+@registry.event("ProposalDeclined")
+class ProposalDeclined(Schema):
+    reason = fields.String(load_default="")
+
+
+@registry.event("ProposalHired")
+class ProposalHired(Schema):
+    contract_id = fields.String(required=True)
+
+
+@registry.event("BidSlotClaimed")
+class BidSlotClaimed(Schema):
+    proposal_id = fields.String(required=True)
+
+
+@registry.event("BidSlotReleased")
+class BidSlotReleased(Schema):
+    proposal_id = fields.String(required=True)
+
+
+@registry.event("SellerInvited")
+class SellerInvited(Schema):
+    project_id = fields.String(required=True)
+    buyer_id = fields.String(required=True)
+    seller_id = fields.String(required=True)
+    message = fields.String(load_default="")

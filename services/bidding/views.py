@@ -1,0 +1,214 @@
+"""Bidding's published read side: proposals and invitations, projected from
+bidding's events, and the queries that read them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from shared.errors import InvalidInput, NotFound
+from shared.pagination import decode_cursor, encode_cursor
+from shared.projection import Projection
+from shared.schemas import DecodedEvent
+
+metadata = sa.MetaData()
+
+proposals = sa.Table(
+    "proposals",
+    metadata,
+    sa.Column("proposal_id", sa.String(64), primary_key=True),
+    sa.Column("project_id", sa.String(64), nullable=False, index=True),
+    sa.Column("buyer_id", sa.String(64), nullable=False),
+    sa.Column("seller_id", sa.String(64), nullable=False, index=True),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("shortlisted", sa.Boolean, nullable=False),
+    sa.Column("archived", sa.Boolean, nullable=False),
+    sa.Column("project_version", sa.Integer, nullable=False),
+    sa.Column("cover_letter", sa.Text, nullable=False),
+    sa.Column("price", sa.JSON, nullable=False),
+    sa.Column("price_amount", sa.BigInteger, nullable=False),
+    sa.Column("duration_days", sa.Integer, nullable=False),
+    sa.Column("milestones", sa.JSON, nullable=False),
+    sa.Column("portfolio_item_ids", sa.JSON, nullable=False),
+    sa.Column("attachment_ids", sa.JSON, nullable=False),
+    sa.Column("decline_reason", sa.Text),
+    sa.Column("submitted_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+invitations = sa.Table(
+    "invitations",
+    metadata,
+    sa.Column("project_id", sa.String(64), primary_key=True),
+    sa.Column("seller_id", sa.String(64), primary_key=True),
+    sa.Column("buyer_id", sa.String(64), nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("invited_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+_FLAGS = {
+    "ProposalWithdrawn": {"status": "withdrawn"},
+    "ProposalHired": {"status": "hired"},
+    "ProposalShortlisted": {"shortlisted": True},
+    "ProposalUnshortlisted": {"shortlisted": False},
+    "ProposalArchived": {"archived": True},
+}
+
+
+def _iso(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+    return value
+
+
+class ProposalsView(Projection):
+    name = "proposals"
+    version = 1
+    metadata = metadata
+    categories = ("proposal", "invitation")
+    event_types = (
+        "ProposalSubmitted",
+        "ProposalEdited",
+        "ProposalWithdrawn",
+        "ProposalShortlisted",
+        "ProposalUnshortlisted",
+        "ProposalArchived",
+        "ProposalDeclined",
+        "ProposalHired",
+        "SellerInvited",
+    )
+
+    def apply(self, conn: Connection, event: DecodedEvent) -> None:
+        data, at = event.data, event.recorded.recorded_at
+        if event.type == "SellerInvited":
+            conn.execute(
+                invitations.delete().where(
+                    invitations.c.project_id == data["project_id"],
+                    invitations.c.seller_id == data["seller_id"],
+                )
+            )
+            conn.execute(invitations.insert().values(**data, invited_at=at))
+            return
+        proposal_id = event.recorded.stream.split("-", 1)[1]
+        where = proposals.c.proposal_id == proposal_id
+        if event.type == "ProposalSubmitted":
+            conn.execute(
+                proposals.insert().values(
+                    proposal_id=proposal_id,
+                    project_id=data["project_id"],
+                    buyer_id=data["buyer_id"],
+                    seller_id=data["seller_id"],
+                    status="submitted",
+                    shortlisted=False,
+                    archived=False,
+                    submitted_at=at,
+                    updated_at=at,
+                    **self._content(data),
+                )
+            )
+        elif event.type == "ProposalEdited":
+            current = dict(conn.execute(sa.select(proposals).where(where)).one()._mapping)
+            merged = {**current, **data}
+            conn.execute(
+                proposals.update().where(where).values(updated_at=at, **self._content(merged))
+            )
+        elif event.type == "ProposalDeclined":
+            conn.execute(
+                proposals.update()
+                .where(where)
+                .values(status="declined", decline_reason=data["reason"], updated_at=at)
+            )
+        else:
+            conn.execute(
+                proposals.update().where(where).values(updated_at=at, **_FLAGS[event.type])
+            )
+
+    @staticmethod
+    def _content(data: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "project_version": data["project_version"],
+            "cover_letter": data["cover_letter"],
+            "price": data["price"],
+            "price_amount": data["price"]["amount"],
+            "duration_days": data["duration_days"],
+            "milestones": data.get("milestones") or [],
+            "portfolio_item_ids": data.get("portfolio_item_ids") or [],
+            "attachment_ids": data.get("attachment_ids") or [],
+        }
+
+
+def proposal_view(row: Any) -> dict[str, Any]:
+    m = dict(row._mapping)
+    m.pop("price_amount", None)
+    m["submitted_at"], m["updated_at"] = _iso(m["submitted_at"]), _iso(m["updated_at"])
+    return m
+
+
+def get_proposal(conn: Connection, proposal_id: str) -> dict[str, Any]:
+    row = conn.execute(
+        sa.select(proposals).where(proposals.c.proposal_id == proposal_id)
+    ).one_or_none()
+    if row is None:
+        raise NotFound("no such proposal")
+    return proposal_view(row)
+
+
+_BAD_CURSOR = InvalidInput("the cursor is not valid", {"fields": {"cursor": ["Not a cursor."]}})
+_SORTS = {
+    "newest": ("submitted_at", True),
+    "price": ("price_amount", False),
+    "duration": ("duration_days", False),
+}
+
+
+def list_proposals(conn: Connection, query: dict[str, Any], **where: str) -> dict[str, Any]:
+    """A page of proposals (``where``: project_id and/or seller_id), filtered and sorted."""
+    p = proposals.c
+    conditions = [p[k] == v for k, v in where.items()]
+    if query.get("status"):
+        conditions.append(p.status == query["status"])
+    if query.get("shortlisted") is not None:
+        conditions.append(p.shortlisted == query["shortlisted"])
+    if query.get("archived") is not None:
+        conditions.append(p.archived == query["archived"])
+    key, descending = _SORTS[query["sort"]]
+    column = p[key]
+    cursor = decode_cursor(query.get("cursor"))
+    if cursor is not None:
+        try:
+            value = (
+                datetime.fromisoformat(cursor["v"]) if key == "submitted_at" else int(cursor["v"])
+            )
+            last = str(cursor["id"])
+        except (KeyError, TypeError, ValueError):
+            raise _BAD_CURSOR from None
+        conditions.append(
+            sa.or_(column < value, sa.and_(column == value, p.proposal_id < last))
+            if descending
+            else sa.or_(column > value, sa.and_(column == value, p.proposal_id > last))
+        )
+    order = (
+        (column.desc(), p.proposal_id.desc()) if descending else (column.asc(), p.proposal_id.asc())
+    )
+    limit = query["limit"]
+    rows = conn.execute(
+        sa.select(proposals).where(*conditions).order_by(*order).limit(limit + 1)
+    ).all()
+    page = rows[:limit]
+    next_cursor = None
+    if len(rows) > limit:
+        last_row = page[-1]._mapping
+        next_cursor = encode_cursor({"v": _iso(last_row[key]), "id": last_row["proposal_id"]})
+    return {"items": [proposal_view(r) for r in page], "next_cursor": next_cursor}
+
+
+def list_invitations(conn: Connection, seller_id: str) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        sa.select(invitations)
+        .where(invitations.c.seller_id == seller_id)
+        .order_by(invitations.c.invited_at.desc())
+    ).all()
+    return [{**dict(r._mapping), "invited_at": _iso(r.invited_at)} for r in rows]

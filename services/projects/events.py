@@ -1,0 +1,112 @@
+"""The projects service's events: its published API.
+
+Streams: ``project-<project_id>`` (a project's life: posted, each edit as a new
+version, closed, cancelled, expired, awarded) and ``alert-<alert_id>`` (a
+seller's saved search and the projects it matched).
+"""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from shared.schemas import registry
+
+BUDGET_TYPES = ("fixed", "hourly")
+STATUSES = ("open", "closed", "cancelled", "expired", "awarded")
+
+
+class BudgetSchema(Schema):
+    """Fixed: ``amount``. Hourly: ``min_rate`` and ``max_rate``. Minor units."""
+
+    type = fields.String(required=True, validate=validate.OneOf(BUDGET_TYPES))
+    currency = fields.String(required=True)
+    amount = fields.Integer(allow_none=True, load_default=None)
+    min_rate = fields.Integer(allow_none=True, load_default=None)
+    max_rate = fields.Integer(allow_none=True, load_default=None)
+
+
+class ProjectContent(Schema):
+    title = fields.String(required=True)
+    description = fields.String(required=True)
+    scope = fields.String(load_default="")
+    objectives = fields.List(fields.String(), load_default=list)
+    budget = fields.Nested(BudgetSchema, required=True)
+    deadline = fields.Date(required=True)
+    skills = fields.List(fields.String(), load_default=list)
+    attachment_ids = fields.List(fields.String(), load_default=list)
+
+
+@registry.event("ProjectPosted")
+class ProjectPosted(ProjectContent):
+    project_id = fields.String(required=True)
+    buyer_id = fields.String(required=True)
+
+
+@registry.event("ProjectEdited")
+class ProjectEdited(Schema):
+    """The fields that changed; the project's version is its number of edits + 1."""
+
+    version = fields.Integer(required=True)
+    title = fields.String()
+    description = fields.String()
+    scope = fields.String()
+    objectives = fields.List(fields.String())
+    budget = fields.Nested(BudgetSchema)
+    deadline = fields.Date()
+    skills = fields.List(fields.String())
+    attachment_ids = fields.List(fields.String())
+
+
+@registry.event("ProjectClosed")
+class ProjectClosed(Schema):
+    reason = fields.String(load_default="")
+
+
+@registry.event("ProjectCancelled")
+class ProjectCancelled(Schema):
+    reason = fields.String(load_default="")
+
+
+@registry.event("ProjectExpired")
+class ProjectExpired(Schema):
+    idle_days = fields.Integer(required=True)
+
+
+@registry.event("ProjectAwarded")
+class ProjectAwarded(Schema):
+    contract_id = fields.String(required=True)
+    seller_id = fields.String(required=True)
+
+
+class AlertCriteria(Schema):
+    keywords = fields.String(load_default="")
+    skills = fields.List(fields.String(), load_default=list)
+    skills_mode = fields.String(load_default="any", validate=validate.OneOf(("any", "all")))
+    budget_type = fields.String(allow_none=True, load_default=None)
+    budget_min = fields.Integer(allow_none=True, load_default=None)
+    budget_max = fields.Integer(allow_none=True, load_default=None)
+    currency = fields.String(allow_none=True, load_default=None)
+    deadline_before = fields.Date(allow_none=True, load_default=None)
+    deadline_after = fields.Date(allow_none=True, load_default=None)
+
+
+@registry.event("KeywordAlertSaved")
+class KeywordAlertSaved(AlertCriteria):
+    alert_id = fields.String(required=True)
+    seller_id = fields.String(required=True)
+    name = fields.String(load_default="")
+
+
+@registry.event("KeywordAlertDeleted")
+class KeywordAlertDeleted(Schema):
+    alert_id = fields.String(required=True)
+
+
+@registry.event("KeywordAlertMatched")
+class KeywordAlertMatched(Schema):
+    alert_id = fields.String(required=True)
+    seller_id = fields.String(required=True)
+    project_id = fields.String(required=True)
+    title = fields.String(required=True)
+    matched_keywords = fields.List(fields.String(), required=True)
+    matched_skills = fields.List(fields.String(), required=True)
