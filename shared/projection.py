@@ -123,21 +123,26 @@ class ProjectionRunner:
         self.status.position = events[-1].position
         self.status.applied += len(events)
 
-    def _pending(self, after: int | None) -> Iterator[RecordedEvent]:
+    def _pending(self, after: int | None, until: int | None) -> Iterator[RecordedEvent]:
         start = 0 if after is None else after
         for event in self.store.read_all(
             from_position=start,
             categories=self.projection.categories,
             event_types=list(self.projection.event_types),
         ):
+            if until is not None and event.position > until:
+                return
             if after is None or event.position > after:
                 yield event
 
-    def catch_up(self, progress: Callable[[int], None] | None = None) -> int:
-        """Apply everything after the checkpoint that readers can see now."""
+    def catch_up(
+        self, progress: Callable[[int], None] | None = None, until: int | None = None
+    ) -> int:
+        """Apply everything after the checkpoint that readers can see now
+        (up to position ``until`` inclusive, if given)."""
         applied = 0
         batch: list[RecordedEvent] = []
-        for event in self._pending(self.checkpoint()):
+        for event in self._pending(self.checkpoint(), until):
             batch.append(event)
             if len(batch) >= self.batch_size:
                 self.apply_batch(batch)
@@ -151,13 +156,16 @@ class ProjectionRunner:
             progress(applied)
         return applied
 
-    def rebuild(self, progress: Callable[[int], None] | None = None) -> int:
-        """Reset the read model and replay the whole log into it."""
+    def rebuild(
+        self, progress: Callable[[int], None] | None = None, until: int | None = None
+    ) -> int:
+        """Reset the read model and replay the log into it. Interrupted, it
+        leaves its checkpoint where it got to: ``catch_up`` resumes from there."""
         create_schema(self.engine, self.projection.metadata)
         with write_transaction(self.engine) as conn:
             self._reset(conn)
         self.status.position = None
-        return self.catch_up(progress)
+        return self.catch_up(progress, until)
 
     def run(self, should_stop: Callable[[], bool], idle_timeout: float = 1.0) -> None:
         """Follow the log live until ``should_stop()``."""
@@ -179,12 +187,14 @@ class ProjectionRunner:
 
 
 @contextmanager
-def single_active(engine: Engine, name: str, should_stop: Callable[[], bool]) -> Iterator[bool]:
+def single_active(
+    engine: Engine, name: str, should_stop: Callable[[], bool], wait: bool = True
+) -> Iterator[bool]:
     """Hold a lock so that only one process runs ``name`` against this database.
 
-    PostgreSQL: a session advisory lock, waited for while another instance
-    holds it (it is released when that instance dies). SQLite databases are
-    local files used by one process, so no lock is needed there.
+    PostgreSQL: a session advisory lock, waited for (unless ``wait`` is False)
+    while another instance holds it; it is released when that instance dies.
+    SQLite databases are local files used by one process: no lock is needed.
     """
     if engine.dialect.name != "postgresql":
         yield True
@@ -195,6 +205,9 @@ def single_active(engine: Engine, name: str, should_stop: Callable[[], bool]) ->
         while not should_stop():
             if conn.execute(sa.select(sa.func.pg_try_advisory_lock(key))).scalar():
                 break
+            if not wait:
+                yield False
+                return
             time.sleep(1.0)
         else:
             yield False

@@ -54,9 +54,13 @@ class AmqpPublisher:
             self._declared.clear()
         return self._channel
 
-    def publish(self, event: RecordedEvent) -> None:
+    def publish(
+        self, event: RecordedEvent, exchange: str | None = None, body: bytes | None = None
+    ) -> None:
+        """Publish to the event's own exchange, or to ``exchange`` with ``body``
+        (the replay tool sends redacted, upcast envelopes to analysts' exchanges)."""
         channel = self._ensure_channel()
-        exchange = exchange_for(event)
+        exchange = exchange or exchange_for(event)
         if exchange not in self._declared:
             # The same declaration Nameko makes for its event exchanges.
             channel.exchange_declare(exchange, exchange_type="topic", durable=True)
@@ -77,7 +81,8 @@ class AmqpPublisher:
         )
         # With confirms on, this returns once the broker has taken
         # responsibility for the message (and raises if it refused it).
-        channel.basic_publish(exchange, event.type, orjson.dumps(event.envelope()), properties)
+        payload = body if body is not None else orjson.dumps(event.envelope())
+        channel.basic_publish(exchange, event.type, payload, properties)
 
     def close(self) -> None:
         if self._connection is not None and self._connection.is_open:

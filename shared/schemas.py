@@ -53,6 +53,10 @@ class InvalidEventPayload(SchemaError):
 class _Version:
     schema: Schema
     upcast: Upcaster | None
+    sensitive: tuple[str, ...] = ()
+
+
+REDACTED = "[redacted]"
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,17 +76,32 @@ class EventRegistry:
     def __init__(self) -> None:
         self._types: dict[str, dict[int, _Version]] = {}
 
-    def event(self, event_type: str, version: int = 1, upcast: Upcaster | None = None) -> Any:
-        """Class decorator registering a marshmallow schema for one version."""
+    def event(
+        self,
+        event_type: str,
+        version: int = 1,
+        upcast: Upcaster | None = None,
+        sensitive: tuple[str, ...] = (),
+    ) -> Any:
+        """Class decorator registering a marshmallow schema for one version.
+
+        ``sensitive`` names fields (secrets, credentials) that leave the
+        system only redacted: exports, replays and analysts never see them.
+        """
 
         def register(schema_cls: S) -> S:
-            self.register(event_type, version, schema_cls(), upcast)
+            self.register(event_type, version, schema_cls(), upcast, sensitive)
             return schema_cls
 
         return register
 
     def register(
-        self, event_type: str, version: int, schema: Schema, upcast: Upcaster | None = None
+        self,
+        event_type: str,
+        version: int,
+        schema: Schema,
+        upcast: Upcaster | None = None,
+        sensitive: tuple[str, ...] = (),
     ) -> None:
         versions = self._types.setdefault(event_type, {})
         existing = versions.get(version)
@@ -92,7 +111,7 @@ class EventRegistry:
             raise SchemaError(f"{event_type} v{version} is registered twice")
         if version > 1 and upcast is None:
             raise SchemaError(f"{event_type} v{version} needs an upcaster from v{version - 1}")
-        versions[version] = _Version(schema, upcast)
+        versions[version] = _Version(schema, upcast, tuple(sensitive))
 
     def current_version(self, event_type: str) -> int:
         versions = self._types.get(event_type)
@@ -159,11 +178,18 @@ class EventRegistry:
         data = self.decode_data(event.type, event.schema_version, event.data)
         return DecodedEvent(event, data, self.current_version(event.type))
 
+    def redact(self, event_type: str, version: int, data: dict[str, Any]) -> dict[str, Any]:
+        sensitive = self._version(event_type, version).sensitive
+        if not sensitive:
+            return data
+        return {k: (REDACTED if k in sensitive else v) for k, v in data.items()}
+
     def envelope(self, event: RecordedEvent) -> dict[str, Any]:
-        """The wire/export form with data upcast (JSON-ready) to the current version."""
+        """The export form: data upcast (JSON-ready) to the current version,
+        sensitive fields redacted."""
         version, data = self.upcast(event.type, event.schema_version, event.data)
         envelope = event.envelope()
-        envelope.update(schema_version=version, data=data)
+        envelope.update(schema_version=version, data=self.redact(event.type, version, data))
         return envelope
 
 

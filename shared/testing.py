@@ -8,16 +8,13 @@ second) the tests use the servers given by ``TEST_POSTGRES_URL`` and
 from __future__ import annotations
 
 import os
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from typing import Any
 
-import sqlalchemy as sa
-
 from shared.probes import reachable_amqp, reachable_postgres
+from shared.sql import temporary_database as fresh_postgres_database
 
-__all__ = ["reachable_amqp", "reachable_postgres"]
+__all__ = ["fresh_postgres_database", "reachable_amqp", "reachable_postgres"]
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 DEFAULT_AMQP_URI = "amqp://guest:guest@127.0.0.1:5672/"
@@ -61,18 +58,3 @@ def stop_containers() -> None:
     while _containers:
         with suppress(Exception):
             _containers.pop().stop()
-
-
-@contextmanager
-def fresh_postgres_database(server_url: str, prefix: str = "mp_test") -> Iterator[str]:
-    """A new, empty database on the server for the duration of the block."""
-    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE template0'))
-    try:
-        yield sa.make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()

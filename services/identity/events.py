@@ -3,8 +3,8 @@
 Streams: ``user-<user_id>`` (account and profiles), ``emailclaim-<sha256 of
 the normalised email>`` (who holds an address), ``session-<session_id>``
 (refresh-token sessions), ``file-<file_id>`` (uploaded files' records).
-Password hashes and refresh-token hashes appear in these events: exports for
-analysts must drop the fields listed in ``SENSITIVE_FIELDS``.
+Password hashes and refresh-token hashes appear in these events, declared
+``sensitive``: every export and replay redacts them.
 """
 
 from __future__ import annotations
@@ -15,12 +15,6 @@ from shared.money import MoneySchema
 from shared.schemas import registry
 
 ROLES = ("buyer", "seller")
-SENSITIVE_FIELDS = {
-    "UserRegistered": ("password_hash",),
-    "PasswordChanged": ("password_hash",),
-    "SessionStarted": ("token_hash",),
-    "SessionRefreshed": ("token_hash",),
-}
 
 
 @registry.event("EmailClaimed")
@@ -35,7 +29,7 @@ class EmailClaimReleased(Schema):
     reason = fields.String(required=True)
 
 
-@registry.event("UserRegistered")
+@registry.event("UserRegistered", sensitive=("password_hash",))
 class UserRegistered(Schema):
     user_id = fields.String(required=True)
     email = fields.String(required=True)
@@ -48,7 +42,7 @@ class RoleAdded(Schema):
     role = fields.String(required=True, validate=validate.OneOf(ROLES))
 
 
-@registry.event("PasswordChanged")
+@registry.event("PasswordChanged", sensitive=("password_hash",))
 class PasswordChanged(Schema):
     password_hash = fields.String(required=True)
 
@@ -110,7 +104,7 @@ class PortfolioItemRemoved(Schema):
     item_id = fields.String(required=True)
 
 
-@registry.event("SessionStarted")
+@registry.event("SessionStarted", sensitive=("token_hash",))
 class SessionStarted(Schema):
     session_id = fields.String(required=True)
     user_id = fields.String(required=True)
@@ -118,7 +112,7 @@ class SessionStarted(Schema):
     expires_at = fields.DateTime(required=True)
 
 
-@registry.event("SessionRefreshed")
+@registry.event("SessionRefreshed", sensitive=("token_hash",))
 class SessionRefreshed(Schema):
     token_hash = fields.String(required=True)
     expires_at = fields.DateTime(required=True)
