@@ -47,6 +47,8 @@ class Settings:
     cors_origins: tuple[str, ...]
     idempotency_ttl_hours: int
     project_idle_days: float
+    health_address: str
+    """Where a service or the relay answers /health/live and /health/ready."""
     project_expiry_check_seconds: float
 
     def database_url(self, service: str) -> str:
@@ -113,6 +115,7 @@ def load_settings() -> Settings:
         idempotency_ttl_hours=env.int("IDEMPOTENCY_TTL_HOURS", 24),
         project_idle_days=env.float("PROJECT_IDLE_DAYS", 30),
         project_expiry_check_seconds=env.float("PROJECT_EXPIRY_CHECK_SECONDS", 3600),
+        health_address=env.str("HEALTH_ADDRESS", "127.0.0.1:0"),
     )
 
 

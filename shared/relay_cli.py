@@ -12,6 +12,7 @@ import sqlalchemy.exc
 
 from shared.config import settings
 from shared.eventstore import EventStoreUnavailable, open_event_store
+from shared.health import serve_health
 from shared.logging import configure_logging, get_logger
 from shared.probes import reachable_amqp
 from shared.projection import single_active
@@ -46,6 +47,18 @@ def main(argv: list[str] | None = None) -> int:
 
     store = open_event_store(cfg.event_store_url, timeout=cfg.event_store_timeout)
     checkpoint_engine = shared_engine(cfg.relay_checkpoint_url)
+    broker_ok = {"ok": False}
+
+    def ready() -> dict[str, str]:
+        checks = {"broker": "ok" if broker_ok["ok"] else "failing: not connected"}
+        try:
+            store.ping()
+            checks["event_store"] = "ok"
+        except Exception as exc:
+            checks["event_store"] = f"failing: {exc}"
+        return checks
+
+    health = serve_health(cfg.health_address, ready, "relay")
     backoff = 0.5
     while not stopping:
         publisher = AmqpPublisher(cfg.amqp_uri)
@@ -53,14 +66,17 @@ def main(argv: list[str] | None = None) -> int:
         try:
             with single_active(checkpoint_engine, "relay", lambda: stopping) as leader:
                 if leader:
+                    broker_ok["ok"] = reachable_amqp(cfg.amqp_uri) is None
                     relay.run(lambda: stopping)
             backoff = 0.5
         except RECOVERABLE as exc:
+            broker_ok["ok"] = False
             log.warning("relay interrupted; resuming from its checkpoint", error=str(exc))
             time.sleep(backoff)
             backoff = min(backoff * 2, 15.0)
         finally:
             publisher.close()
+    health.shutdown()
     store.close()
     log.info("relay stopped")
     return 0

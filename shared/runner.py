@@ -40,6 +40,7 @@ def nameko_config(name: str, cfg: Settings) -> dict[str, Any]:
         "CONSUMER_MAX_RETRIES": cfg.consumer_max_retries,
         "CONSUMER_RETRY_DELAY_MS": cfg.consumer_retry_delay_ms,
         "RPC_TIMEOUT": cfg.rpc_timeout,
+        "HEALTH_ADDRESS": cfg.health_address,
         "serializer": "json",
         "max_workers": 10,
     }

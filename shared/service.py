@@ -5,13 +5,18 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
+from nameko.dependency_providers import Config
 from nameko.rpc import rpc as nameko_rpc
+from werkzeug.wrappers import Request, Response
 
 from shared.context import RequestContext
 from shared.database import ReadModelDatabase
 from shared.errors import ServiceError
 from shared.eventlog import EventLog
+from shared.health import health_http, health_response_body
+from shared.probes import reachable_amqp
 
 rpc = nameko_rpc(expected_exceptions=ServiceError)
 """Every service's RPC entrypoint: a ``ServiceError`` is an answer to the caller
@@ -25,9 +30,33 @@ class MarketplaceService:
     context = RequestContext()
     event_log = EventLog()
     db = ReadModelDatabase()
+    nameko_config = Config()
+
+    @property
+    def config_amqp_uri(self) -> str:
+        return str(self.nameko_config["AMQP_URI"])
 
     @rpc
     def health(self) -> dict[str, Any]:
+        """For the gateway's readiness: answering proves the broker path too."""
+        return health_response_body(self._checks(), self.name)[1]
+
+    @health_http("GET", "/health/live")
+    def http_live(self, request: Request) -> Response:
+        return Response(
+            orjson.dumps({"service": self.name, "status": "ok"}), mimetype="application/json"
+        )
+
+    @health_http("GET", "/health/ready")
+    def http_ready(self, request: Request) -> Response:
+        """Ready: the event store, the database and the broker answer."""
+        checks = self._checks()
+        reason = reachable_amqp(self.config_amqp_uri)
+        checks["broker"] = "ok" if reason is None else f"failing: {reason}"
+        status, body = health_response_body(checks, self.name)
+        return Response(orjson.dumps(body), status=status, mimetype="application/json")
+
+    def _checks(self) -> dict[str, str]:
         checks: dict[str, str] = {}
         try:
             self.event_log.store.ping()
@@ -40,5 +69,4 @@ class MarketplaceService:
             checks["database"] = "ok"
         except Exception as exc:
             checks["database"] = f"failing: {exc}"
-        healthy = all(v == "ok" for v in checks.values())
-        return {"service": self.name, "status": "ok" if healthy else "failing", "checks": checks}
+        return checks

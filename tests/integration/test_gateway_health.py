@@ -52,3 +52,25 @@ def test_ready_is_503_and_names_what_is_missing_when_services_are_down(gateway: 
     assert body["status"] == "not_ready"
     assert body["components"]["escrow"]["status"] in {"failing", "unreachable"}
     assert body["components"]["gateway"]["status"] == "ok"
+
+
+def test_a_service_answers_its_http_health_probes(
+    container_factory: Any, amqp_uri: str, fresh_pg: str
+):
+    from services.escrow.service import EscrowService
+
+    port = free_port()
+    container_factory(
+        EscrowService,
+        {
+            "AMQP_URI": amqp_uri,
+            "EVENT_STORE_URL": fresh_pg,
+            "DATABASE_URL": fresh_pg,
+            "HEALTH_ADDRESS": f"127.0.0.1:{port}",
+        },
+    ).start()
+    live = requests.get(f"http://127.0.0.1:{port}/health/live", timeout=5)
+    assert live.status_code == 200 and live.json()["service"] == "escrow"
+    ready = requests.get(f"http://127.0.0.1:{port}/health/ready", timeout=10)
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["checks"] == {"event_store": "ok", "database": "ok", "broker": "ok"}

@@ -19,7 +19,7 @@ from kombu import Connection, Exchange, Queue
 from shared.eventstore.sql import SqlEventStore
 from shared.relay import AmqpPublisher, Relay
 from shared.sql import create_sql_engine
-from tests.integration.helpers import thing
+from tests.integration.helpers import thing, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -151,3 +151,43 @@ def test_relay_killed_at_random_moments_loses_nothing(fresh_pg: str, amqp_uri: s
     assert not missing, f"{len(missing)} events never reached the broker"
     assert kills >= 4
     assert len(appended) > 200
+
+
+def test_relay_answers_health_probes(fresh_pg: str, amqp_uri: str):
+    import requests
+
+    from tests.integration.test_run import free_port
+
+    port = free_port()
+    env = dict(
+        os.environ,
+        EVENT_STORE_URL=fresh_pg,
+        RELAY_CHECKPOINT_URL=fresh_pg,
+        AMQP_URI=amqp_uri,
+        HEALTH_ADDRESS=f"127.0.0.1:{port}",
+    )
+    relay = subprocess.Popen(
+        [str(VENV_BIN / "marketplace-relay")],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+
+        def ready() -> bool:
+            try:
+                return (
+                    requests.get(f"http://127.0.0.1:{port}/health/ready", timeout=2).status_code
+                    == 200
+                )
+            except requests.ConnectionError:
+                return False
+
+        wait_until(ready, timeout=30, what="relay ready")
+        assert (
+            requests.get(f"http://127.0.0.1:{port}/health/live", timeout=2).json()["service"]
+            == "relay"
+        )
+    finally:
+        relay.terminate()
+        assert relay.wait(timeout=15) == 0
