@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-unit lint bench services clean
+.PHONY: help install run test test-unit lint bench services tools clean
 
 help:
 	@echo "make run    - install, then run every service, the relay and the gateway (Ctrl-C stops)"
@@ -31,11 +31,16 @@ run: install
 services:
 	@scripts/ensure-services.sh
 
+tools:
+	@command -v kubectl >/dev/null || { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] \
+		&& apt-get install -y -q kubectl >/dev/null 2>&1 || apt-get install -y -q kubernetes-client >/dev/null 2>&1; } \
+		|| echo "kubectl not found: the manifest tests will be skipped"
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: install services lint
+test: install services tools lint
 	$(BIN)/pytest
 
 test-unit: install

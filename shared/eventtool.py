@@ -1,6 +1,6 @@
 """``marketplace-events``: replay the marketplace's event streams, for analysts and operators.
 
-Commands: ``streams``, ``read``, ``export``, ``follow``, ``publish``,
+Commands: ``init``, ``streams``, ``read``, ``export``, ``follow``, ``publish``,
 ``rebuild`` and ``verify`` (``marketplace-events COMMAND --help`` for each).
 The event store is the one the services use (``EVENT_STORE_URL``), or
 ``--store URL``. Every envelope this tool writes has its data upcast to the
@@ -497,6 +497,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--store", help="event store URL (default: EVENT_STORE_URL)")
     commands = parser.add_subparsers(dest="command", required=True)
 
+    commands.add_parser("init", help="create or upgrade the event store's schema (idempotent)")
     streams = commands.add_parser(
         "streams", help="categories (or one category's streams) with counts"
     )
@@ -543,7 +544,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def cmd_init(store: EventStore, args: argparse.Namespace, out: TextIO) -> int:
+    """Opening a SQL store creates its tables and functions (idempotent DDL):
+    what the migration Job runs before a deploy."""
+    out.write(f"event store ready: last position {store.last_position()}\n")
+    return OK
+
+
 COMMANDS = {
+    "init": cmd_init,
     "streams": cmd_streams,
     "read": cmd_read,
     "export": cmd_export,

@@ -78,6 +78,11 @@ def log(fresh_pg: str) -> dict[str, Any]:
     return {"url": fresh_pg, "positions": positions}
 
 
+def test_init_creates_an_empty_store(fresh_pg):
+    code, out = run("--store", fresh_pg, "init")
+    assert code == 0 and "event store ready: last position 0" in out
+
+
 def test_streams_lists_categories_and_a_categorys_streams(log):
     code, out = run("--store", log["url"], "streams")
     assert code == 0
