@@ -23,6 +23,7 @@ from sqlalchemy.engine import Engine
 from shared.config import settings
 from shared.database import create_schema, database_url_for
 from shared.errors import Conflict, InvalidInput
+from shared.jsonready import aware
 from shared.sql import shared_engine, write_transaction
 
 PENDING_TIMEOUT = timedelta(seconds=60)
@@ -54,10 +55,6 @@ def fingerprint(method: str, path: str, body: bytes) -> str:
     return hashlib.sha256(b"\n".join([method.encode(), path.encode(), body])).hexdigest()
 
 
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 class IdempotencyStore:
     def __init__(self, engine: Engine, ttl: timedelta) -> None:
         self.engine = engine
@@ -86,7 +83,7 @@ class IdempotencyStore:
             row = conn.execute(
                 sa.select(t).where(t.c.scope == scope, t.c.key == key).with_for_update()
             ).one()
-            created = _aware(row.created_at)
+            created = aware(row.created_at)
             expired = created < now - self.ttl
             abandoned = row.state == "pending" and created < now - PENDING_TIMEOUT
             if expired or abandoned:

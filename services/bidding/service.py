@@ -12,21 +12,12 @@ from services.bidding.domain import ProjectFacts, Proposal, Slot
 from shared.consumer import decode_message, event_handler
 from shared.errors import Conflict, Forbidden, NotFound, StaleState
 from shared.eventstore import StreamState
+from shared.jsonready import json_ready
 from shared.logging import get_logger
 from shared.service import MarketplaceService, rpc
 from shared.validation import load
 
 log = get_logger(__name__)
-
-
-def _json_ready(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _json_ready(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_ready(v) for v in value]
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    return value
 
 
 def proposal_view(state: Proposal) -> dict[str, Any]:
@@ -77,7 +68,7 @@ class BiddingService(MarketplaceService):
 
     @rpc
     def submit_proposal(self, project_id: str, content: dict[str, Any]) -> dict[str, Any]:
-        data = domain.check_content(_json_ready(load(api.ProposalRequest(), content)))
+        data = domain.check_content(json_ready(load(api.ProposalRequest(), content)))
         seller = self.context.actor_id
         project = self._project(project_id)
         slot_name = domain.slot_stream(project_id, seller)
@@ -111,7 +102,7 @@ class BiddingService(MarketplaceService):
 
     @rpc
     def edit_proposal(self, proposal_id: str, changes: dict[str, Any]) -> dict[str, Any]:
-        wanted = _json_ready(load(api.ProposalEditRequest(), changes))
+        wanted = json_ready(load(api.ProposalEditRequest(), changes))
         actor = self.context.actor_id
         current, _ = self._proposal(proposal_id)
         project = self._project(current.project_id) if current.exists else ProjectFacts()

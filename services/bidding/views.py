@@ -3,13 +3,14 @@ bidding's events, and the queries that read them."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from shared.errors import InvalidInput, NotFound
+from shared.jsonready import json_ready
 from shared.pagination import decode_cursor, encode_cursor
 from shared.projection import Projection
 from shared.schemas import DecodedEvent
@@ -56,12 +57,6 @@ _FLAGS = {
     "ProposalUnshortlisted": {"shortlisted": False},
     "ProposalArchived": {"archived": True},
 }
-
-
-def _iso(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
-    return value
 
 
 class ProposalsView(Projection):
@@ -143,7 +138,7 @@ class ProposalsView(Projection):
 def proposal_view(row: Any) -> dict[str, Any]:
     m = dict(row._mapping)
     m.pop("price_amount", None)
-    m["submitted_at"], m["updated_at"] = _iso(m["submitted_at"]), _iso(m["updated_at"])
+    m["submitted_at"], m["updated_at"] = json_ready(m["submitted_at"]), json_ready(m["updated_at"])
     return m
 
 
@@ -201,7 +196,7 @@ def list_proposals(conn: Connection, query: dict[str, Any], **where: str) -> dic
     next_cursor = None
     if len(rows) > limit:
         last_row = page[-1]._mapping
-        next_cursor = encode_cursor({"v": _iso(last_row[key]), "id": last_row["proposal_id"]})
+        next_cursor = encode_cursor({"v": json_ready(last_row[key]), "id": last_row["proposal_id"]})
     return {"items": [proposal_view(r) for r in page], "next_cursor": next_cursor}
 
 
@@ -211,4 +206,4 @@ def list_invitations(conn: Connection, seller_id: str) -> list[dict[str, Any]]:
         .where(invitations.c.seller_id == seller_id)
         .order_by(invitations.c.invited_at.desc())
     ).all()
-    return [{**dict(r._mapping), "invited_at": _iso(r.invited_at)} for r in rows]
+    return [{**dict(r._mapping), "invited_at": json_ready(r.invited_at)} for r in rows]

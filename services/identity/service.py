@@ -12,13 +12,14 @@ from services.identity.domain import EmailClaim, FileRecord, Session, User
 from services.identity.passwords import hash_password, needs_rehash, verify_password
 from services.identity.throttle import LoginThrottle
 from services.identity.throttle import metadata as throttle_metadata
-from services.identity.views import json_ready, profile_view
+from services.identity.views import profile_view
 from shared.auth import TokenIssuer
 from shared.blobs import ALLOWED_TYPES
 from shared.config import settings
 from shared.database import ReadModelDatabase
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound, StaleState, Unauthorized
 from shared.eventstore import StreamState
+from shared.jsonready import json_ready
 from shared.logging import get_logger
 from shared.service import MarketplaceService, rpc
 from shared.validation import load

@@ -8,13 +8,14 @@ outside the event log, and is never rebuilt. Counters are updated atomically
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from shared.database import Database
 from shared.errors import TooManyRequests
+from shared.jsonready import aware
 
 metadata = sa.MetaData()
 login_throttle = sa.Table(
@@ -38,12 +39,6 @@ ACCOUNT_LIMIT = Limit(5, timedelta(minutes=15), timedelta(minutes=15))
 ADDRESS_LIMIT = Limit(20, timedelta(minutes=15), timedelta(minutes=15))
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
-
-
 class LoginThrottle:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -62,7 +57,7 @@ class LoginThrottle:
             rows = conn.execute(
                 sa.select(login_throttle.c.locked_until).where(login_throttle.c.key.in_(keys))
             ).all()
-        waits = [(_aware(r.locked_until) - now).total_seconds() for r in rows if r.locked_until]
+        waits = [(aware(r.locked_until) - now).total_seconds() for r in rows if r.locked_until]
         wait = max(waits, default=0)
         if wait > 0:
             raise TooManyRequests(

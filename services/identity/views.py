@@ -9,8 +9,7 @@ same whether built from this read model or from a freshly written aggregate.
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, date, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,6 +18,7 @@ from sqlalchemy.engine import Connection
 from services.identity import domain
 from services.identity.domain import FileRecord, User
 from shared.errors import InvalidInput, NotFound
+from shared.jsonready import aware, json_ready
 from shared.pagination import decode_cursor, encode_cursor
 from shared.projection import Projection
 from shared.schemas import DecodedEvent
@@ -59,22 +59,6 @@ files = sa.Table(
     sa.Column("visibility", sa.String(10), nullable=False),
     sa.Column("uploaded_at", sa.DateTime(timezone=True), nullable=False),
 )
-
-
-def json_ready(value: Any) -> Any:
-    if isinstance(value, date | datetime):
-        return value.isoformat()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, dict):
-        return {k: json_ready(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_ready(v) for v in value]
-    return value
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def profile_view(user: User, owner: bool) -> dict[str, Any]:
@@ -142,7 +126,7 @@ def list_files(conn: Connection, owner_id: str, limit: int, cursor: str | None) 
     next_cursor = None
     if len(rows) > limit:
         last = page[-1]
-        position = {"at": _aware(last.uploaded_at).isoformat(), "id": last.file_id}
+        position = {"at": aware(last.uploaded_at).isoformat(), "id": last.file_id}
         next_cursor = encode_cursor(position)
     return {"items": items, "next_cursor": next_cursor}
 

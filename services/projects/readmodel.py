@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 
 from services.projects.domain import alert_stream, match_alert
 from shared.eventstore import EventMetadata, EventStore, NewEvent, StreamState
+from shared.jsonready import json_ready
 from shared.projection import Projection
 from shared.schemas import DecodedEvent, registry
 
@@ -72,10 +73,6 @@ class ProjectActivity(Projection):
             )
 
 
-def _json_ready(criteria: dict[str, Any]) -> dict[str, Any]:
-    return {k: v.isoformat() if isinstance(v, date) else v for k, v in criteria.items()}
-
-
 def _criteria(stored: dict[str, Any]) -> dict[str, Any]:
     return {
         k: date.fromisoformat(v) if k.startswith("deadline_") and v else v
@@ -109,7 +106,7 @@ class AlertMatcher(Projection):
                 active_alerts.insert().values(
                     alert_id=data["alert_id"],
                     seller_id=data["seller_id"],
-                    criteria=_json_ready(criteria),
+                    criteria=json_ready(criteria),
                 )
             )
         elif event.type == "KeywordAlertDeleted":

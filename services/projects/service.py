@@ -18,6 +18,7 @@ from shared.config import settings
 from shared.consumer import decode_message, event_handler
 from shared.errors import Forbidden, NotFound
 from shared.eventstore import StreamState
+from shared.jsonready import json_ready
 from shared.logging import get_logger
 from shared.projection import ProjectionWorker
 from shared.service import MarketplaceService, rpc
@@ -26,20 +27,8 @@ from shared.validation import load
 log = get_logger(__name__)
 
 
-def _json_ready(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _json_ready(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_ready(v) for v in value]
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return value
-
-
 def project_view(state: Project) -> dict[str, Any]:
-    return _json_ready(
+    return json_ready(
         {
             "project_id": state.project_id,
             "buyer_id": state.buyer_id,
@@ -115,7 +104,7 @@ class ProjectsService(MarketplaceService):
         self.event_log.record(
             domain.alert_stream(alert_id), [("KeywordAlertSaved", alert)], StreamState.NO_STREAM
         )
-        return _json_ready(alert)
+        return json_ready(alert)
 
     @rpc
     def delete_alert(self, alert_id: str) -> dict[str, Any]:

@@ -8,7 +8,7 @@ English stemming, ``ts_rank``) or, on the embedded default, SQLite's FTS5
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 
 from services.projects.domain import budget_range, words
 from shared.errors import InvalidInput, NotFound
+from shared.jsonready import json_ready
 from shared.pagination import decode_cursor, encode_cursor
 from shared.projection import Projection
 from shared.schemas import DecodedEvent
@@ -97,18 +98,6 @@ sa.event.listen(
 )
 
 
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def _iso(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return _aware(value).isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    return value
-
-
 def _body(title: str, description: str, scope: str) -> str:
     return " ".join([title, description, scope])
 
@@ -166,7 +155,7 @@ class ProjectsView(Projection):
                 )
             case "KeywordAlertSaved":
                 criteria = {
-                    k: _iso(v)
+                    k: json_ready(v)
                     for k, v in data.items()
                     if k not in ("alert_id", "seller_id", "name")
                 }
@@ -259,11 +248,11 @@ def project_view(row: Any) -> dict[str, Any]:
         "scope": m["scope"],
         "objectives": m["objectives"],
         "budget": m["budget"],
-        "deadline": _iso(m["deadline"]),
+        "deadline": json_ready(m["deadline"]),
         "skills": m["skills"],
         "attachment_ids": m["attachment_ids"],
-        "posted_at": _iso(m["posted_at"]),
-        "updated_at": _iso(m["updated_at"]),
+        "posted_at": json_ready(m["posted_at"]),
+        "updated_at": json_ready(m["updated_at"]),
     }
 
 
@@ -387,7 +376,7 @@ def search(conn: Connection, query: dict[str, Any]) -> dict[str, Any]:
 
         def next_position(rows: list[Any]) -> dict[str, Any]:
             last = rows[-1]._mapping
-            return {"s": sort, "v": _iso(last[column.key]), "id": last["project_id"]}
+            return {"s": sort, "v": json_ready(last[column.key]), "id": last["project_id"]}
 
     rows = conn.execute(page_query.limit(limit + 1)).all()
     page = rows[:limit]
@@ -446,11 +435,13 @@ def list_matches(
             "title": r.title,
             "matched_keywords": r.matched_keywords,
             "matched_skills": r.matched_skills,
-            "matched_at": _iso(r.matched_at),
+            "matched_at": json_ready(r.matched_at),
         }
         for r in page
     ]
     next_cursor = None
     if len(rows) > limit:
-        next_cursor = encode_cursor({"at": _iso(page[-1].matched_at), "k": page[-1].project_id})
+        next_cursor = encode_cursor(
+            {"at": json_ready(page[-1].matched_at), "k": page[-1].project_id}
+        )
     return {"items": items, "next_cursor": next_cursor}
