@@ -7,8 +7,10 @@ README.md ("Configuration") lists the variables; this module is the truth.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -64,13 +66,19 @@ class Settings:
         if self.environment == "production":
             raise RuntimeError("JWT_SECRET must be set in production")
         path = self.var_dir / "jwt-secret"
-        self.var_dir.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            return path.read_text().strip()
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_urlsafe(48))
+        if not path.exists():
+            self.var_dir.mkdir(parents=True, exist_ok=True)
+            # Written whole to a private file, then published with link(),
+            # which fails if another process published first: no process can
+            # ever read a half-written key (nine start at once under make run).
+            fd, tmp = tempfile.mkstemp(dir=self.var_dir, prefix=".jwt-secret-")
+            try:
+                with os.fdopen(fd, "w") as handle:
+                    handle.write(secrets.token_urlsafe(48))
+                with contextlib.suppress(FileExistsError):
+                    os.link(tmp, path)
+            finally:
+                os.unlink(tmp)
         return path.read_text().strip()
 
     @property
