@@ -172,7 +172,8 @@ def _handle(
     if key is None:
         return _call(route, fn, service, request, params, kwargs)
     store: IdempotencyStore = service.idempotency
-    owner = scope.principal.user_id if scope.principal else "anonymous"
+    # Keys are the client's own: per user, or per address before login.
+    owner = scope.principal.user_id if scope.principal else f"anonymous:{scope.client_ip}"
     print_ = fingerprint(route.method, request.full_path, request.get_data(cache=True))
     stored = store.begin(owner, key, print_)
     if stored is not None:
