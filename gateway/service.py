@@ -32,6 +32,9 @@ from gateway.openapi import docs_asset, docs_page, openapi_document
 from services.bidding import api as bidding_api
 from services.bidding import views as bidding_views
 from services.bidding.views import ProposalsView
+from services.contracts import api as contracts_api
+from services.contracts import views as contracts_views
+from services.contracts.views import ContractsView
 from services.identity import api as identity_api
 from services.identity import views as identity_views
 from services.identity.views import ProfilesProjection
@@ -77,6 +80,7 @@ class GatewayService:
     profiles = ProjectionWorker(ProfilesProjection())
     project_views = ProjectionWorker(ProjectsView())
     proposal_views = ProjectionWorker(ProposalsView())
+    contract_views = ProjectionWorker(ContractsView())
     identity = RpcProxy("identity")
     projects = RpcProxy("projects")
     bidding = RpcProxy("bidding")
@@ -590,6 +594,123 @@ class GatewayService:
         assert self.scope.principal is not None
         with self.proposal_views.connect() as conn:
             return {"items": bidding_views.list_invitations(conn, self.scope.principal.user_id)}
+
+    # -- offers and contracts ----------------------------------------------------
+
+    @endpoint(
+        "POST",
+        "/proposals/<proposal_id>/offer",
+        summary="Send an offer on a proposal",
+        tags=("contracts",),
+        body=contracts_api.SendOfferRequest,
+        response=contracts_api.ContractResponse,
+        status=201,
+        errors=(404, 409),
+    )
+    def send_offer(
+        self, request: Request, proposal_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        return self.contracts.send_offer(proposal_id, request.get_json())
+
+    def _contract_for_party(self, contract_id: str) -> dict[str, Any]:
+        assert self.scope.principal is not None
+        with self.contract_views.connect() as conn:
+            contract = contracts_views.get_contract(conn, contract_id)
+        if self.scope.principal.user_id not in (contract["buyer_id"], contract["seller_id"]):
+            raise Forbidden("only the contract's parties may see it")
+        return contract
+
+    @endpoint(
+        "GET",
+        "/contracts/<contract_id>",
+        summary="A contract or offer (its parties only)",
+        tags=("contracts",),
+        response=contracts_api.ContractResponse,
+        errors=(404,),
+    )
+    def get_contract(self, request: Request, contract_id: str) -> dict[str, Any]:
+        return self._contract_for_party(contract_id)
+
+    @endpoint(
+        "GET",
+        "/contracts/<contract_id>/offers",
+        summary="Every version of the offer",
+        tags=("contracts",),
+        response=contracts_api.OfferVersionList,
+        errors=(404,),
+    )
+    def offer_versions(self, request: Request, contract_id: str) -> dict[str, Any]:
+        self._contract_for_party(contract_id)
+        with self.contract_views.connect() as conn:
+            return {"items": contracts_views.list_versions(conn, contract_id)}
+
+    @endpoint(
+        "GET",
+        "/me/contracts",
+        summary="Your contracts and offers",
+        tags=("contracts",),
+        response=contracts_api.ContractList,
+    )
+    def my_contracts(self, request: Request) -> dict[str, Any]:
+        assert self.scope.principal is not None
+        with self.contract_views.connect() as conn:
+            return {"items": contracts_views.list_for_user(conn, self.scope.principal.user_id)}
+
+    @endpoint(
+        "POST",
+        "/contracts/<contract_id>/request-changes",
+        summary="Ask for changes to the offer",
+        tags=("contracts",),
+        body=contracts_api.MessageRequest,
+        response=contracts_api.ContractResponse,
+        errors=(404, 409),
+    )
+    def request_offer_changes(
+        self, request: Request, contract_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        return self.contracts.request_offer_changes(contract_id, body["message"])
+
+    @endpoint(
+        "POST",
+        "/contracts/<contract_id>/revise",
+        summary="Send a revised offer (a new version)",
+        tags=("contracts",),
+        body=contracts_api.ReviseOfferRequest,
+        response=contracts_api.ContractResponse,
+        errors=(404, 409),
+    )
+    def revise_offer(
+        self, request: Request, contract_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        return self.contracts.revise_offer(contract_id, request.get_json())
+
+    @endpoint(
+        "POST",
+        "/contracts/<contract_id>/decline",
+        summary="Decline the offer",
+        tags=("contracts",),
+        body=ReasonRequest,
+        response=contracts_api.ContractResponse,
+        errors=(404, 409),
+    )
+    def decline_offer(
+        self, request: Request, contract_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        return self.contracts.decline_offer(contract_id, body["reason"])
+
+    @endpoint(
+        "POST",
+        "/contracts/<contract_id>/accept",
+        summary="Accept the offer version you read: the contract starts",
+        tags=("contracts",),
+        body=contracts_api.AcceptOfferRequest,
+        response=contracts_api.ContractResponse,
+        errors=(404, 409),
+    )
+    def accept_offer(
+        self, request: Request, contract_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        return self.contracts.accept_offer(contract_id, body["version"])
 
     # -- files -----------------------------------------------------------------
 

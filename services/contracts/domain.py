@@ -374,3 +374,32 @@ def late_milestones(state: Contract, today: date) -> list[str]:
         for m in state.milestones.values()
         if m.due_date < today and m.status not in ("approved", "paid", "removed")
     ]
+
+
+# -- what contracts learns from other services' events -----------------------------
+
+
+def evolve_proposal(state: dict[str, Any], event: DecodedEvent) -> dict[str, Any]:
+    """A proposal as bidding's events tell it (never bidding's tables)."""
+    data = event.data
+    match event.type:
+        case "ProposalSubmitted":
+            keys = ("proposal_id", "project_id", "buyer_id", "seller_id")
+            return {**{k: data[k] for k in keys}, "status": "submitted"}
+        case "ProposalWithdrawn":
+            return {**state, "status": "withdrawn"}
+        case "ProposalDeclined":
+            return {**state, "status": "declined"}
+        case "ProposalHired":
+            return {**state, "status": "hired"}
+    return state
+
+
+def evolve_project_status(state: str, event: DecodedEvent) -> str:
+    """A project's status as projects' events tell it."""
+    match event.type:
+        case "ProjectPosted":
+            return "open"
+        case "ProjectClosed" | "ProjectCancelled" | "ProjectExpired" | "ProjectAwarded":
+            return event.type.removeprefix("Project").lower()
+    return state

@@ -17,6 +17,7 @@ from nameko.testing.services import entrypoint_hook
 
 from gateway.service import GatewayService
 from services.bidding.service import BiddingService
+from services.contracts.service import ContractsService
 from services.identity.service import IdentityService
 from services.projects.service import ProjectsService
 from shared.eventstore import EventMetadata, StreamState
@@ -82,7 +83,7 @@ def market(
         common = {"AMQP_URI": amqp_uri, "EVENT_STORE_URL": fresh_pg, "JWT_SECRET": SECRET}
         service_config = {**common, "DATABASE_URL": fresh_pg, "PROJECT_IDLE_DAYS": 0}
         containers = {}
-        for cls in (IdentityService, ProjectsService, BiddingService):
+        for cls in (IdentityService, ProjectsService, BiddingService, ContractsService):
             containers[cls.name] = container_factory(cls, service_config)
             containers[cls.name].start()
         container_factory(
@@ -565,3 +566,101 @@ def test_invitations_award_and_expiry(market: Market):
 def _expire(market: Market) -> int:
     with entrypoint_hook(market.projects_container, "expire_idle_projects") as expire:
         return expire()
+
+
+# -- offers ----------------------------------------------------------------------------
+
+
+def offer_terms(*amounts: int) -> dict[str, Any]:
+    return {
+        "currency": "USD",
+        "scope": "The shop, its admin and payments.",
+        "milestones": [
+            {
+                "title": f"Part {i + 1}",
+                "amount": amount,
+                "due_date": (date.today() + timedelta(days=20 * (i + 1))).isoformat(),
+            }
+            for i, amount in enumerate(amounts)
+        ],
+    }
+
+
+def test_offer_changes_revision_and_acceptance_start_the_contract(market: Market):
+    buyer, seller, stranger = (
+        market.signup(["buyer"]),
+        market.signup(["seller"]),
+        market.signup(["seller"]),
+    )
+    project = market.project(buyer["access_token"])
+    proposal = market.post(
+        f"/projects/{project['project_id']}/proposals",
+        market.proposal_body(),
+        seller["access_token"],
+    ).json()
+    offer_path = f"/proposals/{proposal['proposal_id']}/offer"
+
+    assert_problem(
+        market.post(offer_path, {"terms": offer_terms(100_000)}, seller["access_token"]),
+        403,
+        "forbidden",
+    )
+    bad = market.post(
+        offer_path, {"terms": {**offer_terms(100_000), "milestones": []}}, buyer["access_token"]
+    )
+    assert "terms" in assert_problem(bad, 422, "invalid_input")["errors"]
+    sent = market.post(
+        offer_path,
+        {"terms": offer_terms(100_000, 140_000), "review_days": 7},
+        buyer["access_token"],
+    )
+    assert sent.status_code == 201, sent.text
+    contract = sent.json()
+    assert (contract["status"], contract["offer_version"], contract["review_days"]) == (
+        "offered",
+        1,
+        7,
+    )
+    assert [m["amount"] for m in contract["terms"]["milestones"]] == [100_000, 140_000]
+    again = market.post(offer_path, {"terms": offer_terms(1)}, buyer["access_token"])
+    assert assert_problem(again, 409, "conflict")["reason"] == "offer_exists"
+
+    path = f"/contracts/{contract['contract_id']}"
+    market.visible(path, seller["access_token"])
+    assert_problem(market.get(path, stranger["access_token"]), 403, "forbidden")
+    asked = market.post(
+        f"{path}/request-changes",
+        {"message": "Split the second part, please."},
+        seller["access_token"],
+    )
+    assert asked.status_code == 200 and asked.json()["status"] == "changes_requested"
+    revised = market.post(
+        f"{path}/revise", {"terms": offer_terms(100_000, 70_000, 70_000)}, buyer["access_token"]
+    )
+    assert revised.status_code == 200 and revised.json()["offer_version"] == 2
+
+    stale = market.post(f"{path}/accept", {"version": 1}, seller["access_token"])
+    assert assert_problem(stale, 409, "conflict")["reason"] == "stale_offer"
+    assert_problem(
+        market.post(f"{path}/accept", {"version": 2}, buyer["access_token"]), 403, "forbidden"
+    )
+    accepted = market.post(f"{path}/accept", {"version": 2}, seller["access_token"])
+    assert accepted.status_code == 200 and accepted.json()["status"] == "active"
+    assert_problem(market.post(f"{path}/decline", None, seller["access_token"]), 409, "conflict")
+
+    versions = market.visible(
+        f"{path}/offers", buyer["access_token"], check=lambda b: len(b["items"]) == 2
+    )
+    assert [len(v["terms"]["milestones"]) for v in versions["items"]] == [2, 3]
+    market.visible(f"/projects/{project['project_id']}", check=lambda p: p["status"] == "awarded")
+    market.visible(
+        f"/proposals/{proposal['proposal_id']}",
+        seller["access_token"],
+        check=lambda p: p["status"] == "hired",
+    )
+    mine = market.visible(
+        "/me/contracts",
+        seller["access_token"],
+        check=lambda b: b["items"] and b["items"][0]["status"] == "active",
+    )
+    assert mine["items"][0]["contract_id"] == contract["contract_id"]
