@@ -49,7 +49,7 @@ class AcceptOfferRequest(Strict):
     version = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
 
 
-class MilestoneResponse(Schema):
+class ContractMilestoneResponse(Schema):
     milestone_id = fields.String(required=True)
     title = fields.String(required=True)
     description = fields.String()
@@ -63,7 +63,7 @@ class TermsResponse(Schema):
     currency = fields.String(required=True)
     scope = fields.String(required=True)
     payment_terms = fields.String()
-    milestones = fields.List(fields.Nested(MilestoneResponse), required=True)
+    milestones = fields.List(fields.Nested(ContractMilestoneResponse), required=True)
 
 
 class ContractResponse(Schema):
