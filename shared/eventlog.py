@@ -99,6 +99,24 @@ class ServiceEventLog:
             {"stream": stream, "attempts": attempts},
         )
 
+    def command(
+        self,
+        stream: str,
+        evolve: Callable[[S, DecodedEvent], S],
+        initial: S,
+        decide: Callable[[S], Sequence[EventSpec]],
+    ) -> S:
+        """Run a command; return the stream's state after it.
+
+        Only the events from the command's first revision on are read back
+        and folded in, rather than the whole stream again.
+        """
+        state, result = self.execute(stream, evolve, initial, decide)
+        if result is not None:
+            for recorded in self.store.read_stream(stream, from_revision=result.first_revision):
+                state = evolve(state, self.schemas.decode(recorded))
+        return state
+
 
 _stores: dict[str, EventStore] = {}
 _stores_lock = threading.Lock()

@@ -15,7 +15,7 @@ from shared.eventstore import StreamState
 from shared.jsonready import json_ready
 from shared.logging import get_logger
 from shared.service import MarketplaceService, rpc
-from shared.validation import load
+from shared.validation import known_id, load
 
 log = get_logger(__name__)
 
@@ -39,29 +39,18 @@ class BiddingService(MarketplaceService):
 
     def _project(self, project_id: str) -> ProjectFacts:
         """The project as its events tell it: bidding never reads projects' tables."""
-        try:
-            uuid.UUID(project_id)
-        except ValueError:
-            raise NotFound("no such project") from None
-        state, _ = self.event_log.state(
-            f"project-{project_id}", domain.evolve_project, ProjectFacts()
-        )
+        stream = f"project-{known_id(project_id, 'project')}"
+        state, _ = self.event_log.state(stream, domain.evolve_project, ProjectFacts())
         return state
 
     def _proposal(self, proposal_id: str) -> tuple[Proposal, int | None]:
-        try:
-            uuid.UUID(proposal_id)
-        except ValueError:
-            raise NotFound("no such proposal") from None
-        return self.event_log.state(domain.proposal_stream(proposal_id), domain.evolve, Proposal())
+        return self.event_log.state(
+            domain.proposal_stream(known_id(proposal_id, "proposal")), domain.evolve, Proposal()
+        )
 
     def _change(self, proposal_id: str, decide: Any) -> dict[str, Any]:
-        self._proposal(proposal_id)  # validates the id
-        state, result = self.event_log.execute(
-            domain.proposal_stream(proposal_id), domain.evolve, Proposal(), decide
-        )
-        if result is not None:
-            state, _ = self._proposal(proposal_id)
+        stream = domain.proposal_stream(known_id(proposal_id, "proposal"))
+        state = self.event_log.command(stream, domain.evolve, Proposal(), decide)
         if not state.exists:
             raise NotFound("no such proposal")
         return proposal_view(state)

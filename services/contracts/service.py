@@ -13,7 +13,7 @@ from shared.eventstore import StreamState
 from shared.jsonready import json_ready
 from shared.logging import get_logger
 from shared.service import MarketplaceService, rpc
-from shared.validation import load
+from shared.validation import known_id, load
 
 log = get_logger(__name__)
 
@@ -51,14 +51,8 @@ class ContractsService(MarketplaceService):
         return datetime.now(UTC).date()
 
     def _change(self, contract_id: str, decide: Any) -> dict[str, Any]:
-        try:
-            uuid.UUID(contract_id)
-        except ValueError:
-            raise NotFound("no such contract") from None
-        stream = contract_stream(contract_id)
-        state, result = self.event_log.execute(stream, domain.evolve, Contract(), decide)
-        if result is not None:
-            state, _ = self.event_log.state(stream, domain.evolve, Contract())
+        stream = contract_stream(known_id(contract_id, "contract"))
+        state = self.event_log.command(stream, domain.evolve, Contract(), decide)
         if not state.exists:
             raise NotFound("no such contract")
         return contract_view(state)
@@ -66,11 +60,8 @@ class ContractsService(MarketplaceService):
     @rpc
     def send_offer(self, proposal_id: str, request: dict[str, Any]) -> dict[str, Any]:
         data = load(api.SendOfferRequest(), request)
-        try:
-            uuid.UUID(proposal_id)
-        except ValueError:
-            raise NotFound("no such proposal") from None
-        proposal, _ = self.event_log.state(f"proposal-{proposal_id}", domain.evolve_proposal, {})
+        proposal_stream = f"proposal-{known_id(proposal_id, 'proposal')}"
+        proposal, _ = self.event_log.state(proposal_stream, domain.evolve_proposal, {})
         if not proposal:
             raise NotFound("no such proposal")
         contract_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"contract-for-proposal:{proposal_id}"))

@@ -22,7 +22,7 @@ from shared.eventstore import StreamState
 from shared.jsonready import json_ready
 from shared.logging import get_logger
 from shared.service import MarketplaceService, rpc
-from shared.validation import load
+from shared.validation import known_id, load
 
 log = get_logger(__name__)
 
@@ -194,11 +194,9 @@ class IdentityService(MarketplaceService):
 
     def _change(self, user_id: str, decide: Any) -> dict[str, Any]:
         self._own(user_id)
-        state, result = self.event_log.execute(
+        state = self.event_log.command(
             domain.user_stream(user_id), domain.evolve_user, User(), decide
         )
-        if result is not None:
-            state, _ = self._user(user_id)
         return profile_view(domain.require_user(state), owner=True)
 
     @rpc
@@ -248,10 +246,7 @@ class IdentityService(MarketplaceService):
     # -- files ---------------------------------------------------------------
 
     def _file(self, file_id: str, missing_ok: bool = False) -> FileRecord:
-        try:
-            uuid.UUID(str(file_id))
-        except ValueError:
-            raise NotFound("no such file") from None
+        known_id(file_id, "file")
         record, _ = self.event_log.state(
             domain.file_stream(str(file_id)), domain.evolve_file, FileRecord()
         )

@@ -49,13 +49,9 @@ class ProjectsService(MarketplaceService):
         return datetime.now(UTC).date()
 
     def _execute(self, project_id: str, decide: Any) -> dict[str, Any]:
-        state, result = self.event_log.execute(
+        state = self.event_log.command(
             domain.project_stream(project_id), domain.evolve, Project(), decide
         )
-        if result is not None:
-            state, _ = self.event_log.state(
-                domain.project_stream(project_id), domain.evolve, Project()
-            )
         if not state.exists:
             raise NotFound("no such project")
         return project_view(state)

@@ -65,3 +65,11 @@ def test_execute_gives_up_with_a_conflict_when_the_stream_keeps_moving(log: Serv
 
     with pytest.raises(StaleState):
         log.execute("counter-2", count, 0, always_interfered, attempts=3)
+
+
+def test_command_returns_the_state_after_its_own_events(log: ServiceEventLog):
+    log.record("counter-3", [("Counted", {"n": 4})])
+    after = log.command("counter-3", count, 0, lambda state: [("Counted", {"n": state + 1})])
+    assert after == 5
+    unchanged = log.command("counter-3", count, 0, lambda state: [])
+    assert unchanged == 5
