@@ -43,6 +43,11 @@ class BadJson(ServiceError):
     code = "invalid_json"
 
 
+class KeyRequired(ServiceError):
+    status = 428
+    code = "idempotency_key_required"
+
+
 @dataclass
 class Route:
     method: str
@@ -57,6 +62,8 @@ class Route:
     idempotent: bool
     multipart: dict[str, Any] | None = None
     errors: tuple[int, ...] = ()
+    key_required: bool = False
+    """Moves money: a request without ``Idempotency-Key`` is refused (428)."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -118,6 +125,7 @@ def endpoint(
     idempotent: bool | None = None,
     multipart: dict[str, Any] | None = None,
     errors: tuple[int, ...] = (),
+    key_required: bool = False,
 ) -> Callable[[Callable[..., Any]], Any]:
     """``path`` uses werkzeug's syntax (``/users/<user_id>``), under /api/v1."""
     route = Route(
@@ -133,6 +141,7 @@ def endpoint(
         method == "POST" if idempotent is None else idempotent,
         multipart,
         errors,
+        key_required,
     )
     ROUTES.append(route)
 
@@ -169,6 +178,11 @@ def _handle(
     if route.body_schema is not None:
         kwargs["body"] = load(route.body_schema, _json_body(request))
     key = request.headers.get(IDEMPOTENCY_HEADER) if route.idempotent else None
+    if route.key_required and not key:
+        raise KeyRequired(
+            f"this request moves money: send an {IDEMPOTENCY_HEADER} header (a new random "
+            "value per operation, the same one when you retry it)"
+        )
     if key is None:
         return _call(route, fn, service, request, params, kwargs)
     store: IdempotencyStore = service.idempotency

@@ -23,6 +23,7 @@ _UNAVAILABLE = (UnknownService, RpcTimeout, ConnectionError, TimeoutError)
 TITLES = {
     400: "Bad request",
     401: "Unauthorized",
+    402: "Payment failed",
     403: "Forbidden",
     404: "Not found",
     405: "Method not allowed",
@@ -30,6 +31,7 @@ TITLES = {
     413: "Payload too large",
     415: "Unsupported media type",
     422: "Unprocessable content",
+    428: "Precondition required",
     429: "Too many requests",
     503: "Service unavailable",
 }

@@ -22,7 +22,14 @@ from werkzeug.wrappers import Request, Response
 
 from shared.auth import AccessTokens, Principal
 from shared.config import settings
-from shared.context import ACTOR_ID, CAUSATION_ID, CORRELATION_ID, Context, bind_log_context
+from shared.context import (
+    ACTOR_ID,
+    ACTOR_ROLES,
+    CAUSATION_ID,
+    CORRELATION_ID,
+    Context,
+    bind_log_context,
+)
 from shared.errors import Unauthorized
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -82,6 +89,7 @@ class RequestScope:
             return None
         self.principal = self.tokens.verify(token.strip())
         self.worker_ctx.data[ACTOR_ID] = self.principal.user_id
+        self.worker_ctx.data[ACTOR_ROLES] = ",".join(self.principal.roles)
         structlog.contextvars.bind_contextvars(actor_id=self.principal.user_id)
         return self.principal
 

@@ -54,9 +54,10 @@ def _operation(route: Route) -> dict[str, Any]:
             {
                 "in": "header",
                 "name": "Idempotency-Key",
-                "required": False,
+                "required": route.key_required,
                 "schema": {"type": "string", "maxLength": 200},
-                "description": "retries with the same key get the first answer (24 h)",
+                "description": "retries with the same key get the first answer (24 h)"
+                + ("; required: this request moves money" if route.key_required else ""),
             }
         )
     params.append(
@@ -85,6 +86,8 @@ def _operation(route: Route) -> dict[str, Any]:
         op["security"] = [{}, {"bearer": []}]
     if route.idempotent:
         statuses |= {409}
+    if route.key_required:
+        statuses |= {428}
     for status in sorted(statuses):
         responses[str(status)] = {
             "description": TITLES.get(status, "error"),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 import unicodedata
+from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -24,7 +25,7 @@ from nameko.web.handlers import http
 from werkzeug.wrappers import Request, Response
 
 from gateway.blobs import Blobs
-from gateway.endpoint import cors_headers, endpoint, finish
+from gateway.endpoint import IDEMPOTENCY_HEADER, cors_headers, endpoint, finish
 from gateway.http import HttpScope, json_response, problem
 from gateway.idempotency import Idempotency
 from gateway.metrics import metrics_response
@@ -35,6 +36,9 @@ from services.bidding.views import ProposalsView
 from services.contracts import api as contracts_api
 from services.contracts import views as contracts_views
 from services.contracts.views import ContractsView
+from services.escrow import api as escrow_api
+from services.escrow import views as escrow_views
+from services.escrow.views import EscrowView
 from services.identity import api as identity_api
 from services.identity import views as identity_views
 from services.identity.views import ProfilesProjection
@@ -62,6 +66,10 @@ UPLOAD_FORM = {
 }
 
 
+def _today() -> date:
+    return datetime.now(UTC).date()
+
+
 def _safe_filename(name: str | None) -> str:
     cleaned = "".join(
         ch
@@ -81,6 +89,7 @@ class GatewayService:
     project_views = ProjectionWorker(ProjectsView())
     proposal_views = ProjectionWorker(ProposalsView())
     contract_views = ProjectionWorker(ContractsView())
+    escrow_views = ProjectionWorker(EscrowView())
     identity = RpcProxy("identity")
     projects = RpcProxy("projects")
     bidding = RpcProxy("bidding")
@@ -615,7 +624,7 @@ class GatewayService:
     def _contract_for_party(self, contract_id: str) -> dict[str, Any]:
         assert self.scope.principal is not None
         with self.contract_views.connect() as conn:
-            contract = contracts_views.get_contract(conn, contract_id)
+            contract = contracts_views.get_contract(conn, contract_id, _today())
         if self.scope.principal.user_id not in (contract["buyer_id"], contract["seller_id"]):
             raise Forbidden("only the contract's parties may see it")
         return contract
@@ -623,7 +632,7 @@ class GatewayService:
     @endpoint(
         "GET",
         "/contracts/<contract_id>",
-        summary="A contract or offer (its parties only)",
+        summary="A contract or offer, with its milestones (its parties only)",
         tags=("contracts",),
         response=contracts_api.ContractResponse,
         errors=(404,),
@@ -646,6 +655,19 @@ class GatewayService:
 
     @endpoint(
         "GET",
+        "/contracts/<contract_id>/history",
+        summary="What happened to the contract's milestones, oldest first",
+        tags=("contracts",),
+        response=contracts_api.HistoryList,
+        errors=(404,),
+    )
+    def contract_history(self, request: Request, contract_id: str) -> dict[str, Any]:
+        self._contract_for_party(contract_id)
+        with self.contract_views.connect() as conn:
+            return {"items": contracts_views.list_history(conn, contract_id)}
+
+    @endpoint(
+        "GET",
         "/me/contracts",
         summary="Your contracts and offers",
         tags=("contracts",),
@@ -654,7 +676,9 @@ class GatewayService:
     def my_contracts(self, request: Request) -> dict[str, Any]:
         assert self.scope.principal is not None
         with self.contract_views.connect() as conn:
-            return {"items": contracts_views.list_for_user(conn, self.scope.principal.user_id)}
+            return {
+                "items": contracts_views.list_for_user(conn, self.scope.principal.user_id, _today())
+            }
 
     @endpoint(
         "POST",
@@ -711,6 +735,228 @@ class GatewayService:
         self, request: Request, contract_id: str, body: dict[str, Any]
     ) -> dict[str, Any]:
         return self.contracts.accept_offer(contract_id, body["version"])
+
+    # -- milestones ------------------------------------------------------------
+
+    @endpoint(
+        "POST",
+        "/contracts/<contract_id>/fund",
+        summary="Fund milestones: the buyer's card is charged into escrow",
+        tags=("escrow",),
+        body=escrow_api.FundRequest,
+        response=escrow_api.FundingResponse,
+        status=201,
+        errors=(402, 404, 409),
+        key_required=True,
+    )
+    def fund(self, request: Request, contract_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self.escrow.fund_milestones(
+            contract_id, request.get_json(), request.headers[IDEMPOTENCY_HEADER]
+        )
+
+    @endpoint(
+        "POST",
+        "/contracts/<contract_id>/milestones/<milestone_id>/submit",
+        summary="Submit work on a funded milestone (the seller)",
+        tags=("contracts",),
+        body=contracts_api.SubmitWorkRequest,
+        response=contracts_api.ContractResponse,
+        errors=(404, 409),
+    )
+    def submit_work(
+        self, request: Request, contract_id: str, milestone_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        return self.contracts.submit_work(contract_id, milestone_id, request.get_json())
+
+    @endpoint(
+        "POST",
+        "/contracts/<contract_id>/milestones/<milestone_id>/request-changes",
+        summary="Ask for a revision of submitted work (the buyer; counts against the limit)",
+        tags=("contracts",),
+        body=contracts_api.ChangesRequest,
+        response=contracts_api.ContractResponse,
+        errors=(404, 409),
+    )
+    def request_milestone_changes(
+        self, request: Request, contract_id: str, milestone_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        return self.contracts.request_changes(contract_id, milestone_id, body["reason"])
+
+    @endpoint(
+        "POST",
+        "/contracts/<contract_id>/milestones/<milestone_id>/approve",
+        summary="Approve submitted work: its escrow is released to the seller",
+        tags=("contracts",),
+        response=contracts_api.ContractResponse,
+        errors=(404, 409),
+        key_required=True,
+    )
+    def approve(self, request: Request, contract_id: str, milestone_id: str) -> dict[str, Any]:
+        return self.contracts.approve(contract_id, milestone_id)
+
+    @endpoint(
+        "POST",
+        "/contracts/<contract_id>/milestones/<milestone_id>/progress",
+        summary="Post a progress update on a milestone (the seller)",
+        tags=("contracts",),
+        body=contracts_api.NoteRequest,
+        response=contracts_api.ContractResponse,
+        errors=(404, 409),
+    )
+    def report_progress(
+        self, request: Request, contract_id: str, milestone_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        return self.contracts.report_progress(contract_id, milestone_id, body["note"])
+
+    @endpoint(
+        "POST",
+        "/contracts/<contract_id>/milestones/<milestone_id>/dispute",
+        summary="Dispute a funded milestone (either party): its escrow is frozen",
+        tags=("contracts",),
+        body=contracts_api.ChangesRequest,
+        response=contracts_api.ContractResponse,
+        errors=(404, 409),
+    )
+    def open_dispute(
+        self, request: Request, contract_id: str, milestone_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        return self.contracts.open_dispute(contract_id, milestone_id, body["reason"])
+
+    @endpoint(
+        "POST",
+        "/contracts/<contract_id>/milestones/<milestone_id>/resolve",
+        summary="Resolve a dispute with a split (administrators)",
+        tags=("contracts",),
+        body=contracts_api.ResolveDisputeRequest,
+        response=contracts_api.ContractResponse,
+        errors=(404, 409),
+        key_required=True,
+    )
+    def resolve_dispute(
+        self, request: Request, contract_id: str, milestone_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        self._role("admin")
+        return self.contracts.resolve_dispute(contract_id, milestone_id, request.get_json())
+
+    @endpoint(
+        "POST",
+        "/contracts/<contract_id>/changes",
+        summary="Propose adding, changing or removing a milestone",
+        tags=("contracts",),
+        body=contracts_api.MilestoneChangeRequest,
+        response=contracts_api.ContractResponse,
+        errors=(404, 409),
+    )
+    def propose_change(
+        self, request: Request, contract_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        return self.contracts.propose_change(contract_id, request.get_json())
+
+    @endpoint(
+        "POST",
+        "/contracts/<contract_id>/changes/<change_id>/answer",
+        summary="Accept or refuse the other party's proposed change",
+        tags=("contracts",),
+        body=contracts_api.AnswerRequest,
+        response=contracts_api.ContractResponse,
+        errors=(404, 409),
+        key_required=True,
+    )
+    def answer_change(
+        self, request: Request, contract_id: str, change_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        return self.contracts.answer_change(contract_id, change_id, body["accept"])
+
+    @endpoint(
+        "POST",
+        "/contracts/<contract_id>/cancellation",
+        summary="Propose ending the contract (the buyer ends it at once if nothing is funded)",
+        tags=("contracts",),
+        body=contracts_api.ChangesRequest,
+        response=contracts_api.ContractResponse,
+        errors=(404, 409),
+        key_required=True,
+    )
+    def propose_cancellation(
+        self, request: Request, contract_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        return self.contracts.propose_cancellation(contract_id, body["reason"])
+
+    @endpoint(
+        "POST",
+        "/contracts/<contract_id>/cancellation/answer",
+        summary="Agree to (held money is refunded) or refuse the proposed cancellation",
+        tags=("contracts",),
+        body=contracts_api.AnswerRequest,
+        response=contracts_api.ContractResponse,
+        errors=(404, 409),
+        key_required=True,
+    )
+    def answer_cancellation(
+        self, request: Request, contract_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        return self.contracts.answer_cancellation(contract_id, body["accept"])
+
+    # -- money -------------------------------------------------------------------
+
+    @endpoint(
+        "GET",
+        "/contracts/<contract_id>/escrow",
+        summary="The contract's escrow: what each milestone holds, and every posting",
+        tags=("escrow",),
+        response=escrow_api.ContractEscrowResponse,
+        errors=(404,),
+    )
+    def contract_escrow(self, request: Request, contract_id: str) -> dict[str, Any]:
+        self._contract_for_party(contract_id)
+        with self.escrow_views.connect() as conn:
+            return escrow_views.contract_escrow(conn, contract_id)
+
+    @endpoint(
+        "GET",
+        "/me/balance",
+        summary="Your money: available to pay out, held in escrow, paid out",
+        tags=("escrow",),
+        response=escrow_api.BalanceResponse,
+    )
+    def my_balance(self, request: Request) -> dict[str, Any]:
+        assert self.scope.principal is not None
+        with self.escrow_views.connect() as conn:
+            return escrow_views.user_summary(conn, self.scope.principal.user_id)
+
+    @endpoint(
+        "GET",
+        "/me/statement",
+        summary="Your statement (format=csv for a spreadsheet), optionally for one contract",
+        tags=("escrow",),
+        query=escrow_api.StatementQuery,
+        response=escrow_api.StatementResponse,
+    )
+    def my_statement(self, request: Request, query: dict[str, Any]) -> Any:
+        assert self.scope.principal is not None
+        contract_id = str(query["contract_id"]) if query["contract_id"] else None
+        with self.escrow_views.connect() as conn:
+            lines = escrow_views.statement(conn, self.scope.principal.user_id, contract_id)
+        if query["format"] == "csv":
+            response = Response(escrow_views.statement_csv(lines), mimetype="text/csv")
+            response.headers["Content-Disposition"] = 'attachment; filename="statement.csv"'
+            return response
+        return {"items": lines}
+
+    @endpoint(
+        "POST",
+        "/me/payouts",
+        summary="Pay out from your available balance (sellers)",
+        tags=("escrow",),
+        body=escrow_api.PayoutRequest,
+        response=escrow_api.PayoutResponse,
+        status=201,
+        errors=(409,),
+        key_required=True,
+    )
+    def payout(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
+        self._role("seller")
+        return self.escrow.request_payout(request.get_json(), request.headers[IDEMPOTENCY_HEADER])
 
     # -- files -----------------------------------------------------------------
 

@@ -52,6 +52,14 @@ class Settings:
     health_address: str
     """Where a service or the relay answers /health/live and /health/ready."""
     project_expiry_check_seconds: float
+    contract_review_days: float
+    """The review period a new offer gets unless it names one (days; may be a fraction)."""
+    contract_review_check_seconds: float
+    """How often the contracts service approves submissions whose review period ran out."""
+    escrow_fee_bps: int
+    """The platform's fee on released money, in basis points (1,000 = 10%)."""
+    escrow_funding_recovery_seconds: float
+    """A charge with no recorded outcome after this long is looked up at the provider."""
 
     def database_url(self, service: str) -> str:
         """The read-model database a service owns: ``<SERVICE>_DATABASE_URL``."""
@@ -124,6 +132,10 @@ def load_settings() -> Settings:
         project_idle_days=env.float("PROJECT_IDLE_DAYS", 30),
         project_expiry_check_seconds=env.float("PROJECT_EXPIRY_CHECK_SECONDS", 3600),
         health_address=env.str("HEALTH_ADDRESS", "127.0.0.1:0"),
+        contract_review_days=env.float("CONTRACT_REVIEW_DAYS", 14),
+        contract_review_check_seconds=env.float("CONTRACT_REVIEW_CHECK_SECONDS", 60),
+        escrow_fee_bps=env.int("ESCROW_FEE_BPS", 1_000),
+        escrow_funding_recovery_seconds=env.float("ESCROW_FUNDING_RECOVERY_SECONDS", 60),
     )
 
 

@@ -22,6 +22,8 @@ from shared.eventstore import EventMetadata
 CORRELATION_ID = "correlation_id"
 CAUSATION_ID = "causation_id"
 ACTOR_ID = "actor_id"
+ACTOR_ROLES = "actor_roles"
+"""Comma-separated roles of the authenticated actor, as the gateway verified them."""
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,7 @@ class Context:
     causation_id: str
     actor_id: str
     service: str
+    roles: tuple[str, ...] = ()
 
     def metadata(self, **extra: Any) -> EventMetadata:
         return EventMetadata(
@@ -61,6 +64,7 @@ def worker_context(worker_ctx: Any, service: str) -> Context:
         causation_id=str(data[CAUSATION_ID]),
         actor_id=str(data[ACTOR_ID]),
         service=service,
+        roles=tuple(r for r in str(data.get(ACTOR_ROLES) or "").split(",") if r),
     )
 
 

@@ -80,3 +80,12 @@ class TooManyRequests(ServiceError):
 class Unavailable(ServiceError):
     status = 503
     code = "unavailable"
+
+
+@deserialize_to_instance
+class PaymentFailed(ServiceError):
+    """The payment provider refused; ``details["reason"]`` says why (for example
+    ``card_declined`` or ``insufficient_funds``)."""
+
+    status = 402
+    code = "payment_failed"

@@ -33,7 +33,13 @@ class OfferTermsRequest(Strict):
 class SendOfferRequest(Strict):
     terms = fields.Nested(OfferTermsRequest, required=True)
     review_days = fields.Integer(
-        load_default=14, strict=True, validate=validate.Range(min=1, max=60)
+        load_default=None,
+        strict=True,
+        validate=validate.Range(min=1, max=60),
+        metadata={
+            "description": "Days the buyer has to review a submission; the "
+            "marketplace's default (14) if absent."
+        },
     )
 
 
@@ -49,6 +55,39 @@ class AcceptOfferRequest(Strict):
     version = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
 
 
+class SubmitWorkRequest(Strict):
+    note = fields.String(required=True, validate=validate.Length(min=1, max=10_000))
+    file_ids = fields.List(fields.UUID(), load_default=list, validate=validate.Length(max=20))
+
+
+class NoteRequest(Strict):
+    note = fields.String(required=True, validate=validate.Length(min=1, max=10_000))
+
+
+class ChangesRequest(Strict):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=5000))
+
+
+class ResolveDisputeRequest(Strict):
+    to_seller = fields.Integer(
+        required=True, strict=True, validate=validate.Range(min=0, max=MAX_AMOUNT)
+    )
+    note = fields.String(load_default="", validate=validate.Length(max=5000))
+
+
+class MilestoneChangeRequest(Strict):
+    """``add`` needs ``milestone``; ``edit`` needs ``milestone_id`` and ``milestone``;
+    ``remove`` needs ``milestone_id``."""
+
+    action = fields.String(required=True, validate=validate.OneOf(("add", "edit", "remove")))
+    milestone_id = fields.String(load_default=None, validate=validate.Length(max=64))
+    milestone = fields.Nested(MilestoneTermsRequest, load_default=None)
+
+
+class AnswerRequest(Strict):
+    accept = fields.Boolean(required=True)
+
+
 class ContractMilestoneResponse(Schema):
     milestone_id = fields.String(required=True)
     title = fields.String(required=True)
@@ -59,11 +98,38 @@ class ContractMilestoneResponse(Schema):
     revision_limit = fields.Integer(required=True)
 
 
+class MilestoneStateResponse(ContractMilestoneResponse):
+    status = fields.String(
+        required=True,
+        metadata={
+            "description": "pending, funded, submitted, changes_requested, approved, paid, "
+            "disputed, resolved, settled or removed"
+        },
+    )
+    submissions = fields.Integer(required=True)
+    revisions_used = fields.Integer(required=True)
+    review_due_at = fields.String(allow_none=True)
+    delivered_at = fields.String(allow_none=True)
+    paid_amount = fields.Integer(required=True)
+    overdue = fields.Boolean(required=True)
+
+
 class TermsResponse(Schema):
     currency = fields.String(required=True)
     scope = fields.String(required=True)
     payment_terms = fields.String()
     milestones = fields.List(fields.Nested(ContractMilestoneResponse), required=True)
+
+
+class PendingChangeResponse(Schema):
+    change_id = fields.String(required=True)
+    proposed_by = fields.String(required=True)
+    change = fields.Dict(required=True)
+
+
+class CancellationResponse(Schema):
+    proposed_by = fields.String(required=True)
+    reason = fields.String(required=True)
 
 
 class ContractResponse(Schema):
@@ -74,8 +140,11 @@ class ContractResponse(Schema):
     seller_id = fields.String(required=True)
     status = fields.String(required=True)
     offer_version = fields.Integer(required=True)
-    review_days = fields.Integer(required=True)
+    review_seconds = fields.Integer(required=True)
     terms = fields.Nested(TermsResponse, required=True)
+    milestones = fields.List(fields.Nested(MilestoneStateResponse), required=True)
+    pending_changes = fields.List(fields.Nested(PendingChangeResponse), required=True)
+    cancellation = fields.Nested(CancellationResponse, allow_none=True)
 
 
 class OfferVersionResponse(Schema):
@@ -90,3 +159,15 @@ class OfferVersionList(Schema):
 
 class ContractList(Schema):
     items = fields.List(fields.Nested(ContractResponse), required=True)
+
+
+class HistoryEntry(Schema):
+    type = fields.String(required=True)
+    milestone_id = fields.String(allow_none=True)
+    actor_id = fields.String(allow_none=True)
+    data = fields.Dict(required=True)
+    at = fields.String(required=True)
+
+
+class HistoryList(Schema):
+    items = fields.List(fields.Nested(HistoryEntry), required=True)

@@ -1,14 +1,15 @@
-"""A contract's rules, from the first offer to completion, as pure functions.
+"""A contract's rules, from the first offer to its end, as pure functions.
 
 One stream per contract, ``contract-<id>``. It begins as an offer: the buyer
 sends terms, the seller accepts, declines or asks for changes, and every
 revision is a new offer version. Accepting starts the contract. Each milestone
-then goes pending -> funded -> submitted -> (changes requested -> submitted)*
--> approved -> paid, or is removed by mutual agreement.
+then goes pending -> funded -> submitted -> (changes_requested -> submitted)*
+-> approved -> paid; or, once disputed, -> resolved -> settled; or is removed
+by mutual agreement while still pending.
 
-Auto-approval is decided from the log alone: a submission's review deadline
-is its event's recorded time plus the contract's review period, so any
-process, after any restart or replay, finds the same milestones due.
+Auto-approval is decided from the log alone: a submission records its review
+deadline, so any process, after any restart or replay, finds the same
+milestones due.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from shared.schemas import DecodedEvent
 
 EventSpec = tuple[str, dict[str, Any]]
 DEFAULT_REVIEW_DAYS = 14
+FINISHED = ("paid", "settled", "removed")
+MONEY_HELD = ("funded", "submitted", "changes_requested")
+"""Statuses in which escrow holds the milestone's money and nothing is decided."""
 
 
 @dataclass(frozen=True)
@@ -31,11 +35,14 @@ class Milestone:
     amount: int
     due_date: date
     revision_limit: int
+    description: str = ""
+    acceptance_criteria: str = ""
     status: str = "pending"
     submissions: int = 0
     revisions_used: int = 0
-    submitted_at: datetime | None = None
-    approved_at: datetime | None = None
+    review_due_at: datetime | None = None
+    delivered_at: datetime | None = None
+    paid_amount: int = 0
 
 
 @dataclass(frozen=True)
@@ -48,22 +55,31 @@ class Contract:
     status: str = ""  # offered, changes_requested, declined, active, completed, cancelled
     offer_version: int = 0
     currency: str = ""
-    review_days: int = DEFAULT_REVIEW_DAYS
+    review_seconds: int = DEFAULT_REVIEW_DAYS * 86_400
     terms: dict[str, Any] = field(default_factory=dict)
     milestones: dict[str, Milestone] = field(default_factory=dict)
+    pending_changes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    cancellation: dict[str, Any] | None = None
 
     @property
     def exists(self) -> bool:
         return bool(self.contract_id)
 
 
+def _milestone_from(m: dict[str, Any]) -> Milestone:
+    return Milestone(
+        m["milestone_id"],
+        m["title"],
+        m["amount"],
+        m["due_date"],
+        m.get("revision_limit", 2),
+        m.get("description", ""),
+        m.get("acceptance_criteria", ""),
+    )
+
+
 def _milestones(terms: dict[str, Any]) -> dict[str, Milestone]:
-    return {
-        m["milestone_id"]: Milestone(
-            m["milestone_id"], m["title"], m["amount"], m["due_date"], m.get("revision_limit", 2)
-        )
-        for m in terms["milestones"]
-    }
+    return {m["milestone_id"]: _milestone_from(m) for m in terms["milestones"]}
 
 
 def _with_milestone(state: Contract, milestone_id: str, **changes: Any) -> Contract:
@@ -71,8 +87,16 @@ def _with_milestone(state: Contract, milestone_id: str, **changes: Any) -> Contr
     return replace(state, milestones={**state.milestones, milestone_id: milestone})
 
 
+def _apply_change(state: Contract, change: dict[str, Any]) -> Contract:
+    if change["action"] == "remove":
+        return _with_milestone(state, change["milestone_id"], status="removed")
+    fresh = _milestone_from(change["milestone"])
+    return replace(state, milestones={**state.milestones, fresh.milestone_id: fresh})
+
+
 def evolve(state: Contract, event: DecodedEvent) -> Contract:
     data, at = event.data, event.recorded.recorded_at
+    mid = data.get("milestone_id", "")
     match event.type:
         case "OfferSent":
             return Contract(
@@ -84,7 +108,7 @@ def evolve(state: Contract, event: DecodedEvent) -> Contract:
                 "offered",
                 1,
                 data["terms"]["currency"],
-                data.get("review_days", DEFAULT_REVIEW_DAYS),
+                data["review_seconds"],
                 data["terms"],
                 _milestones(data["terms"]),
             )
@@ -104,34 +128,49 @@ def evolve(state: Contract, event: DecodedEvent) -> Contract:
         case "ContractStarted":
             return replace(state, status="active")
         case "MilestoneFunded":
-            return _with_milestone(state, data["milestone_id"], status="funded")
+            return _with_milestone(state, mid, status="funded")
         case "WorkSubmitted":
-            m = state.milestones[data["milestone_id"]]
+            m = state.milestones[mid]
             return _with_milestone(
                 state,
-                m.milestone_id,
+                mid,
                 status="submitted",
-                submissions=m.submissions + 1,
-                submitted_at=at,
+                submissions=data["submission"],
+                review_due_at=data["review_due_at"],
+                delivered_at=at,
             )
         case "ChangesRequested":
-            m = state.milestones[data["milestone_id"]]
+            m = state.milestones[mid]
             return _with_milestone(
-                state,
-                m.milestone_id,
-                status="changes_requested",
-                revisions_used=m.revisions_used + 1,
+                state, mid, status="changes_requested", revisions_used=m.revisions_used + 1
             )
         case "MilestoneApproved":
-            return _with_milestone(state, data["milestone_id"], status="approved", approved_at=at)
+            return _with_milestone(state, mid, status="approved")
         case "MilestonePaid":
-            return _with_milestone(state, data["milestone_id"], status="paid")
-        case "MilestoneRemoved":
-            return _with_milestone(state, data["milestone_id"], status="removed")
+            return _with_milestone(state, mid, status="paid", paid_amount=data["amount"])
+        case "MilestoneDisputed":
+            return _with_milestone(state, mid, status="disputed")
+        case "DisputeResolved":
+            return _with_milestone(state, mid, status="resolved")
+        case "MilestoneSettled":
+            return _with_milestone(state, mid, status="settled", paid_amount=data["to_seller"])
+        case "MilestoneChangeProposed":
+            changes = {**state.pending_changes, data["change_id"]: data}
+            return replace(state, pending_changes=changes)
+        case "MilestoneChangeAccepted":
+            changes = {k: v for k, v in state.pending_changes.items() if k != data["change_id"]}
+            return replace(_apply_change(state, data["change"]), pending_changes=changes)
+        case "MilestoneChangeRejected":
+            changes = {k: v for k, v in state.pending_changes.items() if k != data["change_id"]}
+            return replace(state, pending_changes=changes)
+        case "CancellationProposed":
+            return replace(state, cancellation=data)
+        case "CancellationRejected":
+            return replace(state, cancellation=None)
         case "ContractCompleted":
             return replace(state, status="completed")
         case "ContractCancelled":
-            return replace(state, status="cancelled")
+            return replace(state, status="cancelled", cancellation=None)
     return state
 
 
@@ -167,7 +206,7 @@ def send_offer(
     proposal: dict[str, Any],
     actor: str,
     terms: dict[str, Any],
-    review_days: int,
+    review_seconds: int,
     today: date,
 ) -> list[EventSpec]:
     """``proposal``: the proposal offered on (its project, buyer and seller)."""
@@ -186,7 +225,7 @@ def send_offer(
                 "proposal_id": proposal["proposal_id"],
                 "buyer_id": proposal["buyer_id"],
                 "seller_id": proposal["seller_id"],
-                "review_days": review_days,
+                "review_seconds": review_seconds,
                 "terms": check_terms(terms, today),
             },
         )
@@ -261,26 +300,56 @@ def _in(m: Milestone, *statuses: str) -> None:
         raise Conflict(f"the milestone is {m.status}", {"reason": "wrong_state", "state": m.status})
 
 
-def mark_funded(state: Contract, milestone_id: str) -> list[EventSpec]:
-    """Escrow held the money. Recorded once: a redelivered notice changes nothing."""
+def _party(state: Contract, actor: str) -> str:
+    if not state.exists:
+        raise NotFound("no such contract")
+    if actor == state.buyer_id:
+        return "buyer"
+    if actor == state.seller_id:
+        return "seller"
+    raise Forbidden("only the contract's parties may do this")
+
+
+def mark_funded(state: Contract, milestone_id: str, amount: int, charge_id: str) -> list[EventSpec]:
+    """Escrow holds the money. Recorded once: a redelivered notice changes nothing.
+    (A milestone removed while its charge ran is refunded by escrow.)"""
     m = _milestone(state, milestone_id)
-    return [("MilestoneFunded", {"milestone_id": milestone_id})] if m.status == "pending" else []
+    if m.status != "pending" or state.status != "active":
+        return []
+    return [
+        (
+            "MilestoneFunded",
+            {"milestone_id": milestone_id, "amount": amount, "charge_id": charge_id},
+        )
+    ]
 
 
 def submit_work(
-    state: Contract, actor: str, milestone_id: str, note: str, file_ids: list[str]
+    state: Contract,
+    actor: str,
+    milestone_id: str,
+    note: str,
+    file_ids: list[str],
+    now: datetime,
 ) -> list[EventSpec]:
     _require(state, actor, "seller", ("active",))
     m = _milestone(state, milestone_id)
+    if m.status == "pending":
+        raise Conflict(
+            "the buyer has not funded this milestone yet: work on it starts once it is funded",
+            {"reason": "not_funded"},
+        )
     _in(m, "funded", "changes_requested")
     return [
         (
             "WorkSubmitted",
             {
                 "milestone_id": milestone_id,
+                "buyer_id": state.buyer_id,
                 "submission": m.submissions + 1,
                 "note": note,
                 "file_ids": file_ids,
+                "review_due_at": now + timedelta(seconds=state.review_seconds),
             },
         )
     ]
@@ -305,74 +374,280 @@ def request_changes(state: Contract, actor: str, milestone_id: str, reason: str)
     ]
 
 
+def _approved(state: Contract, m: Milestone, automatic: bool) -> EventSpec:
+    return (
+        "MilestoneApproved",
+        {
+            "milestone_id": m.milestone_id,
+            "automatic": automatic,
+            "amount": m.amount,
+            "currency": state.currency,
+            "seller_id": state.seller_id,
+        },
+    )
+
+
 def approve(state: Contract, actor: str, milestone_id: str) -> list[EventSpec]:
     _require(state, actor, "buyer", ("active",))
-    _in(_milestone(state, milestone_id), "submitted")
-    return [("MilestoneApproved", {"milestone_id": milestone_id, "automatic": False})]
-
-
-def review_deadline(state: Contract, milestone: Milestone) -> datetime | None:
-    if milestone.status != "submitted" or milestone.submitted_at is None:
-        return None
-    return milestone.submitted_at + timedelta(days=state.review_days)
+    m = _milestone(state, milestone_id)
+    _in(m, "submitted")
+    return [_approved(state, m, automatic=False)]
 
 
 def auto_approvals(state: Contract, now: datetime) -> list[EventSpec]:
-    """Submitted milestones whose review period passed without an answer."""
+    """Submitted milestones whose review period ran out without an answer."""
     if state.status != "active":
         return []
-    due = []
-    for m in state.milestones.values():
-        deadline = review_deadline(state, m)
-        if deadline is not None and deadline <= now:
-            due.append(
-                (
-                    "MilestoneApproved",
-                    {"milestone_id": m.milestone_id, "automatic": True, "deadline": deadline},
-                )
-            )
-    return due
-
-
-def mark_paid(state: Contract, milestone_id: str) -> list[EventSpec]:
-    m = _milestone(state, milestone_id)
-    if m.status == "paid":
-        return []
-    _in(m, "approved")
     return [
-        ("MilestonePaid", {"milestone_id": milestone_id}),
-        *completion(state, {milestone_id: replace(m, status="paid")}),
+        _approved(state, m, automatic=True)
+        for m in state.milestones.values()
+        if m.status == "submitted" and m.review_due_at is not None and m.review_due_at <= now
     ]
 
 
-def completion(state: Contract, changed: dict[str, Milestone]) -> list[EventSpec]:
-    """The contract ends as completed once every milestone is paid or removed."""
-    milestones = {**state.milestones, **changed}
-    if state.status != "active" or not all(
-        m.status in ("paid", "removed") for m in milestones.values()
-    ):
-        return []
-    paid = [m for m in milestones.values() if m.status == "paid"]
-    late = [m.milestone_id for m in paid if m.approved_at and m.approved_at.date() > m.due_date]
+def report_progress(state: Contract, actor: str, milestone_id: str, note: str) -> list[EventSpec]:
+    _require(state, actor, "seller", ("active",))
+    m = _milestone(state, milestone_id)
+    _in(m, "pending", "funded", "submitted", "changes_requested")
+    return [("ProgressReported", {"milestone_id": milestone_id, "note": note})]
+
+
+def mark_paid(state: Contract, milestone_id: str, amount: int, fee: int) -> list[EventSpec]:
+    m = _milestone(state, milestone_id)
+    if m.status != "approved":
+        return []  # paid already (a redelivery)
+    paid = {milestone_id: replace(m, status="paid", paid_amount=amount)}
+    return [
+        ("MilestonePaid", {"milestone_id": milestone_id, "amount": amount, "fee": fee}),
+        *completion(state, paid),
+    ]
+
+
+# -- disputes -------------------------------------------------------------------------
+
+
+def open_dispute(state: Contract, actor: str, milestone_id: str, reason: str) -> list[EventSpec]:
+    """Either party, while escrow holds the money and nothing is decided."""
+    _party(state, actor)
+    if state.status != "active":
+        raise Conflict(f"the contract is {state.status}", {"reason": "wrong_state"})
+    m = _milestone(state, milestone_id)
+    _in(m, *MONEY_HELD)
+    return [
+        ("MilestoneDisputed", {"milestone_id": milestone_id, "opened_by": actor, "reason": reason})
+    ]
+
+
+def resolve_dispute(
+    state: Contract, admin_id: str, milestone_id: str, to_seller: int, note: str
+) -> list[EventSpec]:
+    """An administrator splits the milestone's amount (the caller checks the role)."""
+    if not state.exists:
+        raise NotFound("no such contract")
+    m = _milestone(state, milestone_id)
+    _in(m, "disputed")
+    if isinstance(to_seller, bool) or not 0 <= to_seller <= m.amount:
+        raise InvalidInput(
+            "the seller's share must be between 0 and the milestone's amount",
+            {"fields": {"to_seller": [f"Between 0 and {m.amount}."]}},
+        )
     return [
         (
-            "ContractCompleted",
+            "DisputeResolved",
             {
-                "total_paid": sum(m.amount for m in paid),
-                "currency": state.currency,
-                "on_time": not late,
-                "late_milestones": late,
+                "milestone_id": milestone_id,
+                "to_seller": to_seller,
+                "resolved_by": admin_id,
+                "note": note,
             },
         )
     ]
 
 
-def late_milestones(state: Contract, today: date) -> list[str]:
-    """Milestones past their due date and not yet approved, paid or removed."""
+def mark_settled(
+    state: Contract, milestone_id: str, to_seller: int, fee: int, refunded: int
+) -> list[EventSpec]:
+    m = _milestone(state, milestone_id)
+    if m.status != "resolved":
+        return []
+    settled = {milestone_id: replace(m, status="settled", paid_amount=to_seller)}
+    return [
+        (
+            "MilestoneSettled",
+            {
+                "milestone_id": milestone_id,
+                "to_seller": to_seller,
+                "fee": fee,
+                "refunded": refunded,
+            },
+        ),
+        *completion(state, settled),
+    ]
+
+
+# -- changes by mutual agreement --------------------------------------------------------
+
+
+def propose_change(
+    state: Contract, actor: str, change_id: str, change: dict[str, Any], today: date
+) -> list[EventSpec]:
+    """Add a milestone, or edit or remove one nobody has funded yet."""
+    _party(state, actor)
+    if state.status != "active":
+        raise Conflict(f"the contract is {state.status}", {"reason": "wrong_state"})
+    _check_change(state, change, today)
+    return [
+        (
+            "MilestoneChangeProposed",
+            {"change_id": change_id, "proposed_by": actor, "change": change},
+        )
+    ]
+
+
+def _check_change(state: Contract, change: dict[str, Any], today: date) -> None:
+    action, mid = change["action"], change["milestone_id"]
+    if action == "add":
+        if mid in state.milestones:
+            raise Conflict("this milestone exists already", {"reason": "exists"})
+    else:
+        m = _milestone(state, mid)
+        if m.status != "pending":
+            raise Conflict(
+                "only a milestone nobody has funded yet can be changed or removed",
+                {"reason": "wrong_state", "state": m.status},
+            )
+    if action in ("add", "edit"):
+        check_terms({"milestones": [change["milestone"]]}, today)
+    elif all(m.status == "removed" for k, m in state.milestones.items() if k != mid):
+        raise Conflict(
+            "a contract keeps at least one milestone: cancel it instead",
+            {"reason": "last_milestone"},
+        )
+
+
+def respond_to_change(
+    state: Contract, actor: str, change_id: str, accept: bool, today: date
+) -> list[EventSpec]:
+    """The party who did not propose it agrees or refuses."""
+    _party(state, actor)
+    proposal = state.pending_changes.get(change_id)
+    if proposal is None:
+        raise NotFound("no such pending change")
+    if proposal["proposed_by"] == actor:
+        raise Forbidden("the other party answers your proposal")
+    if not accept:
+        return [("MilestoneChangeRejected", {"change_id": change_id})]
+    if state.status != "active":
+        raise Conflict(f"the contract is {state.status}", {"reason": "wrong_state"})
+    change = proposal["change"]
+    _check_change(state, change, today)
+    events: list[EventSpec] = [
+        ("MilestoneChangeAccepted", {"change_id": change_id, "change": change})
+    ]
+    if change["action"] == "remove":
+        removed = replace(state.milestones[change["milestone_id"]], status="removed")
+        events += completion(state, {removed.milestone_id: removed})
+    return events
+
+
+# -- the end ----------------------------------------------------------------------------
+
+
+def _outcome(state: Contract, milestones: dict[str, Milestone]) -> dict[str, Any]:
+    kept = [m for m in milestones.values() if m.status != "removed"]
+    late = [
+        m.milestone_id
+        for m in kept
+        if m.delivered_at is not None and m.delivered_at.date() > m.due_date
+    ]
+    return {
+        "contract_id": state.contract_id,
+        "buyer_id": state.buyer_id,
+        "seller_id": state.seller_id,
+        "currency": state.currency,
+        "total_amount": sum(m.amount for m in kept),
+        "total_paid": sum(m.paid_amount for m in kept),
+        "on_time": not late,
+        "late_milestones": late,
+    }
+
+
+def completion(state: Contract, changed: dict[str, Milestone]) -> list[EventSpec]:
+    """The contract ends as completed once every milestone is paid, settled or removed."""
+    milestones = {**state.milestones, **changed}
+    if state.status != "active" or not all(m.status in FINISHED for m in milestones.values()):
+        return []
+    return [("ContractCompleted", _outcome(state, milestones))]
+
+
+def _cancelled(state: Contract, actor: str, reason: str, by_agreement: bool) -> EventSpec:
+    refund = [m.milestone_id for m in state.milestones.values() if m.status in MONEY_HELD]
+    return (
+        "ContractCancelled",
+        {
+            **_outcome(state, state.milestones),
+            "reason": reason,
+            "by_agreement": by_agreement,
+            "cancelled_by": actor,
+            "refund_milestone_ids": refund,
+        },
+    )
+
+
+def propose_cancellation(state: Contract, actor: str, reason: str) -> list[EventSpec]:
+    """Ends at once if the buyer cancels before anything was funded; otherwise
+    the other party must agree. Never while a dispute or an approval is open."""
+    role = _party(state, actor)
+    if state.status != "active":
+        raise Conflict(f"the contract is {state.status}", {"reason": "wrong_state"})
+    busy = [
+        m.milestone_id
+        for m in state.milestones.values()
+        if m.status in ("disputed", "resolved", "approved")
+    ]
+    if busy:
+        raise Conflict(
+            "a milestone is being paid or disputed: wait for it to settle",
+            {"reason": "milestone_in_progress", "milestones": busy},
+        )
+    if role == "buyer" and all(
+        m.status in ("pending", "removed") for m in state.milestones.values()
+    ):
+        return [_cancelled(state, actor, reason, by_agreement=False)]
+    if state.cancellation is not None:
+        raise Conflict("a cancellation is already proposed", {"reason": "pending"})
+    return [("CancellationProposed", {"proposed_by": actor, "reason": reason})]
+
+
+def respond_to_cancellation(state: Contract, actor: str, accept: bool) -> list[EventSpec]:
+    _party(state, actor)
+    if state.cancellation is None:
+        raise NotFound("no cancellation is proposed")
+    if state.cancellation["proposed_by"] == actor:
+        raise Forbidden("the other party answers your proposal")
+    if not accept:
+        return [("CancellationRejected", {"rejected_by": actor})]
+    busy = [
+        m.milestone_id
+        for m in state.milestones.values()
+        if m.status in ("disputed", "resolved", "approved")
+    ]
+    if busy:
+        raise Conflict(
+            "a milestone is being paid or disputed: wait for it to settle",
+            {"reason": "milestone_in_progress", "milestones": busy},
+        )
+    return [_cancelled(state, actor, state.cancellation["reason"], by_agreement=True)]
+
+
+def overdue_milestones(state: Contract, today: date) -> list[str]:
+    """Past their due date with no work delivered for review."""
+    if state.status != "active":
+        return []
     return [
         m.milestone_id
         for m in state.milestones.values()
-        if m.due_date < today and m.status not in ("approved", "paid", "removed")
+        if m.due_date < today and m.status in ("pending", "funded", "changes_requested")
     ]
 
 

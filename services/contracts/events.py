@@ -1,7 +1,9 @@
 """The contracts service's events: its published API.
 
-Stream ``contract-<id>``: the offer and its versions, then the contract.
-Milestone events join when the milestone work of the contracts issue lands.
+Stream ``contract-<id>``: the offer and its versions, then the contract:
+milestones funded, submitted, revised, approved (by the buyer or by the review
+period running out), paid, disputed and settled; changes agreed by both
+parties; and the end (completed or cancelled) with what reputation needs.
 """
 
 from __future__ import annotations
@@ -41,13 +43,32 @@ class OfferTerms(Schema):
 
 
 @registry.event("OfferSent")
-class OfferSent(Schema):
+class OfferSentV1(Schema):
     contract_id = fields.String(required=True)
     project_id = fields.String(required=True)
     proposal_id = fields.String(required=True)
     buyer_id = fields.String(required=True)
     seller_id = fields.String(required=True)
     review_days = fields.Integer(required=True)
+    terms = fields.Nested(OfferTerms, required=True)
+
+
+def _review_seconds(v1: dict) -> dict:
+    data = {k: v for k, v in v1.items() if k != "review_days"}
+    return {**data, "review_seconds": v1["review_days"] * 86_400}
+
+
+@registry.event("OfferSent", version=2, upcast=_review_seconds)
+class OfferSent(Schema):
+    """v2: the review period in seconds, so an operator can set one shorter
+    than a day (v1 stored whole days)."""
+
+    contract_id = fields.String(required=True)
+    project_id = fields.String(required=True)
+    proposal_id = fields.String(required=True)
+    buyer_id = fields.String(required=True)
+    seller_id = fields.String(required=True)
+    review_seconds = fields.Integer(required=True)
     terms = fields.Nested(OfferTerms, required=True)
 
 
@@ -67,3 +88,154 @@ class OfferRevised(Schema):
 class OfferDeclined(Schema):
     version = fields.Integer(required=True)
     reason = fields.String(load_default="")
+
+
+# -- the contract's milestones -------------------------------------------------------
+
+
+class MilestoneRef(Schema):
+    milestone_id = fields.String(required=True)
+
+
+@registry.event("MilestoneFunded")
+class MilestoneFunded(MilestoneRef):
+    """Escrow holds the milestone's amount (learned from escrow's EscrowFunded)."""
+
+    amount = fields.Integer(required=True)
+    charge_id = fields.String(required=True)
+
+
+@registry.event("WorkSubmitted")
+class WorkSubmitted(MilestoneRef):
+    """``review_due_at``: when it is approved automatically unless the buyer answers.
+    Recorded, not computed on reading, so a replay finds the same deadline."""
+
+    buyer_id = fields.String(required=True)
+    """Who may now read the attached files."""
+    submission = fields.Integer(required=True)
+    note = fields.String(required=True)
+    file_ids = fields.List(fields.String(), load_default=list)
+    review_due_at = fields.AwareDateTime(required=True)
+
+
+@registry.event("ChangesRequested")
+class ChangesRequested(MilestoneRef):
+    revision = fields.Integer(required=True)
+    reason = fields.String(required=True)
+
+
+@registry.event("MilestoneApproved")
+class MilestoneApproved(MilestoneRef):
+    """Escrow releases the milestone's money on this event."""
+
+    automatic = fields.Boolean(required=True)
+    amount = fields.Integer(required=True)
+    currency = fields.String(required=True)
+    seller_id = fields.String(required=True)
+
+
+@registry.event("MilestonePaid")
+class MilestonePaid(MilestoneRef):
+    """Escrow released the money: ``amount`` gross, ``fee`` the platform's part."""
+
+    amount = fields.Integer(required=True)
+    fee = fields.Integer(required=True)
+
+
+@registry.event("ProgressReported")
+class ProgressReported(MilestoneRef):
+    note = fields.String(required=True)
+
+
+@registry.event("MilestoneDisputed")
+class MilestoneDisputed(MilestoneRef):
+    """Freezes the milestone's escrow until an administrator resolves it."""
+
+    opened_by = fields.String(required=True)
+    reason = fields.String(required=True)
+
+
+@registry.event("DisputeResolved")
+class DisputeResolved(MilestoneRef):
+    """An administrator's split: ``to_seller`` released, the rest refunded."""
+
+    to_seller = fields.Integer(required=True)
+    resolved_by = fields.String(required=True)
+    note = fields.String(load_default="")
+
+
+@registry.event("MilestoneSettled")
+class MilestoneSettled(MilestoneRef):
+    """Escrow carried out a dispute's split."""
+
+    to_seller = fields.Integer(required=True)
+    fee = fields.Integer(required=True)
+    refunded = fields.Integer(required=True)
+
+
+class MilestoneChange(Schema):
+    action = fields.String(required=True)  # add, edit or remove
+    milestone_id = fields.String(required=True)
+    milestone = fields.Nested(OfferMilestone, allow_none=True, load_default=None)
+
+
+@registry.event("MilestoneChangeProposed")
+class MilestoneChangeProposed(Schema):
+    change_id = fields.String(required=True)
+    proposed_by = fields.String(required=True)
+    change = fields.Nested(MilestoneChange, required=True)
+
+
+@registry.event("MilestoneChangeAccepted")
+class MilestoneChangeAccepted(Schema):
+    """The other party agreed: the change applies."""
+
+    change_id = fields.String(required=True)
+    change = fields.Nested(MilestoneChange, required=True)
+
+
+@registry.event("MilestoneChangeRejected")
+class MilestoneChangeRejected(Schema):
+    change_id = fields.String(required=True)
+
+
+# -- the end --------------------------------------------------------------------------
+
+
+class ContractOutcome(Schema):
+    """What reputation and analysts need about how a contract ended."""
+
+    contract_id = fields.String(required=True)
+    buyer_id = fields.String(required=True)
+    seller_id = fields.String(required=True)
+    currency = fields.String(required=True)
+    total_amount = fields.Integer(required=True)
+    total_paid = fields.Integer(required=True)
+    on_time = fields.Boolean(required=True)
+    late_milestones = fields.List(fields.String(), load_default=list)
+
+
+@registry.event("ContractCompleted")
+class ContractCompleted(ContractOutcome):
+    """Every milestone is paid, settled or removed."""
+
+
+@registry.event("CancellationProposed")
+class CancellationProposed(Schema):
+    proposed_by = fields.String(required=True)
+    reason = fields.String(required=True)
+
+
+@registry.event("CancellationRejected")
+class CancellationRejected(Schema):
+    rejected_by = fields.String(required=True)
+
+
+@registry.event("ContractCancelled")
+class ContractCancelled(ContractOutcome):
+    """Escrow refunds what ``refund_milestone_ids`` still hold."""
+
+    reason = fields.String(required=True)
+    by_agreement = fields.Boolean(required=True)
+    cancelled_by = fields.String(required=True)
+    refund_milestone_ids = fields.List(fields.String(), load_default=list)

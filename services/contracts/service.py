@@ -1,17 +1,25 @@
-"""The contracts service: offers and their versions; the contract they start."""
+"""The contracts service: offers and their versions, then the contract they
+start: milestones, submissions, revisions, approvals (by the buyer or by the
+review period running out), disputes, agreed changes, and the end."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
-from services.contracts import api, domain
-from services.contracts.domain import Contract
-from shared.errors import Conflict, NotFound
+from nameko.timer import timer
+
+from services.contracts import api, domain, views
+from services.contracts.domain import Contract, EventSpec
+from services.contracts.views import ContractsView
+from shared.attachments import check_own_files
+from shared.config import settings
+from shared.consumer import decode_message, event_handler
+from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
 from shared.eventstore import StreamState
-from shared.jsonready import json_ready
 from shared.logging import get_logger
+from shared.projection import ProjectionWorker
 from shared.service import MarketplaceService, rpc
 from shared.validation import known_id, load
 
@@ -28,34 +36,24 @@ def _with_ids(terms: dict[str, Any]) -> dict[str, Any]:
     return {**terms, "milestones": milestones}
 
 
-def contract_view(state: Contract) -> dict[str, Any]:
-    return json_ready(
-        {
-            "contract_id": state.contract_id,
-            "project_id": state.project_id,
-            "proposal_id": state.proposal_id,
-            "buyer_id": state.buyer_id,
-            "seller_id": state.seller_id,
-            "status": state.status,
-            "offer_version": state.offer_version,
-            "review_days": state.review_days,
-            "terms": state.terms,
-        }
-    )
-
-
 class ContractsService(MarketplaceService):
     name = "contracts"
+    contract_views = ProjectionWorker(ContractsView())
 
-    def _today(self) -> Any:
-        return datetime.now(UTC).date()
+    def _now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def _today(self) -> date:
+        return self._now().date()
 
     def _change(self, contract_id: str, decide: Any) -> dict[str, Any]:
         stream = contract_stream(known_id(contract_id, "contract"))
         state = self.event_log.command(stream, domain.evolve, Contract(), decide)
         if not state.exists:
             raise NotFound("no such contract")
-        return contract_view(state)
+        return views.document(state, self._today())
+
+    # -- offers ------------------------------------------------------------------
 
     @rpc
     def send_offer(self, proposal_id: str, request: dict[str, Any]) -> dict[str, Any]:
@@ -65,13 +63,16 @@ class ContractsService(MarketplaceService):
         if not proposal:
             raise NotFound("no such proposal")
         contract_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"contract-for-proposal:{proposal_id}"))
+        review_days = data["review_days"] or float(
+            self.nameko_config.get("CONTRACT_REVIEW_DAYS", settings().contract_review_days)
+        )
         events = domain.send_offer(
             Contract(),
             contract_id,
             proposal,
             self.context.actor_id,
             _with_ids(data["terms"]),
-            data["review_days"],
+            max(1, round(review_days * 86_400)),
             self._today(),
         )
         stream = contract_stream(contract_id)
@@ -108,7 +109,7 @@ class ContractsService(MarketplaceService):
         load(api.AcceptOfferRequest(), {"version": version})
         actor = self.context.actor_id
 
-        def decide(state: Contract) -> list[domain.EventSpec]:
+        def decide(state: Contract) -> list[EventSpec]:
             events = domain.accept_offer(state, actor, version)
             project, _ = self.event_log.state(
                 f"project-{state.project_id}", domain.evolve_project_status, ""
@@ -120,3 +121,156 @@ class ContractsService(MarketplaceService):
             return events
 
         return self._change(contract_id, decide)
+
+    # -- milestones ----------------------------------------------------------------
+
+    @rpc
+    def submit_work(
+        self, contract_id: str, milestone_id: str, request: dict[str, Any]
+    ) -> dict[str, Any]:
+        data = load(api.SubmitWorkRequest(), request)
+        actor, now = self.context.actor_id, self._now()
+        files = check_own_files(self.event_log, actor, data["file_ids"])
+        return self._change(
+            contract_id,
+            lambda s: domain.submit_work(s, actor, milestone_id, data["note"], files, now),
+        )
+
+    @rpc
+    def request_changes(self, contract_id: str, milestone_id: str, reason: str) -> dict[str, Any]:
+        data = load(api.ChangesRequest(), {"reason": reason})
+        actor = self.context.actor_id
+        return self._change(
+            contract_id, lambda s: domain.request_changes(s, actor, milestone_id, data["reason"])
+        )
+
+    @rpc
+    def approve(self, contract_id: str, milestone_id: str) -> dict[str, Any]:
+        actor = self.context.actor_id
+        return self._change(contract_id, lambda s: domain.approve(s, actor, milestone_id))
+
+    @rpc
+    def report_progress(self, contract_id: str, milestone_id: str, note: str) -> dict[str, Any]:
+        data = load(api.NoteRequest(), {"note": note})
+        actor = self.context.actor_id
+        return self._change(
+            contract_id, lambda s: domain.report_progress(s, actor, milestone_id, data["note"])
+        )
+
+    @rpc
+    def open_dispute(self, contract_id: str, milestone_id: str, reason: str) -> dict[str, Any]:
+        data = load(api.ChangesRequest(), {"reason": reason})
+        actor = self.context.actor_id
+        return self._change(
+            contract_id, lambda s: domain.open_dispute(s, actor, milestone_id, data["reason"])
+        )
+
+    @rpc
+    def resolve_dispute(
+        self, contract_id: str, milestone_id: str, request: dict[str, Any]
+    ) -> dict[str, Any]:
+        if "admin" not in self.context.roles:
+            raise Forbidden("only an administrator resolves disputes")
+        data = load(api.ResolveDisputeRequest(), request)
+        actor = self.context.actor_id
+        return self._change(
+            contract_id,
+            lambda s: domain.resolve_dispute(
+                s, actor, milestone_id, data["to_seller"], data["note"]
+            ),
+        )
+
+    @rpc
+    def propose_change(self, contract_id: str, request: dict[str, Any]) -> dict[str, Any]:
+        data = load(api.MilestoneChangeRequest(), request)
+        actor, today = self.context.actor_id, self._today()
+        change = _change_from(data)
+        change_id = str(uuid.uuid4())
+        return self._change(
+            contract_id, lambda s: domain.propose_change(s, actor, change_id, change, today)
+        )
+
+    @rpc
+    def answer_change(self, contract_id: str, change_id: str, accept: bool) -> dict[str, Any]:
+        load(api.AnswerRequest(), {"accept": accept})
+        actor, today = self.context.actor_id, self._today()
+        return self._change(
+            contract_id, lambda s: domain.respond_to_change(s, actor, change_id, accept, today)
+        )
+
+    @rpc
+    def propose_cancellation(self, contract_id: str, reason: str) -> dict[str, Any]:
+        data = load(api.ChangesRequest(), {"reason": reason})
+        actor = self.context.actor_id
+        return self._change(
+            contract_id, lambda s: domain.propose_cancellation(s, actor, data["reason"])
+        )
+
+    @rpc
+    def answer_cancellation(self, contract_id: str, accept: bool) -> dict[str, Any]:
+        load(api.AnswerRequest(), {"accept": accept})
+        actor = self.context.actor_id
+        return self._change(contract_id, lambda s: domain.respond_to_cancellation(s, actor, accept))
+
+    # -- what escrow tells ---------------------------------------------------------
+
+    @event_handler("escrow", "EscrowFunded")
+    def on_escrow_funded(self, payload: dict[str, Any]) -> None:
+        d = decode_message(payload).data
+        self._change(
+            d["contract_id"],
+            lambda s: domain.mark_funded(s, d["milestone_id"], d["amount"], d["charge_id"]),
+        )
+
+    @event_handler("escrow", "EscrowReleased")
+    def on_escrow_released(self, payload: dict[str, Any]) -> None:
+        d = decode_message(payload).data
+        self._change(
+            d["contract_id"],
+            lambda s: domain.mark_paid(s, d["milestone_id"], d["amount"], d["fee"]),
+        )
+
+    @event_handler("escrow", "EscrowDisputeSettled")
+    def on_dispute_settled(self, payload: dict[str, Any]) -> None:
+        d = decode_message(payload).data
+        self._change(
+            d["contract_id"],
+            lambda s: domain.mark_settled(
+                s, d["milestone_id"], d["to_seller"], d["fee"], d["refunded"]
+            ),
+        )
+
+    # -- the review clock -----------------------------------------------------------
+
+    @timer(interval=settings().contract_review_check_seconds)
+    def approve_overdue_reviews(self) -> int:
+        """Approve submissions whose review period ran out (decided from the log:
+        the deadline is recorded in each submission)."""
+        now = self._now()
+        with self.contract_views.connect() as conn:
+            due = views.due_for_review(conn, now)
+        for contract_id in due:
+            self.event_log.command(
+                contract_stream(contract_id),
+                domain.evolve,
+                Contract(),
+                lambda s: domain.auto_approvals(s, now),
+            )
+        if due:
+            log.info("review periods ran out", contracts=len(due))
+        return len(due)
+
+
+def _change_from(data: dict[str, Any]) -> dict[str, Any]:
+    action = data["action"]
+    if action != "add" and not data["milestone_id"]:
+        raise InvalidInput(
+            f"say which milestone to {action}", {"fields": {"milestone_id": ["Required."]}}
+        )
+    if action != "remove" and data["milestone"] is None:
+        raise InvalidInput("describe the milestone", {"fields": {"milestone": ["Required."]}})
+    milestone_id = str(uuid.uuid4()) if action == "add" else data["milestone_id"]
+    milestone = None
+    if data["milestone"] is not None:
+        milestone = {**data["milestone"], "milestone_id": milestone_id}
+    return {"action": action, "milestone_id": milestone_id, "milestone": milestone}

@@ -1,14 +1,25 @@
-"""Contracts' published read side: contracts and every version of their offer."""
+"""Contracts' published read side: contracts, their milestones, every offer
+version, and each milestone's history.
+
+The view folds events with the domain's own ``evolve`` and stores the folded
+state, so what a party reads is exactly what the service decides on. The
+milestone rows are derived from that state for queries: the review timer's
+due milestones, overdue milestones, a user's contracts.
+"""
 
 from __future__ import annotations
 
+from dataclasses import asdict, replace
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from services.contracts import domain
+from services.contracts.domain import Contract, Milestone
 from shared.errors import NotFound
-from shared.jsonready import json_ready
+from shared.jsonready import aware, json_ready
 from shared.projection import Projection
 from shared.schemas import DecodedEvent
 
@@ -18,15 +29,21 @@ contracts = sa.Table(
     "contracts",
     metadata,
     sa.Column("contract_id", sa.String(64), primary_key=True),
-    sa.Column("project_id", sa.String(64), nullable=False),
-    sa.Column("proposal_id", sa.String(64), nullable=False),
     sa.Column("buyer_id", sa.String(64), nullable=False, index=True),
     sa.Column("seller_id", sa.String(64), nullable=False, index=True),
     sa.Column("status", sa.String(20), nullable=False),
-    sa.Column("offer_version", sa.Integer, nullable=False),
-    sa.Column("review_days", sa.Integer, nullable=False),
-    sa.Column("terms", sa.JSON, nullable=False),
+    sa.Column("state", sa.JSON, nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+milestones = sa.Table(
+    "contract_milestones",
+    metadata,
+    sa.Column("contract_id", sa.String(64), primary_key=True),
+    sa.Column("milestone_id", sa.String(64), primary_key=True),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("due_date", sa.Date, nullable=False),
+    sa.Column("review_due_at", sa.DateTime(timezone=True), index=True),
 )
 
 offer_versions = sa.Table(
@@ -38,16 +55,93 @@ offer_versions = sa.Table(
     sa.Column("sent_at", sa.DateTime(timezone=True), nullable=False),
 )
 
-_STATUS = {
-    "OfferChangesRequested": "changes_requested",
-    "OfferDeclined": "declined",
-    "ContractStarted": "active",
-}
+HISTORY_TYPES = (
+    "MilestoneFunded",
+    "WorkSubmitted",
+    "ChangesRequested",
+    "MilestoneApproved",
+    "MilestonePaid",
+    "ProgressReported",
+    "MilestoneDisputed",
+    "DisputeResolved",
+    "MilestoneSettled",
+    "MilestoneChangeProposed",
+    "MilestoneChangeAccepted",
+    "MilestoneChangeRejected",
+    "CancellationProposed",
+    "CancellationRejected",
+)
+
+history = sa.Table(
+    "contract_history",
+    metadata,
+    sa.Column("position", sa.BigInteger, primary_key=True),
+    sa.Column("contract_id", sa.String(64), nullable=False, index=True),
+    sa.Column("milestone_id", sa.String(64)),
+    sa.Column("type", sa.String(40), nullable=False),
+    sa.Column("actor_id", sa.String(64)),
+    sa.Column("data", sa.JSON, nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
+# -- the folded state, stored as JSON ----------------------------------------------
+
+
+def state_to_json(state: Contract) -> dict[str, Any]:
+    return json_ready(asdict(state))
+
+
+def _dt(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def state_from_json(data: dict[str, Any]) -> Contract:
+    ms = {
+        k: Milestone(
+            **{
+                **m,
+                "due_date": date.fromisoformat(m["due_date"]),
+                "review_due_at": _dt(m["review_due_at"]),
+                "delivered_at": _dt(m["delivered_at"]),
+            }
+        )
+        for k, m in data["milestones"].items()
+    }
+    return replace(Contract(**{**data, "milestones": {}}), milestones=ms)
+
+
+def document(state: Contract, today: date) -> dict[str, Any]:
+    """A contract as its parties read it (the API's ContractResponse)."""
+    overdue = set(domain.overdue_milestones(state, today))
+    listed = [
+        {
+            **json_ready(asdict(m)),
+            "overdue": m.milestone_id in overdue,
+        }
+        for m in state.milestones.values()
+    ]
+    return json_ready(
+        {
+            "contract_id": state.contract_id,
+            "project_id": state.project_id,
+            "proposal_id": state.proposal_id,
+            "buyer_id": state.buyer_id,
+            "seller_id": state.seller_id,
+            "status": state.status,
+            "offer_version": state.offer_version,
+            "review_seconds": state.review_seconds,
+            "terms": state.terms,
+            "milestones": listed,
+            "pending_changes": list(state.pending_changes.values()),
+            "cancellation": state.cancellation,
+        }
+    )
 
 
 class ContractsView(Projection):
     name = "contracts"
-    version = 1
+    version = 2
     metadata = metadata
     categories = ("contract",)
     event_types = (
@@ -56,64 +150,81 @@ class ContractsView(Projection):
         "OfferChangesRequested",
         "OfferDeclined",
         "ContractStarted",
+        "ContractCompleted",
+        "ContractCancelled",
+        *HISTORY_TYPES,
     )
 
     def apply(self, conn: Connection, event: DecodedEvent) -> None:
-        data, at = json_ready(event.data), event.recorded.recorded_at
-        contract_id = event.recorded.stream.split("-", 1)[1]
+        recorded = event.recorded
+        contract_id = recorded.stream.split("-", 1)[1]
         where = contracts.c.contract_id == contract_id
         if event.type == "OfferSent":
-            keys = (
-                "contract_id",
-                "project_id",
-                "proposal_id",
-                "buyer_id",
-                "seller_id",
-                "review_days",
-                "terms",
-            )
-            conn.execute(
-                contracts.insert().values(
-                    **{k: data[k] for k in keys}, status="offered", offer_version=1, updated_at=at
-                )
-            )
-            conn.execute(
-                offer_versions.insert().values(
-                    contract_id=contract_id, version=1, terms=data["terms"], sent_at=at
-                )
-            )
-        elif event.type == "OfferRevised":
-            conn.execute(
-                contracts.update()
-                .where(where)
-                .values(
-                    status="offered",
-                    offer_version=data["version"],
-                    terms=data["terms"],
-                    updated_at=at,
-                )
-            )
+            before = Contract()
+        else:
+            stored = conn.execute(sa.select(contracts.c.state).where(where)).scalar_one()
+            before = state_from_json(stored)
+        state = domain.evolve(before, event)
+        values = {
+            "buyer_id": state.buyer_id,
+            "seller_id": state.seller_id,
+            "status": state.status,
+            "state": state_to_json(state),
+            "updated_at": recorded.recorded_at,
+        }
+        if event.type == "OfferSent":
+            conn.execute(contracts.insert().values(contract_id=contract_id, **values))
+        else:
+            conn.execute(contracts.update().where(where).values(**values))
+        if event.type in ("OfferSent", "OfferRevised"):
             conn.execute(
                 offer_versions.insert().values(
                     contract_id=contract_id,
-                    version=data["version"],
-                    terms=data["terms"],
-                    sent_at=at,
+                    version=state.offer_version,
+                    terms=json_ready(state.terms),
+                    sent_at=recorded.recorded_at,
                 )
             )
-        else:
+        if event.type in HISTORY_TYPES:
             conn.execute(
-                contracts.update().where(where).values(status=_STATUS[event.type], updated_at=at)
+                history.insert().values(
+                    position=recorded.position,
+                    contract_id=contract_id,
+                    milestone_id=event.data.get("milestone_id"),
+                    type=event.type,
+                    actor_id=recorded.metadata.actor_id,
+                    data=json_ready(event.data),
+                    at=recorded.recorded_at,
+                )
+            )
+        conn.execute(milestones.delete().where(milestones.c.contract_id == contract_id))
+        if state.status == "active":
+            conn.execute(
+                milestones.insert(),
+                [
+                    {
+                        "contract_id": contract_id,
+                        "milestone_id": m.milestone_id,
+                        "status": m.status,
+                        "due_date": m.due_date,
+                        "review_due_at": m.review_due_at if m.status == "submitted" else None,
+                    }
+                    for m in state.milestones.values()
+                ],
             )
 
 
-def get_contract(conn: Connection, contract_id: str) -> dict[str, Any]:
-    row = conn.execute(
-        sa.select(contracts).where(contracts.c.contract_id == contract_id)
-    ).one_or_none()
-    if row is None:
+def load_state(conn: Connection, contract_id: str) -> Contract:
+    stored = conn.execute(
+        sa.select(contracts.c.state).where(contracts.c.contract_id == contract_id)
+    ).scalar_one_or_none()
+    if stored is None:
         raise NotFound("no such contract")
-    return {k: v for k, v in row._mapping.items() if k != "updated_at"}
+    return state_from_json(stored)
+
+
+def get_contract(conn: Connection, contract_id: str, today: date) -> dict[str, Any]:
+    return document(load_state(conn, contract_id), today)
 
 
 def list_versions(conn: Connection, contract_id: str) -> list[dict[str, Any]]:
@@ -127,10 +238,37 @@ def list_versions(conn: Connection, contract_id: str) -> list[dict[str, Any]]:
     ]
 
 
-def list_for_user(conn: Connection, user_id: str) -> list[dict[str, Any]]:
+def list_history(conn: Connection, contract_id: str) -> list[dict[str, Any]]:
     rows = conn.execute(
-        sa.select(contracts)
+        sa.select(history).where(history.c.contract_id == contract_id).order_by(history.c.position)
+    ).all()
+    return [
+        {
+            "type": r.type,
+            "milestone_id": r.milestone_id,
+            "actor_id": r.actor_id,
+            "data": r.data,
+            "at": json_ready(r.at),
+        }
+        for r in rows
+    ]
+
+
+def list_for_user(conn: Connection, user_id: str, today: date) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        sa.select(contracts.c.state)
         .where(sa.or_(contracts.c.buyer_id == user_id, contracts.c.seller_id == user_id))
         .order_by(contracts.c.updated_at.desc())
     ).all()
-    return [{k: v for k, v in r._mapping.items() if k != "updated_at"} for r in rows]
+    return [document(state_from_json(r.state), today) for r in rows]
+
+
+def due_for_review(conn: Connection, now: datetime, limit: int = 500) -> list[str]:
+    """Contracts with a submitted milestone whose review period ran out."""
+    rows = conn.execute(
+        sa.select(milestones.c.contract_id)
+        .where(milestones.c.status == "submitted", milestones.c.review_due_at <= aware(now))
+        .distinct()
+        .limit(limit)
+    ).all()
+    return [r.contract_id for r in rows]

@@ -88,6 +88,14 @@ def postings(movement: dict[str, Any]) -> list[Posting]:
             ]
         case "refunded":
             return [(escrow, -amount), (CARD, amount)]
+        case "dispute_settled":
+            to_seller, fee = movement["to_seller"], movement["fee"]
+            return [
+                (escrow, -amount),
+                (seller_account(movement["seller_id"]), to_seller - fee),
+                (FEES, fee),
+                (CARD, movement["refunded"]),
+            ]
         case "paid_out":
             return [(seller_account(movement["seller_id"]), -amount), (PAYOUT, amount)]
     return []
@@ -109,8 +117,11 @@ def apply(ledger: Ledger, movement: dict[str, Any]) -> Ledger:
         ledger.holds[key].refunded += movement["amount"]
     elif kind == "dispute_opened":
         ledger.holds[key].disputed = True
-    elif kind == "dispute_resolved":
-        ledger.holds[key].disputed = False
+    elif kind == "dispute_settled":
+        hold = ledger.holds[key]
+        hold.released += movement["to_seller"]
+        hold.refunded += movement["refunded"]
+        hold.disputed = False
     return ledger
 
 
@@ -230,7 +241,8 @@ def resolve_dispute(
     to_seller: int,
     fee_bps: int = DEFAULT_FEE_BPS,
 ) -> list[dict[str, Any]]:
-    """Split what is held: ``to_seller`` is released (less the fee), the rest refunded."""
+    """Split what is held: ``to_seller`` is released (less the fee), the rest
+    refunded, in one movement that also lifts the freeze."""
     hold = _hold(ledger, contract_id, milestone_id)
     if not hold.disputed:
         raise Conflict("this milestone is not disputed", {"reason": "not_disputed"})
@@ -239,29 +251,19 @@ def resolve_dispute(
             "the seller's share must be between 0 and what is held",
             {"fields": {"to_seller": [f"Between 0 and {hold.held}."]}},
         )
-    movements: list[dict[str, Any]] = [
+    return [
         {
-            "kind": "dispute_resolved",
+            "kind": "dispute_settled",
             "contract_id": contract_id,
             "milestone_id": milestone_id,
-            "amount": 0,
+            "seller_id": seller_id,
+            "amount": hold.held,
+            "to_seller": to_seller,
+            "fee": fee_for(to_seller, fee_bps),
+            "refunded": hold.held - to_seller,
             "currency": hold.currency,
         }
     ]
-    common = {"contract_id": contract_id, "milestone_id": milestone_id, "currency": hold.currency}
-    if to_seller:
-        movements.append(
-            {
-                **common,
-                "kind": "released",
-                "seller_id": seller_id,
-                "amount": to_seller,
-                "fee": fee_for(to_seller, fee_bps),
-            }
-        )
-    if hold.held - to_seller:
-        movements.append({**common, "kind": "refunded", "amount": hold.held - to_seller})
-    return movements
 
 
 def pay_out(ledger: Ledger, seller_id: str, amount: int, currency: str) -> list[dict[str, Any]]:

@@ -1,9 +1,268 @@
-"""The escrow service. An empty service for now: its issue fills it in."""
+"""The escrow service: charges buyers into escrow, releases to sellers on
+approval, refunds, carries out dispute splits, and pays sellers out.
+
+Every movement of money is an event in ``escrow-<contract>`` (or
+``payouts-<seller>``); the balances people read are a projection of them.
+What the contract says (who is the buyer, what each milestone costs, whether
+it is still active) is read from the contract's own stream, as contracts'
+published events tell it.
+"""
 
 from __future__ import annotations
 
-from shared.service import MarketplaceService
+import uuid
+from contextlib import suppress
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from nameko.timer import timer
+
+from services.escrow import api, domain, views
+from services.escrow.domain import ContractTerms, Escrow, Payouts
+from services.escrow.payments import PaymentProvider, provider_for
+from services.escrow.views import EscrowView
+from shared.config import settings
+from shared.consumer import decode_message, event_handler
+from shared.errors import PaymentFailed
+from shared.eventstore import StreamState
+from shared.logging import get_logger
+from shared.projection import ProjectionWorker
+from shared.service import MarketplaceService, rpc
+from shared.validation import known_id, load
+
+log = get_logger(__name__)
+
+
+def escrow_stream(contract_id: str) -> str:
+    return f"escrow-{contract_id}"
+
+
+def payouts_stream(seller_id: str) -> str:
+    return f"payouts-{seller_id}"
 
 
 class EscrowService(MarketplaceService):
     name = "escrow"
+    escrow_views = ProjectionWorker(EscrowView())
+    provider: PaymentProvider = provider_for("sandbox")
+
+    @property
+    def fee_bps(self) -> int:
+        return int(self.nameko_config.get("ESCROW_FEE_BPS", settings().escrow_fee_bps))
+
+    def _contract(self, contract_id: str) -> ContractTerms:
+        state, _ = self.event_log.state(
+            f"contract-{known_id(contract_id, 'contract')}", domain.evolve_contract, ContractTerms()
+        )
+        return state
+
+    def _escrow(self, contract_id: str) -> Escrow:
+        state, _ = self.event_log.state(escrow_stream(contract_id), domain.evolve, None)
+        return state or Escrow()
+
+    def _run(self, contract_id: str, decide: Any) -> Escrow:
+        return self.event_log.command(escrow_stream(contract_id), domain.evolve, None, decide)
+
+    # -- funding ------------------------------------------------------------------
+
+    @rpc
+    def fund_milestones(
+        self, contract_id: str, request: dict[str, Any], key: str
+    ) -> dict[str, Any]:
+        """Charge the buyer for the milestones, into escrow. ``key`` (the request's
+        Idempotency-Key) makes the charge id: a retry is the same charge."""
+        data = load(api.FundRequest(), request)
+        actor = self.context.actor_id
+        milestone_ids = sorted(str(m) for m in data["milestone_ids"])
+        charge_id = str(
+            uuid.uuid5(uuid.NAMESPACE_URL, f"charge:{contract_id}:{actor}:{key}:{milestone_ids}")
+        )
+        contract = self._contract(contract_id)
+        self._run(
+            contract_id,
+            lambda s: domain.request_funding(
+                s, contract, actor, milestone_ids, data["payment_method"], charge_id
+            ),
+        )
+        return self._complete_charge(contract_id, charge_id)
+
+    def _complete_charge(self, contract_id: str, charge_id: str) -> dict[str, Any]:
+        escrow = self._escrow(contract_id)
+        charge = escrow.charges[charge_id]
+        if charge.status == "requested":
+            result = self.provider.charge(
+                charge_id, charge.amount, charge.currency, charge.payment_method
+            )
+            contract = self._contract(contract_id)
+            escrow = self._run(
+                contract_id,
+                lambda s: domain.record_charge(
+                    s, contract, charge_id, result.succeeded, result.reason, result.message
+                ),
+            )
+            charge = escrow.charges[charge_id]
+            log.info("charge recorded", charge_id=charge_id, status=charge.status)
+        if charge.status == "failed":
+            raise PaymentFailed(
+                charge.message or "the payment failed",
+                {"reason": charge.reason, "charge_id": charge_id},
+            )
+        return {
+            "charge_id": charge_id,
+            "contract_id": contract_id,
+            "milestone_ids": charge.milestone_ids,
+            "amount": charge.amount,
+            "currency": charge.currency,
+            "status": charge.status,
+        }
+
+    @timer(interval=settings().escrow_funding_recovery_seconds)
+    def recover(self) -> int:
+        """Finish what a crash interrupted: charges with no recorded outcome, and
+        payouts the provider has not confirmed (both idempotent by our ids)."""
+        age = float(
+            self.nameko_config.get(
+                "ESCROW_FUNDING_RECOVERY_SECONDS", settings().escrow_funding_recovery_seconds
+            )
+        )
+        before = datetime.now(UTC) - timedelta(seconds=age)
+        with self.escrow_views.connect() as conn:
+            charges = views.pending_charges(conn, before)
+            payouts = views.unsent_payouts(conn, before)
+        for contract_id, charge_id in charges:
+            with suppress(PaymentFailed):  # recorded; the buyer saw it or will
+                self._complete_charge(contract_id, charge_id)
+        for seller_id, payout_id in payouts:
+            self._send_payout(seller_id, payout_id)
+        if charges or payouts:
+            log.info("recovered", charges=len(charges), payouts=len(payouts))
+        return len(charges) + len(payouts)
+
+    # -- what contracts decides ------------------------------------------------------
+
+    @event_handler("contracts", "MilestoneApproved")
+    def on_milestone_approved(self, payload: dict[str, Any]) -> None:
+        self.release(payload)
+
+    def release(self, payload: dict[str, Any]) -> None:
+        event = decode_message(payload)
+        contract_id = event.recorded.stream.removeprefix("contract-")
+        contract = self._contract(contract_id)
+        cause, fee = str(event.recorded.event_id), self.fee_bps
+        self._run(
+            contract_id,
+            lambda s: domain.release(s, contract, event.data["milestone_id"], cause, fee),
+        )
+
+    @event_handler("contracts", "MilestoneDisputed")
+    def on_milestone_disputed(self, payload: dict[str, Any]) -> None:
+        event = decode_message(payload)
+        contract_id = event.recorded.stream.removeprefix("contract-")
+        contract = self._contract(contract_id)
+        cause = str(event.recorded.event_id)
+        self._run(
+            contract_id, lambda s: domain.freeze(s, contract, event.data["milestone_id"], cause)
+        )
+
+    @event_handler("contracts", "DisputeResolved")
+    def on_dispute_resolved(self, payload: dict[str, Any]) -> None:
+        event = decode_message(payload)
+        contract_id = event.recorded.stream.removeprefix("contract-")
+        contract = self._contract(contract_id)
+        cause, fee, d = str(event.recorded.event_id), self.fee_bps, event.data
+        self._run(
+            contract_id,
+            lambda s: domain.settle(s, contract, d["milestone_id"], d["to_seller"], cause, fee),
+        )
+
+    @event_handler("contracts", "ContractCancelled")
+    def on_contract_cancelled(self, payload: dict[str, Any]) -> None:
+        event = decode_message(payload)
+        contract_id = event.recorded.stream.removeprefix("contract-")
+        contract = self._contract(contract_id)
+        cause = str(event.recorded.event_id)
+        before = self._escrow(contract_id)
+        after = self._run(
+            contract_id,
+            lambda s: domain.refund_all(
+                s, contract, event.data["refund_milestone_ids"], "contract cancelled", cause
+            ),
+        )
+        self._send_refunds(contract_id, before, after)
+
+    @event_handler("contracts", "MilestoneChangeAccepted")
+    def on_milestone_changed(self, payload: dict[str, Any]) -> None:
+        """A milestone removed while its charge ran: the money goes back."""
+        event = decode_message(payload)
+        change = event.data["change"]
+        if change["action"] != "remove":
+            return
+        contract_id = event.recorded.stream.removeprefix("contract-")
+        contract = self._contract(contract_id)
+        cause = str(event.recorded.event_id)
+        before = self._escrow(contract_id)
+        after = self._run(
+            contract_id,
+            lambda s: domain.refund_all(
+                s, contract, [change["milestone_id"]], "milestone removed", cause
+            ),
+        )
+        self._send_refunds(contract_id, before, after)
+
+    def _send_refunds(self, contract_id: str, before: Escrow, after: Escrow) -> None:
+        """Tell the provider (sandbox: log). Idempotent by refund id on its side."""
+        for (cid, mid), hold in after.ledger.holds.items():
+            old = before.ledger.holds.get((cid, mid))
+            refunded = hold.refunded - (old.refunded if old else 0)
+            if refunded > 0:
+                self.provider.refund(
+                    f"{contract_id}:{mid}:{hold.refunded}", "", refunded, hold.currency
+                )
+
+    # -- payouts ------------------------------------------------------------------------
+
+    @rpc
+    def request_payout(self, request: dict[str, Any], key: str) -> dict[str, Any]:
+        data = load(api.PayoutRequest(), request)
+        seller = self.context.actor_id
+        payout_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"payout:{seller}:{key}"))
+        with self.escrow_views.connect() as conn:
+            credited = views.credited_to_seller(conn, seller, data["currency"])
+        stream = payouts_stream(seller)
+        state, revision = self.event_log.state(stream, domain.evolve_payouts, Payouts())
+        if payout_id not in state.unsent and not self._payout_known(stream, payout_id):
+            events = domain.request_payout(
+                state, credited, seller, payout_id, data["amount"], data["currency"]
+            )
+            expected = StreamState.NO_STREAM if revision is None else revision
+            self.event_log.record(stream, events, expected)
+        reference = self._send_payout(seller, payout_id)
+        return {
+            "payout_id": payout_id,
+            "amount": data["amount"],
+            "currency": data["currency"],
+            "status": "sent",
+            "reference": reference,
+        }
+
+    def _payout_known(self, stream: str, payout_id: str) -> bool:
+        events, _ = self.event_log.load(stream)
+        return any(e.data.get("payout_id") == payout_id for e in events)
+
+    def _send_payout(self, seller_id: str, payout_id: str) -> str:
+        events, _ = self.event_log.load(payouts_stream(seller_id))
+        requested = next(
+            e.data
+            for e in events
+            if e.type == "PayoutRequested" and e.data["payout_id"] == payout_id
+        )
+        reference = self.provider.payout(
+            payout_id, seller_id, requested["amount"], requested["currency"]
+        )
+        self.event_log.command(
+            payouts_stream(seller_id),
+            domain.evolve_payouts,
+            Payouts(),
+            lambda s: domain.payout_sent(s, payout_id, reference),
+        )
+        return reference

@@ -412,6 +412,14 @@ def evolve_file(state: FileRecord, event: DecodedEvent) -> FileRecord:
     return state
 
 
+def grant_file_access(record: FileRecord, owner_id: str, reader_id: str) -> list[EventSpec]:
+    """Let ``reader_id`` download a file ``owner_id`` shared with them; nothing if the
+    file is not theirs to share, or the reader has access already."""
+    if record.owner_id != owner_id or reader_id in record.readers or reader_id == owner_id:
+        return []
+    return [("FileAccessGranted", {"user_id": reader_id})]
+
+
 def visibility_for(purpose: str) -> str:
     """Photos and portfolio samples are shown to anyone; everything else is private."""
     return "public" if purpose in ("photo", "portfolio") else "private"

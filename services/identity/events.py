@@ -15,6 +15,8 @@ from shared.money import MoneySchema
 from shared.schemas import registry
 
 ROLES = ("buyer", "seller")
+"""Roles a user chooses; ``admin`` is granted only by an operator (marketplace-admin)."""
+ADMIN = "admin"
 
 
 @registry.event("EmailClaimed")
@@ -39,7 +41,7 @@ class UserRegistered(Schema):
 
 @registry.event("RoleAdded")
 class RoleAdded(Schema):
-    role = fields.String(required=True, validate=validate.OneOf(ROLES))
+    role = fields.String(required=True, validate=validate.OneOf((*ROLES, ADMIN)))
 
 
 @registry.event("PasswordChanged", sensitive=("password_hash",))

@@ -16,6 +16,7 @@ from services.identity.views import profile_view
 from shared.auth import TokenIssuer
 from shared.blobs import ALLOWED_TYPES
 from shared.config import settings
+from shared.consumer import decode_message, event_handler
 from shared.database import ReadModelDatabase
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound, StaleState, Unauthorized
 from shared.eventstore import StreamState
@@ -290,3 +291,18 @@ class IdentityService(MarketplaceService):
         if not domain.may_download(record, viewer):
             raise Forbidden("you may not download this file")
         return record.public_view()
+
+    # -- reactions -------------------------------------------------------------
+
+    @event_handler("contracts", "WorkSubmitted")
+    def on_work_submitted(self, payload: dict[str, Any]) -> None:
+        """The buyer may read the files a seller delivered (granted once per file)."""
+        event = decode_message(payload)
+        owner = event.recorded.metadata.actor_id
+        for file_id in event.data["file_ids"]:
+            self.event_log.command(
+                domain.file_stream(file_id),
+                domain.evolve_file,
+                FileRecord(),
+                lambda record: domain.grant_file_access(record, owner, event.data["buyer_id"]),
+            )

@@ -616,10 +616,10 @@ def test_offer_changes_revision_and_acceptance_start_the_contract(market: Market
     )
     assert sent.status_code == 201, sent.text
     contract = sent.json()
-    assert (contract["status"], contract["offer_version"], contract["review_days"]) == (
+    assert (contract["status"], contract["offer_version"], contract["review_seconds"]) == (
         "offered",
         1,
-        7,
+        7 * 86_400,
     )
     assert [m["amount"] for m in contract["terms"]["milestones"]] == [100_000, 140_000]
     again = market.post(offer_path, {"terms": offer_terms(1)}, buyer["access_token"])

@@ -1,0 +1,386 @@
+"""Escrow's decisions, as pure functions over one contract's escrow stream.
+
+Money moves only as events in ``escrow-<contract id>``; their order in that
+stream, appended with optimistic concurrency, is what makes "released once"
+true under any number of concurrent requests: the second decision is made on
+a state that already contains the first.
+
+Funding is two steps around the payment provider: ``FundingRequested``
+reserves the milestones (a concurrent funder gets a 409), the charge runs with
+the request's charge id as the provider's idempotency key, and the outcome is
+recorded. A process that dies in between leaves a request that recovery
+completes by asking the provider about that charge id.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from services.escrow import ledger as L
+from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
+from shared.schemas import DecodedEvent
+
+EventSpec = tuple[str, dict[str, Any]]
+
+MOVEMENT_KINDS = {
+    "EscrowFunded": "funded",
+    "EscrowReleased": "released",
+    "EscrowRefunded": "refunded",
+    "EscrowFrozen": "dispute_opened",
+    "EscrowDisputeSettled": "dispute_settled",
+    "PayoutRequested": "paid_out",
+}
+
+
+def movement(event_type: str, data: dict[str, Any]) -> dict[str, Any] | None:
+    """The ledger movement an escrow event records (None for other events)."""
+    kind = MOVEMENT_KINDS.get(event_type)
+    return None if kind is None else {**data, "kind": kind}
+
+
+# -- the contract, as contracts' events tell it ---------------------------------------
+
+
+@dataclass(frozen=True)
+class ContractTerms:
+    contract_id: str = ""
+    buyer_id: str = ""
+    seller_id: str = ""
+    status: str = ""
+    currency: str = ""
+    amounts: dict[str, int] = field(default_factory=dict)
+    removed: frozenset[str] = frozenset()
+
+
+def evolve_contract(state: ContractTerms, event: DecodedEvent) -> ContractTerms:
+    data = event.data
+    match event.type:
+        case "OfferSent" | "OfferRevised":
+            terms = data["terms"]
+            return replace(
+                state,
+                contract_id=data.get("contract_id", state.contract_id),
+                buyer_id=data.get("buyer_id", state.buyer_id),
+                seller_id=data.get("seller_id", state.seller_id),
+                status="offered",
+                currency=terms["currency"],
+                amounts={m["milestone_id"]: m["amount"] for m in terms["milestones"]},
+            )
+        case "ContractStarted":
+            return replace(state, status="active")
+        case "MilestoneChangeAccepted":
+            change = data["change"]
+            if change["action"] == "remove":
+                return replace(state, removed=state.removed | {change["milestone_id"]})
+            m = change["milestone"]
+            return replace(state, amounts={**state.amounts, m["milestone_id"]: m["amount"]})
+        case "ContractCompleted" | "ContractCancelled" | "OfferDeclined":
+            return replace(state, status=event.type.removeprefix("Contract").lower())
+    return state
+
+
+# -- one contract's escrow -------------------------------------------------------------
+
+
+@dataclass
+class Charge:
+    charge_id: str
+    milestone_ids: list[str]
+    amount: int
+    currency: str
+    payment_method: str
+    buyer_id: str
+    status: str = "requested"  # requested, succeeded, failed
+    reason: str = ""
+    message: str = ""
+
+
+@dataclass
+class Escrow:
+    """Folded from ``escrow-<contract>``. Mutable because a fold builds it from
+    scratch each time; decisions never change it."""
+
+    ledger: L.Ledger = field(default_factory=L.Ledger)
+    charges: dict[str, Charge] = field(default_factory=dict)
+    causes: set[str] = field(default_factory=set)
+    closed: bool = False
+
+    def charging(self, milestone_id: str) -> Charge | None:
+        return next(
+            (
+                c
+                for c in self.charges.values()
+                if c.status == "requested" and milestone_id in c.milestone_ids
+            ),
+            None,
+        )
+
+
+def evolve(state: Escrow | None, event: DecodedEvent) -> Escrow:
+    state = state or Escrow()
+    data = event.data
+    if "cause" in data:
+        state.causes.add(data["cause"])
+    match event.type:
+        case "FundingRequested":
+            state.charges[data["charge_id"]] = Charge(
+                data["charge_id"],
+                list(data["milestone_ids"]),
+                data["amount"],
+                data["currency"],
+                data["payment_method"],
+                data["buyer_id"],
+            )
+        case "FundingFailed":
+            charge = state.charges[data["charge_id"]]
+            charge.status, charge.reason, charge.message = "failed", data["reason"], data["message"]
+        case "EscrowFunded":
+            state.charges[data["charge_id"]].status = "succeeded"
+        case "EscrowClosed":
+            state.closed = True
+    moved = movement(event.type, data)
+    if moved is not None:
+        L.apply(state.ledger, moved)
+    return state
+
+
+def _funded(state: Escrow, contract_id: str, milestone_id: str) -> bool:
+    hold = state.ledger.holds.get((contract_id, milestone_id))
+    return hold is not None and hold.funded > 0
+
+
+def request_funding(
+    state: Escrow,
+    contract: ContractTerms,
+    actor: str,
+    milestone_ids: list[str],
+    payment_method: str,
+    charge_id: str,
+) -> list[EventSpec]:
+    """Reserve the milestones for one charge. A retry with the same charge id
+    (the same Idempotency-Key) records nothing new."""
+    if charge_id in state.charges:
+        return []
+    if not contract.contract_id:
+        raise NotFound("no such contract")
+    if actor != contract.buyer_id:
+        raise Forbidden("only the contract's buyer funds its milestones")
+    if contract.status != "active" or state.closed:
+        raise Conflict(f"the contract is {contract.status}", {"reason": "wrong_state"})
+    wanted = list(dict.fromkeys(milestone_ids))
+    if not wanted:
+        raise InvalidInput(
+            "name the milestones to fund", {"fields": {"milestone_ids": ["Required."]}}
+        )
+    for mid in wanted:
+        if mid not in contract.amounts or mid in contract.removed:
+            raise NotFound("no such milestone", {"milestone_id": mid})
+        if _funded(state, contract.contract_id, mid):
+            raise Conflict(
+                "this milestone is already funded",
+                {"reason": "already_funded", "milestone_id": mid},
+            )
+        if state.charging(mid) is not None:
+            raise Conflict(
+                "a payment for this milestone is in progress",
+                {"reason": "funding_in_progress", "milestone_id": mid},
+            )
+    return [
+        (
+            "FundingRequested",
+            {
+                "charge_id": charge_id,
+                "contract_id": contract.contract_id,
+                "buyer_id": contract.buyer_id,
+                "milestone_ids": wanted,
+                "amount": sum(contract.amounts[m] for m in wanted),
+                "currency": contract.currency,
+                "payment_method": payment_method,
+            },
+        )
+    ]
+
+
+def record_charge(
+    state: Escrow,
+    contract: ContractTerms,
+    charge_id: str,
+    succeeded: bool,
+    reason: str = "",
+    message: str = "",
+) -> list[EventSpec]:
+    """The provider's answer. Money charged for a contract that ended (or a
+    milestone removed) meanwhile goes straight back."""
+    charge = state.charges.get(charge_id)
+    if charge is None or charge.status != "requested":
+        return []
+    if not succeeded:
+        return [("FundingFailed", {"charge_id": charge_id, "reason": reason, "message": message})]
+    events: list[EventSpec] = []
+    for mid in charge.milestone_ids:
+        common = {
+            "contract_id": contract.contract_id,
+            "milestone_id": mid,
+            "amount": contract.amounts[mid],
+            "currency": charge.currency,
+            "buyer_id": charge.buyer_id,
+        }
+        events.append(("EscrowFunded", {**common, "charge_id": charge_id}))
+        if state.closed or mid in contract.removed:
+            why = "milestone removed" if mid in contract.removed else "contract ended"
+            events.append(("EscrowRefunded", {**common, "reason": why, "cause": charge_id}))
+    return events
+
+
+def release(
+    state: Escrow, contract: ContractTerms, milestone_id: str, cause: str, fee_bps: int
+) -> list[EventSpec]:
+    """On the milestone's approval. Nothing if this approval was handled, or
+    nothing is held (released already, or frozen: the dispute decides)."""
+    if cause in state.causes:
+        return []
+    try:
+        (moved,) = L.release(
+            state.ledger, contract.contract_id, milestone_id, contract.seller_id, fee_bps
+        )
+    except Conflict:
+        return []
+    return [("EscrowReleased", {**_without_kind(moved), "cause": cause})]
+
+
+def freeze(
+    state: Escrow, contract: ContractTerms, milestone_id: str, cause: str
+) -> list[EventSpec]:
+    if cause in state.causes:
+        return []
+    try:
+        (moved,) = L.open_dispute(state.ledger, contract.contract_id, milestone_id)
+    except Conflict:
+        return []
+    return [("EscrowFrozen", {**_without_kind(moved), "cause": cause})]
+
+
+def settle(
+    state: Escrow,
+    contract: ContractTerms,
+    milestone_id: str,
+    to_seller: int,
+    cause: str,
+    fee_bps: int,
+) -> list[EventSpec]:
+    """An administrator's split; freezes first if the dispute's notice is late."""
+    if cause in state.causes:
+        return []
+    hold = state.ledger.holds.get((contract.contract_id, milestone_id))
+    if hold is None or hold.held == 0:
+        return []
+    ledger, events = state.ledger, []
+    if not hold.disputed:
+        events = freeze(state, contract, milestone_id, f"{cause}:freeze")
+        ledger = copy.deepcopy(state.ledger)
+        L.apply(ledger, {**events[0][1], "kind": "dispute_opened"})
+    (moved,) = L.resolve_dispute(
+        ledger,
+        contract.contract_id,
+        milestone_id,
+        contract.seller_id,
+        min(to_seller, hold.held),
+        fee_bps,
+    )
+    return [
+        *events,
+        (
+            "EscrowDisputeSettled",
+            {**_without_kind(moved), "buyer_id": contract.buyer_id, "cause": cause},
+        ),
+    ]
+
+
+def refund_all(
+    state: Escrow, contract: ContractTerms, milestone_ids: list[str], reason: str, cause: str
+) -> list[EventSpec]:
+    """Give back what the named milestones hold (cancellation, removal), and
+    close the escrow if the contract ended."""
+    if cause in state.causes:
+        return []
+    events: list[EventSpec] = []
+    for mid in milestone_ids:
+        try:
+            (moved,) = L.refund(state.ledger, contract.contract_id, mid)
+        except Conflict:
+            continue
+        events.append(
+            (
+                "EscrowRefunded",
+                {
+                    **_without_kind(moved),
+                    "buyer_id": contract.buyer_id,
+                    "reason": reason,
+                    "cause": cause,
+                },
+            )
+        )
+    if contract.status in ("cancelled", "completed") and not state.closed:
+        events.append(("EscrowClosed", {"reason": f"contract {contract.status}", "cause": cause}))
+    return events
+
+
+def _without_kind(moved: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in moved.items() if k != "kind"}
+
+
+# -- payouts -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Payouts:
+    """Folded from ``payouts-<seller>``: totals requested per currency, and
+    which requests the provider has confirmed."""
+
+    requested: dict[str, int] = field(default_factory=dict)
+    unsent: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def evolve_payouts(state: Payouts, event: DecodedEvent) -> Payouts:
+    data = event.data
+    if event.type == "PayoutRequested":
+        total = state.requested.get(data["currency"], 0) + data["amount"]
+        return Payouts(
+            {**state.requested, data["currency"]: total},
+            {**state.unsent, data["payout_id"]: data},
+        )
+    if event.type == "PayoutSent":
+        unsent = {k: v for k, v in state.unsent.items() if k != data["payout_id"]}
+        return replace(state, unsent=unsent)
+    return state
+
+
+def request_payout(
+    state: Payouts, credited: int, seller_id: str, payout_id: str, amount: int, currency: str
+) -> list[EventSpec]:
+    """``credited``: what releases gave the seller in ``currency``, from the
+    escrow read model. A lagging read model only undercounts it, so a payout is
+    never more than the seller has; concurrent payouts serialise on the stream."""
+    ledger = L.Ledger()
+    balance = credited - state.requested.get(currency, 0)
+    ledger.balances[(L.seller_account(seller_id), currency)] = balance
+    (moved,) = L.pay_out(ledger, seller_id, amount, currency)
+    return [
+        (
+            "PayoutRequested",
+            {
+                "payout_id": payout_id,
+                "seller_id": seller_id,
+                "amount": moved["amount"],
+                "currency": currency,
+            },
+        )
+    ]
+
+
+def payout_sent(state: Payouts, payout_id: str, reference: str) -> list[EventSpec]:
+    if payout_id not in state.unsent:
+        return []
+    return [("PayoutSent", {"payout_id": payout_id, "reference": reference})]

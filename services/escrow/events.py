@@ -1,0 +1,108 @@
+"""The escrow service's events: its published API, and the ledger's only record.
+
+Stream ``escrow-<contract id>`` holds every movement of one contract's money;
+``payouts-<seller id>`` a seller's payouts. Each movement event carries what
+its double-entry postings need (see ``services.escrow.ledger``), and money is
+integer minor units with its currency. ``cause`` is the id of the event a
+movement answers, which makes reacting to a redelivered event a no-op.
+"""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields
+
+from shared.schemas import registry
+
+
+class Movement(Schema):
+    contract_id = fields.String(required=True)
+    milestone_id = fields.String(required=True)
+    amount = fields.Integer(required=True)
+    currency = fields.String(required=True)
+
+
+@registry.event("FundingRequested")
+class FundingRequested(Schema):
+    """A charge is about to be made; its outcome follows (or recovery finds it)."""
+
+    charge_id = fields.String(required=True)
+    contract_id = fields.String(required=True)
+    buyer_id = fields.String(required=True)
+    milestone_ids = fields.List(fields.String(), required=True)
+    amount = fields.Integer(required=True)
+    currency = fields.String(required=True)
+    payment_method = fields.String(required=True)
+
+
+@registry.event("FundingFailed")
+class FundingFailed(Schema):
+    charge_id = fields.String(required=True)
+    reason = fields.String(required=True)
+    message = fields.String(required=True)
+
+
+@registry.event("EscrowFunded")
+class EscrowFunded(Movement):
+    """The buyer's card was charged into escrow for one milestone."""
+
+    charge_id = fields.String(required=True)
+    buyer_id = fields.String(required=True)
+
+
+@registry.event("EscrowReleased")
+class EscrowReleased(Movement):
+    """Held money went to the seller, less ``fee`` for the platform."""
+
+    seller_id = fields.String(required=True)
+    fee = fields.Integer(required=True)
+    cause = fields.String(required=True)
+
+
+@registry.event("EscrowRefunded")
+class EscrowRefunded(Movement):
+    buyer_id = fields.String(required=True)
+    reason = fields.String(required=True)
+    cause = fields.String(required=True)
+
+
+@registry.event("EscrowFrozen")
+class EscrowFrozen(Movement):
+    """A dispute: nothing moves until an administrator's split."""
+
+    cause = fields.String(required=True)
+
+
+@registry.event("EscrowDisputeSettled")
+class EscrowDisputeSettled(Movement):
+    """``amount`` was held: ``to_seller`` released (less ``fee``), ``refunded`` returned."""
+
+    seller_id = fields.String(required=True)
+    buyer_id = fields.String(required=True)
+    to_seller = fields.Integer(required=True)
+    fee = fields.Integer(required=True)
+    refunded = fields.Integer(required=True)
+    cause = fields.String(required=True)
+
+
+@registry.event("EscrowClosed")
+class EscrowClosed(Schema):
+    """The contract ended: a charge still running is refunded when it lands."""
+
+    reason = fields.String(required=True)
+    cause = fields.String(required=True)
+
+
+@registry.event("PayoutRequested")
+class PayoutRequested(Schema):
+    """Leaves the seller's balance now; the provider is asked next (``PayoutSent``)."""
+
+    payout_id = fields.String(required=True)
+    seller_id = fields.String(required=True)
+    amount = fields.Integer(required=True)
+    currency = fields.String(required=True)
+
+
+@registry.event("PayoutSent")
+class PayoutSent(Schema):
+    payout_id = fields.String(required=True)
+    reference = fields.String(required=True)

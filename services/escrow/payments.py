@@ -1,0 +1,92 @@
+"""The payment-provider port, and the sandbox provider behind it.
+
+A real provider (Stripe, Adyen, ...) plugs in by implementing
+:class:`PaymentProvider`. Every call carries our id for the operation
+(charge id, refund id, payout id) as the provider's idempotency key, so a
+retried call never charges or pays twice, and ``charge`` answers the same for
+the same id, which is how recovery learns the outcome of a charge whose
+answer was lost.
+
+The sandbox keeps no state and decides by payment method, like the test
+cards of real providers:
+
+============================================  ==============================
+payment method                                outcome
+============================================  ==============================
+``pm_card_visa``, ``pm_card_mastercard``      succeeds
+``pm_card_chargeDeclined``                    declined: ``card_declined``
+``pm_card_chargeDeclinedInsufficientFunds``   declined: ``insufficient_funds``
+============================================  ==============================
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Protocol
+
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class ChargeResult:
+    succeeded: bool
+    reference: str = ""
+    reason: str = ""
+    message: str = ""
+
+
+class PaymentProvider(Protocol):
+    def charge(
+        self, charge_id: str, amount: int, currency: str, payment_method: str
+    ) -> ChargeResult: ...
+
+    def refund(self, refund_id: str, charge_reference: str, amount: int, currency: str) -> str: ...
+
+    def payout(self, payout_id: str, seller_id: str, amount: int, currency: str) -> str: ...
+
+
+SANDBOX_METHODS = {
+    "pm_card_visa": ChargeResult(True),
+    "pm_card_mastercard": ChargeResult(True),
+    "pm_card_chargeDeclined": ChargeResult(
+        False, reason="card_declined", message="The card was declined."
+    ),
+    "pm_card_chargeDeclinedInsufficientFunds": ChargeResult(
+        False, reason="insufficient_funds", message="The card has insufficient funds."
+    ),
+}
+
+
+def _reference(kind: str, operation_id: str) -> str:
+    return f"sandbox_{kind}_{hashlib.sha256(operation_id.encode()).hexdigest()[:24]}"
+
+
+class SandboxProvider:
+    def charge(
+        self, charge_id: str, amount: int, currency: str, payment_method: str
+    ) -> ChargeResult:
+        outcome = SANDBOX_METHODS.get(payment_method)
+        if outcome is None:
+            return ChargeResult(
+                False, reason="unknown_payment_method", message="Unknown test card."
+            )
+        if not outcome.succeeded:
+            return outcome
+        return ChargeResult(True, reference=_reference("ch", charge_id))
+
+    def refund(self, refund_id: str, charge_reference: str, amount: int, currency: str) -> str:
+        log.info("sandbox refund", refund_id=refund_id, amount=amount, currency=currency)
+        return _reference("re", refund_id)
+
+    def payout(self, payout_id: str, seller_id: str, amount: int, currency: str) -> str:
+        log.info("sandbox payout", payout_id=payout_id, amount=amount, currency=currency)
+        return _reference("po", payout_id)
+
+
+def provider_for(name: str) -> PaymentProvider:
+    if name == "sandbox":
+        return SandboxProvider()
+    raise ValueError(f"unknown payment provider {name!r}; this build ships 'sandbox'")

@@ -1,0 +1,445 @@
+"""Escrow's read model: ledger postings, balances, holds, charges, payouts and
+each user's statement, all a projection of escrow's events.
+
+Nothing here is written except by :class:`EscrowView`, so ``rebuild`` gives
+exactly these tables (``marketplace-events verify escrow.escrow`` checks it).
+Each posting row is one leg of a movement (``services.escrow.ledger``); the
+legs of every event sum to zero, so ``SUM(amount)`` over all postings is zero.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from services.escrow import ledger as L
+from services.escrow.domain import movement
+from shared.jsonready import json_ready
+from shared.projection import Projection
+from shared.schemas import DecodedEvent
+
+metadata = sa.MetaData()
+
+postings = sa.Table(
+    "escrow_postings",
+    metadata,
+    sa.Column("position", sa.BigInteger, primary_key=True),
+    sa.Column("leg", sa.Integer, primary_key=True),
+    sa.Column("event_id", sa.String(36), nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("account", sa.String(140), nullable=False, index=True),
+    sa.Column("amount", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("contract_id", sa.String(64), index=True),
+    sa.Column("milestone_id", sa.String(64)),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+)
+
+balances = sa.Table(
+    "escrow_balances",
+    metadata,
+    sa.Column("account", sa.String(140), primary_key=True),
+    sa.Column("currency", sa.String(3), primary_key=True),
+    sa.Column("balance", sa.BigInteger, nullable=False),
+)
+
+holds = sa.Table(
+    "escrow_holds",
+    metadata,
+    sa.Column("contract_id", sa.String(64), primary_key=True),
+    sa.Column("milestone_id", sa.String(64), primary_key=True),
+    sa.Column("buyer_id", sa.String(64), nullable=False, index=True),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("funded", sa.BigInteger, nullable=False),
+    sa.Column("released", sa.BigInteger, nullable=False),
+    sa.Column("refunded", sa.BigInteger, nullable=False),
+    sa.Column("disputed", sa.Boolean, nullable=False),
+)
+
+charges = sa.Table(
+    "escrow_charges",
+    metadata,
+    sa.Column("charge_id", sa.String(64), primary_key=True),
+    sa.Column("contract_id", sa.String(64), nullable=False),
+    sa.Column("buyer_id", sa.String(64), nullable=False),
+    sa.Column("milestone_ids", sa.JSON, nullable=False),
+    sa.Column("amount", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("status", sa.String(12), nullable=False, index=True),
+    sa.Column("reason", sa.String(60)),
+    sa.Column("requested_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+payouts = sa.Table(
+    "escrow_payouts",
+    metadata,
+    sa.Column("payout_id", sa.String(64), primary_key=True),
+    sa.Column("seller_id", sa.String(64), nullable=False, index=True),
+    sa.Column("amount", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("status", sa.String(12), nullable=False, index=True),
+    sa.Column("reference", sa.String(100)),
+    sa.Column("requested_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+statement_lines = sa.Table(
+    "escrow_statement_lines",
+    metadata,
+    sa.Column("position", sa.BigInteger, primary_key=True),
+    sa.Column("line", sa.Integer, primary_key=True),
+    sa.Column("user_id", sa.String(64), nullable=False, index=True),
+    sa.Column("contract_id", sa.String(64), index=True),
+    sa.Column("milestone_id", sa.String(64)),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("description", sa.String(200), nullable=False),
+    sa.Column("amount", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
+def _lines(event_type: str, d: dict[str, Any]) -> list[tuple[str, str, str, int]]:
+    """(user, kind, description, signed amount from that user's side)."""
+    match event_type:
+        case "EscrowFunded":
+            return [(d["buyer_id"], "charge", "Milestone funded into escrow", -d["amount"])]
+        case "EscrowReleased":
+            return [
+                (d["seller_id"], "release", "Milestone payment released", d["amount"]),
+                (d["seller_id"], "fee", "Platform fee", -d["fee"]),
+            ]
+        case "EscrowRefunded":
+            return [(d["buyer_id"], "refund", f"Refund: {d['reason']}", d["amount"])]
+        case "EscrowDisputeSettled":
+            lines = []
+            if d["to_seller"]:
+                lines += [
+                    (d["seller_id"], "release", "Dispute settled: your share", d["to_seller"]),
+                    (d["seller_id"], "fee", "Platform fee", -d["fee"]),
+                ]
+            if d["refunded"]:
+                lines.append((d["buyer_id"], "refund", "Dispute settled: refund", d["refunded"]))
+            return lines
+        case "PayoutRequested":
+            return [(d["seller_id"], "payout", "Payout to your bank", -d["amount"])]
+    return []
+
+
+def _upsert_balance(conn: Connection, account: str, currency: str, amount: int) -> None:
+    where = sa.and_(balances.c.account == account, balances.c.currency == currency)
+    updated = conn.execute(
+        balances.update().where(where).values(balance=balances.c.balance + amount)
+    )
+    if updated.rowcount == 0:
+        conn.execute(balances.insert().values(account=account, currency=currency, balance=amount))
+
+
+class EscrowView(Projection):
+    name = "escrow"
+    version = 1
+    metadata = metadata
+    categories = ("escrow", "payouts")
+    event_types = (
+        "FundingRequested",
+        "FundingFailed",
+        "EscrowFunded",
+        "EscrowReleased",
+        "EscrowRefunded",
+        "EscrowFrozen",
+        "EscrowDisputeSettled",
+        "PayoutRequested",
+        "PayoutSent",
+    )
+
+    def apply(self, conn: Connection, event: DecodedEvent) -> None:
+        recorded, d = event.recorded, event.data
+        at, position = recorded.recorded_at, recorded.position
+        if event.type == "FundingRequested":
+            conn.execute(
+                charges.insert().values(
+                    charge_id=d["charge_id"],
+                    contract_id=d["contract_id"],
+                    buyer_id=d["buyer_id"],
+                    milestone_ids=d["milestone_ids"],
+                    amount=d["amount"],
+                    currency=d["currency"],
+                    status="requested",
+                    requested_at=at,
+                )
+            )
+        elif event.type == "FundingFailed":
+            conn.execute(
+                charges.update()
+                .where(charges.c.charge_id == d["charge_id"])
+                .values(status="failed", reason=d["reason"])
+            )
+        elif event.type == "PayoutRequested":
+            conn.execute(
+                payouts.insert().values(
+                    payout_id=d["payout_id"],
+                    seller_id=d["seller_id"],
+                    amount=d["amount"],
+                    currency=d["currency"],
+                    status="requested",
+                    requested_at=at,
+                )
+            )
+        elif event.type == "PayoutSent":
+            conn.execute(
+                payouts.update()
+                .where(payouts.c.payout_id == d["payout_id"])
+                .values(status="sent", reference=d["reference"])
+            )
+        moved = movement(event.type, d)
+        if moved is None:
+            return
+        if event.type == "EscrowFunded":
+            conn.execute(
+                charges.update()
+                .where(charges.c.charge_id == d["charge_id"])
+                .values(status="succeeded")
+            )
+        legs = L.postings(moved)
+        if legs:
+            conn.execute(
+                postings.insert(),
+                [
+                    {
+                        "position": position,
+                        "leg": i,
+                        "event_id": str(recorded.event_id),
+                        "kind": moved["kind"],
+                        "account": account,
+                        "amount": amount,
+                        "currency": d["currency"],
+                        "contract_id": d.get("contract_id"),
+                        "milestone_id": d.get("milestone_id"),
+                        "at": at,
+                    }
+                    for i, (account, amount) in enumerate(legs)
+                ],
+            )
+            for account, amount in legs:
+                _upsert_balance(conn, account, d["currency"], amount)
+        self._hold(conn, event.type, d)
+        lines = _lines(event.type, d)
+        if lines:
+            conn.execute(
+                statement_lines.insert(),
+                [
+                    {
+                        "position": position,
+                        "line": i,
+                        "user_id": user,
+                        "contract_id": d.get("contract_id"),
+                        "milestone_id": d.get("milestone_id"),
+                        "kind": kind,
+                        "description": text,
+                        "amount": amount,
+                        "currency": d["currency"],
+                        "at": at,
+                    }
+                    for i, (user, kind, text, amount) in enumerate(lines)
+                ],
+            )
+
+    def _hold(self, conn: Connection, event_type: str, d: dict[str, Any]) -> None:
+        if "milestone_id" not in d:
+            return
+        key = sa.and_(
+            holds.c.contract_id == d["contract_id"], holds.c.milestone_id == d["milestone_id"]
+        )
+        if event_type == "EscrowFunded":
+            conn.execute(
+                holds.insert().values(
+                    contract_id=d["contract_id"],
+                    milestone_id=d["milestone_id"],
+                    buyer_id=d["buyer_id"],
+                    currency=d["currency"],
+                    funded=d["amount"],
+                    released=0,
+                    refunded=0,
+                    disputed=False,
+                )
+            )
+        elif event_type == "EscrowReleased":
+            conn.execute(holds.update().where(key).values(released=holds.c.released + d["amount"]))
+        elif event_type == "EscrowRefunded":
+            conn.execute(holds.update().where(key).values(refunded=holds.c.refunded + d["amount"]))
+        elif event_type == "EscrowFrozen":
+            conn.execute(holds.update().where(key).values(disputed=True))
+        elif event_type == "EscrowDisputeSettled":
+            conn.execute(
+                holds.update()
+                .where(key)
+                .values(
+                    released=holds.c.released + d["to_seller"],
+                    refunded=holds.c.refunded + d["refunded"],
+                    disputed=False,
+                )
+            )
+
+
+# -- reads ---------------------------------------------------------------------------
+
+
+def balance(conn: Connection, account: str, currency: str) -> int:
+    value = conn.execute(
+        sa.select(balances.c.balance).where(
+            balances.c.account == account, balances.c.currency == currency
+        )
+    ).scalar_one_or_none()
+    return int(value or 0)
+
+
+def credited_to_seller(conn: Connection, seller_id: str, currency: str) -> int:
+    """Everything releases gave the seller (net of fees), before payouts."""
+    value = conn.execute(
+        sa.select(sa.func.coalesce(sa.func.sum(postings.c.amount), 0)).where(
+            postings.c.account == L.seller_account(seller_id),
+            postings.c.currency == currency,
+            postings.c.kind != "paid_out",
+        )
+    ).scalar_one()
+    return int(value)
+
+
+def user_summary(conn: Connection, user_id: str) -> dict[str, Any]:
+    """What a user has: available (seller), in escrow (as buyer), paid out, per currency."""
+    available = conn.execute(
+        sa.select(balances.c.currency, balances.c.balance).where(
+            balances.c.account == L.seller_account(user_id)
+        )
+    ).all()
+    held = conn.execute(
+        sa.select(
+            holds.c.currency,
+            sa.func.sum(holds.c.funded - holds.c.released - holds.c.refunded).label("held"),
+        )
+        .where(holds.c.buyer_id == user_id)
+        .group_by(holds.c.currency)
+    ).all()
+    paid = conn.execute(
+        sa.select(payouts.c.currency, sa.func.sum(payouts.c.amount).label("paid"))
+        .where(payouts.c.seller_id == user_id)
+        .group_by(payouts.c.currency)
+    ).all()
+    currencies = sorted({r.currency for r in (*available, *held, *paid)})
+    by = {
+        "available": {r.currency: int(r.balance) for r in available},
+        "in_escrow": {r.currency: int(r.held) for r in held},
+        "paid_out": {r.currency: int(r.paid) for r in paid},
+    }
+    return {
+        "balances": [{"currency": c, **{k: v.get(c, 0) for k, v in by.items()}} for c in currencies]
+    }
+
+
+def contract_escrow(conn: Connection, contract_id: str) -> dict[str, Any]:
+    rows = conn.execute(
+        sa.select(holds).where(holds.c.contract_id == contract_id).order_by(holds.c.milestone_id)
+    ).all()
+    return {
+        "holds": [
+            {
+                "milestone_id": r.milestone_id,
+                "currency": r.currency,
+                "funded": r.funded,
+                "released": r.released,
+                "refunded": r.refunded,
+                "held": r.funded - r.released - r.refunded,
+                "disputed": r.disputed,
+            }
+            for r in rows
+        ],
+        "postings": [
+            json_ready(
+                {
+                    "event_id": r.event_id,
+                    "kind": r.kind,
+                    "account": r.account,
+                    "amount": r.amount,
+                    "currency": r.currency,
+                    "milestone_id": r.milestone_id,
+                    "at": r.at,
+                }
+            )
+            for r in conn.execute(
+                sa.select(postings)
+                .where(postings.c.contract_id == contract_id)
+                .order_by(postings.c.position, postings.c.leg)
+            ).all()
+        ],
+    }
+
+
+def statement(
+    conn: Connection, user_id: str, contract_id: str | None = None
+) -> list[dict[str, Any]]:
+    query = sa.select(statement_lines).where(statement_lines.c.user_id == user_id)
+    if contract_id is not None:
+        query = query.where(statement_lines.c.contract_id == contract_id)
+    rows = conn.execute(query.order_by(statement_lines.c.position, statement_lines.c.line)).all()
+    running: dict[str, int] = {}
+    lines = []
+    for r in rows:
+        running[r.currency] = running.get(r.currency, 0) + r.amount
+        lines.append(
+            json_ready(
+                {
+                    "at": r.at,
+                    "kind": r.kind,
+                    "description": r.description,
+                    "contract_id": r.contract_id,
+                    "milestone_id": r.milestone_id,
+                    "amount": r.amount,
+                    "currency": r.currency,
+                    "running_total": running[r.currency],
+                }
+            )
+        )
+    return lines
+
+
+CSV_COLUMNS = (
+    "at",
+    "kind",
+    "description",
+    "contract_id",
+    "milestone_id",
+    "amount",
+    "currency",
+    "running_total",
+)
+
+
+def statement_csv(lines: list[dict[str, Any]]) -> str:
+    """Amounts stay integer minor units, as everywhere in the API."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\r\n")
+    writer.writeheader()
+    for line in lines:
+        writer.writerow({k: "" if line[k] is None else line[k] for k in CSV_COLUMNS})
+    return out.getvalue()
+
+
+def pending_charges(conn: Connection, older_than: Any) -> list[tuple[str, str]]:
+    rows = conn.execute(
+        sa.select(charges.c.contract_id, charges.c.charge_id).where(
+            charges.c.status == "requested", charges.c.requested_at <= older_than
+        )
+    ).all()
+    return [(r.contract_id, r.charge_id) for r in rows]
+
+
+def unsent_payouts(conn: Connection, older_than: Any) -> list[tuple[str, str]]:
+    rows = conn.execute(
+        sa.select(payouts.c.seller_id, payouts.c.payout_id).where(
+            payouts.c.status == "requested", payouts.c.requested_at <= older_than
+        )
+    ).all()
+    return [(r.seller_id, r.payout_id) for r in rows]

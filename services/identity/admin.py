@@ -1,0 +1,67 @@
+"""``marketplace-admin``: what only an operator does, straight on the event log.
+
+``marketplace-admin grant-admin EMAIL`` makes a registered user an
+administrator (who resolves disputes). It records ``RoleAdded`` in the user's
+stream with the operator as the actor; the role is in the user's next access
+token (log in again, or refresh).
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+import uuid
+
+from services.identity import domain
+from services.identity.domain import EmailClaim, User
+from services.identity.events import ADMIN
+from shared.config import settings
+from shared.context import Context
+from shared.eventlog import ServiceEventLog
+from shared.eventstore import EventStore, open_event_store
+from shared.schemas import load_all_event_schemas
+
+
+def grant_admin(store: EventStore, email: str, operator: str) -> str:
+    """The user's id; raises LookupError if no user has that address."""
+    correlation = str(uuid.uuid4())
+    log = ServiceEventLog(
+        store, Context(correlation, correlation, f"operator:{operator}", "identity")
+    )
+    claim, _ = log.state(
+        domain.email_claim_stream(domain.normalize_email(email)), domain.evolve_claim, EmailClaim()
+    )
+    if claim.user_id is None:
+        raise LookupError(f"no user is registered as {email}")
+    log.command(
+        domain.user_stream(claim.user_id),
+        domain.evolve_user,
+        User(),
+        lambda user: domain.add_role(user, ADMIN),
+    )
+    return claim.user_id
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="marketplace-admin", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    grant = commands.add_parser("grant-admin", help="make a registered user an administrator")
+    grant.add_argument("email")
+    grant.add_argument("--store", default=None, help="event store URL (default: EVENT_STORE_URL)")
+    args = parser.parse_args(argv)
+    load_all_event_schemas()
+    store = open_event_store(args.store or settings().event_store_url)
+    try:
+        user_id = grant_admin(store, args.email, getpass.getuser())
+    except LookupError as exc:
+        print(exc, file=sys.stderr)
+        return 4
+    finally:
+        store.close()
+    print(f"{args.email} ({user_id}) is an administrator; they log in again to use it")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
