@@ -18,6 +18,9 @@ from collections.abc import Iterator  # noqa: E402
 
 import pytest  # noqa: E402
 
+# Timers read their interval at import: the review clock ticks every second in tests.
+os.environ.setdefault("CONTRACT_REVIEW_CHECK_SECONDS", "1")
+
 from shared import testing  # noqa: E402
 from shared.schemas import load_all_event_schemas  # noqa: E402
 

@@ -1097,9 +1097,14 @@ class GatewayService:
         """Every service answers its health RPC through the broker in time (and
         reports its event store and database reachable), and the gateway's own
         database and blob store work."""
-        pending = {name: getattr(self, name).health.call_async() for name in SERVICES}
-        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
         components: dict[str, Any] = {"gateway": self._own_health()}
+        pending = {}
+        for name in SERVICES:
+            try:
+                pending[name] = getattr(self, name).health.call_async()
+            except Exception as exc:  # no queue bound: the service is not running
+                components[name] = {"status": "unreachable", "reason": str(exc)}
+        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
         for name, reply in pending.items():
             try:
                 with eventlet.Timeout(max(0.01, deadline - time.monotonic())):

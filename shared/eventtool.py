@@ -371,24 +371,33 @@ def cmd_publish(store: EventStore, args: argparse.Namespace, out: TextIO) -> int
 
 
 def known_projections() -> dict[str, tuple[str, Projection]]:
-    """name -> (owner whose database holds it, projection), from entry points."""
+    """ "owner.name" -> (owner whose database holds it, projection), from entry points.
+    The same projection may run in several owners (a service and the gateway)."""
     found = {}
     for entry in entry_points(group=PROJECTIONS_GROUP):
-        owner, _, name = entry.name.partition(".")
-        found[name] = (owner, entry.load()())
+        owner, _, _ = entry.name.partition(".")
+        found[entry.name] = (owner, entry.load()())
     return found
 
 
 def chosen_projections(name: str) -> dict[str, tuple[str, Projection]]:
+    """By "owner.name", or by name alone where only one owner runs it."""
     available = known_projections()
     if name == "all":
         return available
-    if name not in available:
+    if name in available:
+        return {name: available[name]}
+    matches = [full for full in available if full.partition(".")[2] == name]
+    if len(matches) == 1:
+        return {matches[0]: available[matches[0]]}
+    if matches:
         raise ToolError(
-            f"unknown projection {name!r}; known: {', '.join(sorted(available)) or 'none'}",
-            NOT_FOUND,
+            f"{name!r} runs in several places; name one of {', '.join(sorted(matches))}", USAGE
         )
-    return {name: available[name]}
+    raise ToolError(
+        f"unknown projection {name!r}; known: {', '.join(sorted(available)) or 'none'}",
+        NOT_FOUND,
+    )
 
 
 def _progress_printer(name: str, out: TextIO) -> Callable[[int], None]:

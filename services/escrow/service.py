@@ -61,7 +61,12 @@ class EscrowService(MarketplaceService):
         return state or Escrow()
 
     def _run(self, contract_id: str, decide: Any) -> Escrow:
-        return self.event_log.command(escrow_stream(contract_id), domain.evolve, None, decide)
+        """A decision on the contract's escrow. The fold starts from None rather
+        than an ``Escrow()`` because it builds its state in place."""
+        state = self.event_log.command(
+            escrow_stream(contract_id), domain.evolve, None, lambda s: decide(s or Escrow())
+        )
+        return state or Escrow()
 
     # -- funding ------------------------------------------------------------------
 

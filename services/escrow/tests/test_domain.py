@@ -1,0 +1,129 @@
+"""Escrow's decisions over one contract's stream, with no broker, database or clock."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+
+from services.escrow import domain as D
+from services.escrow.domain import ContractTerms, Escrow, Payouts
+from shared.errors import Conflict, Forbidden, NotFound
+from shared.eventstore import EventMetadata, RecordedEvent
+from shared.schemas import DecodedEvent
+
+T0 = datetime(2026, 11, 27, 9, tzinfo=UTC)
+CONTRACT = ContractTerms(
+    "c1", "buyer", "seller", "active", "USD", {"m1": 10_000, "m2": 5_000}, frozenset()
+)
+
+
+def fold(state: Escrow | None, events: list[tuple[str, dict]]) -> Escrow:
+    for event_type, data in events:
+        recorded = RecordedEvent(
+            uuid.uuid4(), event_type, 1, data, EventMetadata.root("x"), "escrow-c1", 0, 1, T0
+        )
+        state = D.evolve(state, DecodedEvent(recorded, data, 1))
+    return state or Escrow()
+
+
+def funded(*milestones: str) -> Escrow:
+    state = fold(
+        None, D.request_funding(Escrow(), CONTRACT, "buyer", list(milestones), "pm", "ch1")
+    )
+    return fold(state, D.record_charge(state, CONTRACT, "ch1", True))
+
+
+def test_funding_reserves_then_records_the_charge_once():
+    requested = fold(
+        None, D.request_funding(Escrow(), CONTRACT, "buyer", ["m1", "m2"], "pm", "ch1")
+    )
+    assert D.request_funding(requested, CONTRACT, "buyer", ["m1", "m2"], "pm", "ch1") == []
+    with pytest.raises(Conflict, match="in progress"):
+        D.request_funding(requested, CONTRACT, "buyer", ["m1"], "pm", "ch2")
+    events = D.record_charge(requested, CONTRACT, "ch1", True)
+    assert [(e, d["milestone_id"], d["amount"]) for e, d in events] == [
+        ("EscrowFunded", "m1", 10_000),
+        ("EscrowFunded", "m2", 5_000),
+    ]
+    state = fold(requested, events)
+    assert D.record_charge(state, CONTRACT, "ch1", True) == []
+    with pytest.raises(Conflict, match="already funded"):
+        D.request_funding(state, CONTRACT, "buyer", ["m1"], "pm", "ch3")
+
+
+def test_only_the_buyer_funds_existing_milestones_of_an_active_contract():
+    with pytest.raises(Forbidden):
+        D.request_funding(Escrow(), CONTRACT, "seller", ["m1"], "pm", "ch")
+    with pytest.raises(NotFound):
+        D.request_funding(Escrow(), CONTRACT, "buyer", ["m9"], "pm", "ch")
+    ended = ContractTerms(**{**CONTRACT.__dict__, "status": "cancelled"})
+    with pytest.raises(Conflict):
+        D.request_funding(Escrow(), ended, "buyer", ["m1"], "pm", "ch")
+
+
+def test_a_declined_charge_frees_the_milestone():
+    requested = fold(None, D.request_funding(Escrow(), CONTRACT, "buyer", ["m1"], "pm", "ch1"))
+    state = fold(
+        requested, D.record_charge(requested, CONTRACT, "ch1", False, "card_declined", "no")
+    )
+    assert state.charges["ch1"].status == "failed"
+    assert D.request_funding(state, CONTRACT, "buyer", ["m1"], "pm", "ch2")
+
+
+def test_a_charge_landing_after_the_contract_ended_is_refunded():
+    requested = fold(None, D.request_funding(Escrow(), CONTRACT, "buyer", ["m1"], "pm", "ch1"))
+    closed = fold(requested, [("EscrowClosed", {"reason": "contract cancelled", "cause": "e1"})])
+    events = D.record_charge(closed, CONTRACT, "ch1", True)
+    assert [e for e, _ in events] == ["EscrowFunded", "EscrowRefunded"]
+    state = fold(closed, events)
+    assert state.ledger.holds[("c1", "m1")].held == 0
+
+
+def test_release_happens_once_per_milestone_whatever_the_number_of_approvals():
+    state = funded("m1")
+    (released,) = D.release(state, CONTRACT, "m1", "approval-1", 1_000)
+    assert released[1]["amount"] == 10_000 and released[1]["fee"] == 1_000
+    state = fold(state, [released])
+    assert D.release(state, CONTRACT, "m1", "approval-1", 1_000) == []  # redelivered
+    assert D.release(state, CONTRACT, "m1", "approval-2", 1_000) == []  # nothing held
+
+
+def test_a_frozen_milestone_is_not_released_and_a_late_freeze_is_implied_by_the_split():
+    state = funded("m1", "m2")
+    state = fold(state, D.freeze(state, CONTRACT, "m1", "dispute-1"))
+    assert D.release(state, CONTRACT, "m1", "approval", 1_000) == []
+    (settled,) = D.settle(state, CONTRACT, "m1", 6_000, "resolution-1", 1_000)
+    assert (settled[1]["to_seller"], settled[1]["fee"], settled[1]["refunded"]) == (
+        6_000,
+        600,
+        4_000,
+    )
+    # The resolution's notice arrived before the dispute's: freeze, then split.
+    events = D.settle(state, CONTRACT, "m2", 1_000, "resolution-2", 1_000)
+    assert [e for e, _ in events] == ["EscrowFrozen", "EscrowDisputeSettled"]
+    state = fold(state, [settled, *events])
+    assert all(h.held == 0 and not h.disputed for h in state.ledger.holds.values())
+    assert D.freeze(state, CONTRACT, "m2", "dispute-2") == []  # nothing held any more
+
+
+def test_payouts_never_exceed_what_releases_credited():
+    state = Payouts()
+    (first,) = D.request_payout(state, 9_000, "seller", "p1", 5_000, "USD")
+    state = fold_payouts(state, [first])
+    with pytest.raises(Conflict):
+        D.request_payout(state, 9_000, "seller", "p2", 4_001, "USD")
+    assert D.request_payout(state, 9_000, "seller", "p2", 4_000, "USD")
+    assert D.payout_sent(state, "p1", "ref")
+    state = fold_payouts(state, D.payout_sent(state, "p1", "ref"))
+    assert D.payout_sent(state, "p1", "ref") == []
+
+
+def fold_payouts(state: Payouts, events: list[tuple[str, dict]]) -> Payouts:
+    for event_type, data in events:
+        recorded = RecordedEvent(
+            uuid.uuid4(), event_type, 1, data, EventMetadata.root("x"), "payouts-s", 0, 1, T0
+        )
+        state = D.evolve_payouts(state, DecodedEvent(recorded, data, 1))
+    return state
