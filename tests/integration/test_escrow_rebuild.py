@@ -142,3 +142,37 @@ def test_escrow_view_equals_its_rebuild_after_a_long_random_scenario(
         live_engine.dispose()
         rebuilt_engine.dispose()
     store.close()
+
+
+def test_fifty_concurrent_release_requests_release_a_milestone_once(fresh_pg: str):
+    """Fifty approvals of one milestone reach escrow at once (each a different
+    event, as if redelivered or duplicated): one release is recorded."""
+    import eventlet
+
+    store = SqlEventStore(fresh_pg)
+    log = ServiceEventLog(store, Context("c", "c", "system:test", "escrow"))
+    contract = ContractTerms(
+        str(uuid.uuid4()), "buyer", "seller", "active", "USD", {"m1": 123_457}, frozenset()
+    )
+    stream = escrow_stream(contract.contract_id)
+
+    def run(decide: Callable[..., Any], *args: Any) -> None:
+        log.command(stream, D.evolve, None, lambda s: decide(s or Escrow(), contract, *args))
+
+    run(D.request_funding, "buyer", ["m1"], "pm", "ch")
+    run(D.record_charge, "ch", True)
+
+    def release(n: int) -> str:
+        try:
+            run(D.release, "m1", f"approval-{n}", 1_000)
+            return "ok"
+        except ServiceError as exc:  # StaleState after its retries: a 409 to the caller
+            return type(exc).__name__
+
+    pool = eventlet.GreenPool(50)
+    outcomes = list(pool.imap(release, range(50)))
+    released = [e for e in store.read_stream(stream) if e.type == "EscrowReleased"]
+    assert len(released) == 1, outcomes
+    assert (released[0].data["amount"], released[0].data["fee"]) == (123_457, 12_346)
+    assert set(outcomes) <= {"ok", "StaleState"}
+    store.close()
