@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 import unicodedata
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import quote
@@ -42,12 +43,19 @@ from services.escrow.views import EscrowView
 from services.identity import api as identity_api
 from services.identity import views as identity_views
 from services.identity.views import ProfilesProjection
+from services.messaging import api as messaging_api
+from services.messaging import views as messaging_views
+from services.messaging.views import MessagingView, NotificationsView
 from services.projects import api as projects_api
 from services.projects import views as projects_views
 from services.projects.views import ProjectsView
+from services.reputation import api as reputation_api
+from services.reputation import views as reputation_views
+from services.reputation.views import ReputationView
 from shared.api import ReasonRequest
 from shared.blobs import ALLOWED_TYPES, CHUNK_SIZE
-from shared.errors import Forbidden, InvalidInput
+from shared.errors import Forbidden, InvalidInput, NotFound
+from shared.jsonready import json_ready
 from shared.logging import get_logger
 from shared.pagination import PageQuery, page_schema
 from shared.projection import ProjectionWorker
@@ -56,6 +64,7 @@ log = get_logger(__name__)
 
 SERVICES = ("identity", "projects", "bidding", "contracts", "escrow", "messaging", "reputation")
 READY_TIMEOUT_SECONDS = 3.0
+STREAM_POLL_SECONDS = 0.5
 UPLOAD_FORM = {
     "type": "object",
     "required": ["file", "purpose"],
@@ -64,6 +73,48 @@ UPLOAD_FORM = {
         "purpose": {"type": "string", "enum": sorted(ALLOWED_TYPES)},
     },
 }
+
+
+def live_notifications(views: Any, user_id: str, position: int) -> Iterator[bytes]:
+    """Server-sent events from the gateway's own inbox view: a green thread per
+    connection polls one indexed query; a comment every 15 s keeps proxies from
+    closing an idle stream. Each event's id is its log position, which the
+    browser sends back as Last-Event-ID when it reconnects."""
+    yield b"retry: 2000\n\n"
+    idle = 0.0
+    while True:
+        try:
+            with views.connect() as conn:
+                fresh = messaging_views.notifications_after(conn, user_id, position)
+        except Exception:
+            # The client reconnects after `retry` with Last-Event-ID: nothing is missed.
+            log.warning("notification stream ended", exc_info=True)
+            return
+        for item in fresh:
+            position = max(position, item["position"])
+            yield b"id: %d\nevent: notification\ndata: %s\n\n" % (
+                item["position"],
+                orjson.dumps(item),
+            )
+        idle = 0.0 if fresh else idle + STREAM_POLL_SECONDS
+        if idle >= 15:
+            idle = 0.0
+            yield b": keep-alive\n\n"
+        eventlet.sleep(STREAM_POLL_SECONDS)
+
+
+def wait_until_visible(views: Any, read: Any, timeout: float = 5.0) -> None:
+    """A command's result in the gateway's own view, for read-your-writes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with views.connect() as conn:
+                read(conn)
+            return
+        except NotFound:
+            if time.monotonic() > deadline:
+                raise
+            eventlet.sleep(0.05)
 
 
 def _today() -> date:
@@ -90,6 +141,9 @@ class GatewayService:
     proposal_views = ProjectionWorker(ProposalsView())
     contract_views = ProjectionWorker(ContractsView())
     escrow_views = ProjectionWorker(EscrowView())
+    messaging_views = ProjectionWorker(MessagingView())
+    notification_views = ProjectionWorker(NotificationsView())
+    reputation_views = ProjectionWorker(ReputationView())
     identity = RpcProxy("identity")
     projects = RpcProxy("projects")
     bidding = RpcProxy("bidding")
@@ -181,7 +235,12 @@ class GatewayService:
         assert self.scope.principal is not None
         user_id = self.scope.principal.user_id
         with self.profiles.connect() as conn:
-            return identity_views.get_profile(conn, user_id, user_id)
+            profile = identity_views.get_profile(conn, user_id, user_id)
+        return self._with_reputation(profile)
+
+    def _with_reputation(self, profile: dict[str, Any]) -> dict[str, Any]:
+        with self.reputation_views.connect() as conn:
+            return {**profile, "reputation": reputation_views.summary(conn, profile["user_id"])}
 
     @endpoint(
         "GET",
@@ -195,7 +254,8 @@ class GatewayService:
     def profile(self, request: Request, user_id: str) -> dict[str, Any]:
         viewer = self.scope.principal.user_id if self.scope.principal else None
         with self.profiles.connect() as conn:
-            return identity_views.get_profile(conn, user_id, viewer)
+            profile = identity_views.get_profile(conn, user_id, viewer)
+        return self._with_reputation(profile)
 
     @endpoint(
         "PATCH",
@@ -456,15 +516,14 @@ class GatewayService:
             raise Forbidden("only the project's buyer sees its proposals")
         with self.proposal_views.connect() as conn:
             page = bidding_views.list_proposals(conn, query, project_id=project_id)
+        seller_ids = [p["seller_id"] for p in page["items"]]
         with self.profiles.connect() as conn:
-            sellers = identity_views.seller_summaries(conn, [p["seller_id"] for p in page["items"]])
+            sellers = identity_views.seller_summaries(conn, seller_ids)
+        with self.reputation_views.connect() as conn:
+            reputations = reputation_views.summaries(conn, seller_ids, "seller")
         for item in page["items"]:
             summary = sellers.get(item["seller_id"], {"user_id": item["seller_id"], "skills": []})
-            # Reputation arrives with the reputation service's events; until then, none.
-            item["seller"] = {
-                **summary,
-                "reputation": {"average_rating": None, "reviews": 0, "completion_rate": None},
-            }
+            item["seller"] = {**summary, "reputation": reputations.get(item["seller_id"])}
         return page
 
     def _seller_view(self, proposal: dict[str, Any]) -> dict[str, Any]:
@@ -957,6 +1016,202 @@ class GatewayService:
     def payout(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
         self._role("seller")
         return self.escrow.request_payout(request.get_json(), request.headers[IDEMPOTENCY_HEADER])
+
+    # -- conversations ------------------------------------------------------------
+
+    @endpoint(
+        "POST",
+        "/conversations",
+        summary="Start (or find) the conversation about a proposal or a contract",
+        tags=("messages",),
+        body=messaging_api.StartConversationRequest,
+        response=messaging_api.ConversationResponse,
+        errors=(404,),
+    )
+    def start_conversation(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
+        started = self.messaging.start_conversation(request.get_json())
+        conversation_id = started["conversation_id"]
+        wait_until_visible(
+            self.messaging_views,
+            lambda conn: messaging_views.get_conversation(conn, conversation_id, self._me()),
+        )
+        with self.messaging_views.connect() as conn:
+            return messaging_views.get_conversation(conn, conversation_id, self._me())
+
+    def _me(self) -> str:
+        assert self.scope.principal is not None
+        return self.scope.principal.user_id
+
+    @endpoint(
+        "GET",
+        "/me/conversations",
+        summary="Your conversations, with unread counts",
+        tags=("messages",),
+        response=messaging_api.ConversationList,
+    )
+    def my_conversations(self, request: Request) -> dict[str, Any]:
+        with self.messaging_views.connect() as conn:
+            return messaging_views.list_conversations(conn, self._me())
+
+    @endpoint(
+        "GET",
+        "/conversations/<conversation_id>",
+        summary="A conversation, with read receipts (its participants only)",
+        tags=("messages",),
+        response=messaging_api.ConversationResponse,
+        errors=(404,),
+    )
+    def get_conversation(self, request: Request, conversation_id: str) -> dict[str, Any]:
+        with self.messaging_views.connect() as conn:
+            return messaging_views.get_conversation(conn, conversation_id, self._me())
+
+    @endpoint(
+        "GET",
+        "/conversations/<conversation_id>/messages",
+        summary="Messages, newest first (order=desc) or oldest first (order=asc)",
+        tags=("messages",),
+        query=messaging_api.MessagesQuery,
+        response=messaging_api.MessagePage,
+        errors=(404,),
+    )
+    def list_messages(
+        self, request: Request, conversation_id: str, query: dict[str, Any]
+    ) -> dict[str, Any]:
+        with self.messaging_views.connect() as conn:
+            messaging_views.get_conversation(conn, conversation_id, self._me())
+            return messaging_views.list_messages(
+                conn, conversation_id, query["order"], query["limit"], query["cursor"]
+            )
+
+    @endpoint(
+        "POST",
+        "/conversations/<conversation_id>/messages",
+        summary="Send a message (text and/or your own files)",
+        tags=("messages",),
+        body=messaging_api.PostMessageRequest,
+        response=messaging_api.MessageResponse,
+        status=201,
+        errors=(404,),
+    )
+    def post_message(
+        self, request: Request, conversation_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        posted = self.messaging.post_message(conversation_id, request.get_json())
+        return {
+            "seq": posted["seq"],
+            "message_id": posted["message_id"],
+            "sender_id": self._me(),
+            "text": body["text"],
+            "file_ids": [str(f) for f in body["file_ids"]],
+            "sent_at": json_ready(datetime.now(UTC)),
+        }
+
+    @endpoint(
+        "POST",
+        "/conversations/<conversation_id>/read",
+        summary="A read receipt: you have read up to this message",
+        tags=("messages",),
+        body=messaging_api.ReadRequest,
+        response=messaging_api.MarkedResponse,
+        errors=(404, 409),
+    )
+    def mark_read(
+        self, request: Request, conversation_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        return self.messaging.mark_read(conversation_id, body["up_to"])
+
+    # -- notifications --------------------------------------------------------------
+
+    @endpoint(
+        "GET",
+        "/me/notifications",
+        summary="Your notifications, newest first (unread=true for unread only)",
+        tags=("notifications",),
+        query=messaging_api.NotificationsQuery,
+        response=messaging_api.NotificationPage,
+    )
+    def my_notifications(self, request: Request, query: dict[str, Any]) -> dict[str, Any]:
+        with self.notification_views.connect() as conn:
+            return messaging_views.list_notifications(
+                conn, self._me(), query["unread"], query["limit"], query["cursor"]
+            )
+
+    @endpoint(
+        "POST",
+        "/me/notifications/read",
+        summary="Mark notifications read: the listed ones, or all",
+        tags=("notifications",),
+        body=messaging_api.MarkNotificationsRequest,
+        response=messaging_api.MarkedResponse,
+    )
+    def mark_notifications(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
+        up_to = None
+        if body["all"]:
+            with self.notification_views.connect() as conn:
+                up_to = messaging_views.latest_position(conn, self._me())
+        return self.messaging.mark_notifications_read(request.get_json(), up_to)
+
+    @endpoint(
+        "GET",
+        "/me/notifications/stream",
+        summary="Live notifications as server-sent events (resume with Last-Event-ID)",
+        tags=("notifications",),
+    )
+    def notification_stream(self, request: Request) -> Response:
+        user = self._me()
+        # eventlet's server buffers 4 KB before writing; an event must go out at once.
+        request.environ["eventlet.minimum_write_chunk_size"] = 0
+        last = request.headers.get("Last-Event-ID", "")
+        with self.notification_views.connect() as conn:
+            position = int(last) if last.isdigit() else messaging_views.latest_position(conn, user)
+        return Response(
+            live_notifications(self.notification_views, user, position),
+            mimetype="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+
+    # -- reviews and reputation -----------------------------------------------------
+
+    @endpoint(
+        "POST",
+        "/contracts/<contract_id>/reviews",
+        summary="Review the other party of an ended contract (once; shown when both "
+        "reviewed or the window closed)",
+        tags=("reputation",),
+        body=reputation_api.ReviewRequest,
+        response=reputation_api.SubmittedResponse,
+        status=201,
+        errors=(404, 409),
+    )
+    def submit_review(
+        self, request: Request, contract_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        return self.reputation.submit_review(contract_id, request.get_json())
+
+    @endpoint(
+        "GET",
+        "/contracts/<contract_id>/reviews",
+        summary="A contract's reviews: yours, and the other party's once revealed",
+        tags=("reputation",),
+        response=reputation_api.ContractReviews,
+        errors=(404,),
+    )
+    def contract_reviews(self, request: Request, contract_id: str) -> dict[str, Any]:
+        self._contract_for_party(contract_id)
+        with self.reputation_views.connect() as conn:
+            return reputation_views.contract_reviews(conn, contract_id, self._me())
+
+    @endpoint(
+        "GET",
+        "/users/<user_id>/reviews",
+        summary="A user's revealed reviews",
+        tags=("reputation",),
+        auth="optional",
+        response=reputation_api.ReviewList,
+    )
+    def user_reviews(self, request: Request, user_id: str) -> dict[str, Any]:
+        with self.reputation_views.connect() as conn:
+            return {"items": reputation_views.reviews_of(conn, user_id)}
 
     # -- files -----------------------------------------------------------------
 

@@ -16,3 +16,21 @@ class Strict(Schema):
 
 class ReasonRequest(Strict):
     reason = fields.String(load_default="", validate=validate.Length(max=1000))
+
+
+class ReputationSummary(Schema):
+    """A user's reputation in one role, by the published formula (docs/reputation.md)."""
+
+    formula_version = fields.Integer(required=True)
+    score = fields.Float(allow_none=True, metadata={"description": "1-5; none before a review"})
+    reviews = fields.Integer(required=True)
+    contracts = fields.Integer(required=True)
+    completion_rate = fields.Integer(allow_none=True, metadata={"description": "percent"})
+    on_time_rate = fields.Integer(allow_none=True, metadata={"description": "percent"})
+    rehire_rate = fields.Integer(allow_none=True, metadata={"description": "percent"})
+    job_success = fields.Integer(allow_none=True, metadata={"description": "0-100"})
+
+
+class Reputation(Schema):
+    as_seller = fields.Nested(ReputationSummary, allow_none=True)
+    as_buyer = fields.Nested(ReputationSummary, allow_none=True)

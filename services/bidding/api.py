@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from services.bidding.events import PRICE_TYPES, PROPOSAL_STATUSES
-from shared.api import CURRENCY, Strict
+from shared.api import CURRENCY, ReputationSummary, Strict
 from shared.money import MAX_AMOUNT
 
 
@@ -79,19 +79,13 @@ class MilestoneResponse(Schema):
     due_in_days = fields.Integer()
 
 
-class ReputationSummary(Schema):
-    average_rating = fields.Float(allow_none=True)
-    reviews = fields.Integer(required=True)
-    completion_rate = fields.Float(allow_none=True)
-
-
 class SellerSummary(Schema):
     user_id = fields.String(required=True)
     headline = fields.String(allow_none=True)
     skills = fields.List(fields.String())
     hourly_rate = fields.Dict(allow_none=True)
     photo_file_id = fields.String(allow_none=True)
-    reputation = fields.Nested(ReputationSummary)
+    reputation = fields.Nested(ReputationSummary, allow_none=True)
 
 
 class ProposalResponse(Schema):

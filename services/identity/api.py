@@ -9,7 +9,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from services.identity.events import ROLES
-from shared.api import Strict
+from shared.api import Reputation, Strict
 from shared.money import MoneySchema
 
 COMPANY_SIZES = ("1", "2-10", "11-50", "51-200", "201-1000", "1000+")
@@ -147,6 +147,7 @@ class ProfileResponse(Schema):
     seller = fields.Nested(SellerProfileResponse, allow_none=True)
     email = fields.String()
     completeness = fields.Dict(keys=fields.String(), values=fields.Nested(CompletenessResponse))
+    reputation = fields.Nested(Reputation, metadata={"description": "From reputation's events"})
 
 
 class FileResponse(Schema):

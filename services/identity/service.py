@@ -306,3 +306,17 @@ class IdentityService(MarketplaceService):
                 FileRecord(),
                 lambda record: domain.grant_file_access(record, owner, event.data["buyer_id"]),
             )
+
+    @event_handler("messaging", "MessagePosted")
+    def on_message_posted(self, payload: dict[str, Any]) -> None:
+        """The other participant may read the files attached to a message."""
+        data = decode_message(payload).data
+        for file_id in data["file_ids"]:
+            self.event_log.command(
+                domain.file_stream(file_id),
+                domain.evolve_file,
+                FileRecord(),
+                lambda record: domain.grant_file_access(
+                    record, data["sender_id"], data["recipient_id"]
+                ),
+            )

@@ -1,9 +1,102 @@
-"""The messaging service. An empty service for now: its issue fills it in."""
+"""The messaging service: conversations between a buyer and a seller, read
+receipts, and marking notifications read. (The inbox itself is a view of
+every service's events: ``services.messaging.views.NotificationsView``.)"""
 
 from __future__ import annotations
 
-from shared.service import MarketplaceService
+import uuid
+from typing import Any
+
+from services.messaging import api, domain
+from services.messaging.domain import Conversation
+from shared.attachments import check_own_files
+from shared.errors import NotFound
+from shared.eventstore import StreamNotFound, StreamState
+from shared.logging import get_logger
+from shared.service import MarketplaceService, rpc
+from shared.validation import known_id, load
+
+log = get_logger(__name__)
 
 
 class MessagingService(MarketplaceService):
     name = "messaging"
+
+    def _conversation(self, conversation_id: str) -> tuple[Conversation, int]:
+        """The conversation (from its first event only) and its last revision."""
+        stream = domain.conversation_stream(known_id(conversation_id, "conversation"))
+        try:
+            first = self.event_log.store.read_stream(stream, limit=1)
+        except StreamNotFound:
+            raise NotFound("no such conversation") from None
+        state = domain.evolve(Conversation(), self.event_log.schemas.decode(first[0]))
+        return state, self.event_log.store.stream_revision(stream) or 0
+
+    @rpc
+    def start_conversation(self, request: dict[str, Any]) -> dict[str, Any]:
+        data = load(api.StartConversationRequest(), request)
+        kind = "proposal" if data["proposal_id"] else "contract"
+        ref_id = str(data["proposal_id"] or data["contract_id"])
+        parties, _ = self.event_log.state(f"{kind}-{ref_id}", domain.evolve_parties, {})
+        if not parties:
+            raise NotFound(f"no such {kind}")
+        conversation_id = domain.conversation_id_for(kind, ref_id)
+        stream = domain.conversation_stream(conversation_id)
+        actor = self.context.actor_id
+        state = self.event_log.command(
+            stream,
+            domain.evolve,
+            Conversation(),
+            lambda s: domain.start(s, kind, ref_id, parties, actor),
+        )
+        return {"conversation_id": state.conversation_id, "kind": kind, "ref_id": ref_id}
+
+    @rpc
+    def post_message(self, conversation_id: str, request: dict[str, Any]) -> dict[str, Any]:
+        data = load(api.PostMessageRequest(), request)
+        state, _ = self._conversation(conversation_id)
+        actor = self.context.actor_id
+        domain.require_participant(state, actor)
+        files = check_own_files(self.event_log, actor, data["file_ids"])
+        message_id = str(uuid.uuid4())
+        events = domain.post(state, actor, message_id, data["text"], files)
+        # Any revision: messages only append, and each one's number is its revision.
+        result = self.event_log.record(
+            domain.conversation_stream(conversation_id), events, StreamState.STREAM_EXISTS
+        )
+        return {"message_id": message_id, "seq": result.last_revision}
+
+    @rpc
+    def mark_read(self, conversation_id: str, up_to: int) -> dict[str, Any]:
+        load(api.ReadRequest(), {"up_to": up_to})
+        state, last = self._conversation(conversation_id)
+        events = domain.mark_read(state, self.context.actor_id, up_to, last)
+        self.event_log.record(
+            domain.conversation_stream(conversation_id), events, StreamState.STREAM_EXISTS
+        )
+        return {"marked": True}
+
+    @rpc
+    def mark_notifications_read(
+        self, request: dict[str, Any], up_to_position: int | None = None
+    ) -> dict[str, Any]:
+        """``up_to_position``: with ``all``, the newest notification the reader saw."""
+        data = load(api.MarkNotificationsRequest(), request)
+        user = self.context.actor_id
+        if not data["all"] and not data["notification_ids"]:
+            return {"marked": False}
+        self.event_log.record(
+            f"inbox-{user}",
+            [
+                (
+                    "NotificationsRead",
+                    {
+                        "user_id": user,
+                        "notification_ids": [str(n) for n in data["notification_ids"]],
+                        "all": data["all"],
+                        "up_to_position": up_to_position if data["all"] else None,
+                    },
+                )
+            ],
+        )
+        return {"marked": True}

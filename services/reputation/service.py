@@ -1,9 +1,88 @@
-"""The reputation service. An empty service for now: its issue fills it in."""
+"""The reputation service: double-blind reviews after a contract ends. The
+reputation numbers are a projection of its events (``views.ReputationView``)."""
 
 from __future__ import annotations
 
-from shared.service import MarketplaceService
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from nameko.timer import timer
+
+from services.reputation import api, domain, views
+from services.reputation.domain import ContractEnd, Feedback
+from services.reputation.views import ReputationView
+from shared.config import settings
+from shared.consumer import decode_message, event_handler
+from shared.logging import get_logger
+from shared.projection import ProjectionWorker
+from shared.service import MarketplaceService, rpc
+from shared.validation import known_id, load
+
+log = get_logger(__name__)
+
+
+def feedback_stream(contract_id: str) -> str:
+    return f"feedback-{contract_id}"
 
 
 class ReputationService(MarketplaceService):
     name = "reputation"
+    reputation_views = ProjectionWorker(ReputationView())
+
+    @property
+    def window(self) -> timedelta:
+        days = float(self.nameko_config.get("REVIEW_WINDOW_DAYS", settings().review_window_days))
+        return timedelta(days=days)
+
+    def _end(self, contract_id: str) -> ContractEnd:
+        end, _ = self.event_log.state(
+            f"contract-{known_id(contract_id, 'contract')}", domain.evolve_contract, ContractEnd()
+        )
+        return end
+
+    @rpc
+    def submit_review(self, contract_id: str, request: dict[str, Any]) -> dict[str, Any]:
+        review = load(api.ReviewRequest(), request)
+        end = self._end(contract_id)
+        actor, now, window = self.context.actor_id, datetime.now(UTC), self.window
+        state = self.event_log.command(
+            feedback_stream(contract_id),
+            domain.evolve,
+            Feedback(),
+            lambda s: domain.submit_review(s, end, actor, review, now, window),
+        )
+        return {"contract_id": contract_id, "revealed": state.revealed}
+
+    @event_handler("contracts", "ContractCompleted")
+    def on_contract_completed(self, payload: dict[str, Any]) -> None:
+        self._open_window(payload)
+
+    @event_handler("contracts", "ContractCancelled")
+    def on_contract_cancelled(self, payload: dict[str, Any]) -> None:
+        self._open_window(payload)
+
+    def _open_window(self, payload: dict[str, Any]) -> None:
+        contract_id = decode_message(payload).data["contract_id"]
+        end, window = self._end(contract_id), self.window
+        self.event_log.command(
+            feedback_stream(contract_id),
+            domain.evolve,
+            Feedback(),
+            lambda s: domain.open_window(s, end, window),
+        )
+
+    @timer(interval=settings().review_reveal_check_seconds)
+    def reveal_closed_windows(self) -> int:
+        now = datetime.now(UTC)
+        with self.reputation_views.connect() as conn:
+            due = views.windows_to_close(conn, now)
+        for contract_id in due:
+            self.event_log.command(
+                feedback_stream(contract_id),
+                domain.evolve,
+                Feedback(),
+                lambda s: domain.reveal_when_closed(s, now),
+            )
+        if due:
+            log.info("review windows closed", contracts=len(due))
+        return len(due)

@@ -23,7 +23,9 @@ from services.contracts.service import ContractsService
 from services.escrow.service import EscrowService
 from services.identity.admin import grant_admin
 from services.identity.service import IdentityService
+from services.messaging.service import MessagingService
 from services.projects.service import ProjectsService
+from services.reputation.service import ReputationService
 from shared import eventtool
 from shared.eventstore.sql import SqlEventStore
 from shared.relay import AmqpPublisher, Relay
@@ -37,6 +39,7 @@ from tests.integration.test_run import free_port
 pytestmark = pytest.mark.integration
 
 REVIEW_SECONDS = 8
+REVIEW_WINDOW_SECONDS = 12
 
 
 class Deal(Market):
@@ -121,6 +124,7 @@ def deal(
             "DATABASE_URL": fresh_pg,
             "CONTRACT_REVIEW_DAYS": REVIEW_SECONDS / 86_400,
             "ESCROW_FUNDING_RECOVERY_SECONDS": 0,
+            "REVIEW_WINDOW_DAYS": REVIEW_WINDOW_SECONDS / 86_400,
         }
         containers = {}
         for cls in (
@@ -129,6 +133,8 @@ def deal(
             BiddingService,
             ContractsService,
             EscrowService,
+            MessagingService,
+            ReputationService,
         ):
             containers[cls.name] = container_factory(cls, service_config)
             containers[cls.name].start()

@@ -445,11 +445,8 @@ def test_buyer_reviews_proposals_and_sellers_see_only_their_own(market: Market):
     listed = market.visible(path, buyer["access_token"], check=lambda b: len(b["items"]) == 2)
     by_seller = {p["seller_id"]: p for p in listed["items"]}
     assert by_seller[ann["user_id"]]["seller"]["skills"] in ([], ["django"])
-    assert by_seller[ann["user_id"]]["seller"]["reputation"] == {
-        "average_rating": None,
-        "reviews": 0,
-        "completion_rate": None,
-    }
+    # No ended contract yet: no reputation (the next test module shows one).
+    assert by_seller[ann["user_id"]]["seller"]["reputation"] is None
     by_price = market.get(f"{path}?sort=price", buyer["access_token"]).json()["items"]
     assert [p["proposal_id"] for p in by_price] == [p_bob["proposal_id"], p_ann["proposal_id"]]
 

@@ -1,0 +1,51 @@
+"""The messaging service's events: its published API.
+
+Stream ``conversation-<id>``: one buyer-seller conversation, about a proposal
+(interviews, questions, negotiation) or a contract (the work room). A
+message's number is its event's revision in that stream, so posting needs no
+read of earlier messages. Stream ``inbox-<user>``: what a user marked read.
+"""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from shared.schemas import registry
+
+
+@registry.event("ConversationStarted")
+class ConversationStarted(Schema):
+    conversation_id = fields.String(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(("proposal", "contract")))
+    ref_id = fields.String(required=True)
+    project_id = fields.String(required=True)
+    buyer_id = fields.String(required=True)
+    seller_id = fields.String(required=True)
+
+
+@registry.event("MessagePosted")
+class MessagePosted(Schema):
+    message_id = fields.String(required=True)
+    sender_id = fields.String(required=True)
+    recipient_id = fields.String(required=True)
+    """Who may now read the attached files, too."""
+    text = fields.String(required=True)
+    file_ids = fields.List(fields.String(), load_default=list)
+
+
+@registry.event("MessagesRead")
+class MessagesRead(Schema):
+    """A read receipt: ``reader_id`` has read every message up to ``up_to``."""
+
+    reader_id = fields.String(required=True)
+    up_to = fields.Integer(required=True)
+
+
+@registry.event("NotificationsRead")
+class NotificationsRead(Schema):
+    """The listed notifications, or (``all``) every one up to ``up_to_position``."""
+
+    user_id = fields.String(required=True)
+    notification_ids = fields.List(fields.String(), load_default=list)
+    all = fields.Boolean(load_default=False)
+    up_to_position = fields.Integer(load_default=None, allow_none=True)
