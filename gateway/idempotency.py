@@ -4,7 +4,8 @@ The first request with a key records it as pending, runs, and stores its
 answer; a repeat within the TTL (24 h by default) gets that answer replayed.
 The same key with a different request is a 422; a repeat while the first is
 still running is a 409. A pending record older than ``PENDING_TIMEOUT``
-belongs to a request that died (the gateway was killed): it is taken over.
+belongs to a request that died (the gateway was killed): it is taken over
+(``IDEMPOTENCY_PENDING_SECONDS``, 60 by default: longer than any request).
 Answers with a 5xx status are not stored, so the client's retry runs anew.
 """
 
@@ -56,9 +57,12 @@ def fingerprint(method: str, path: str, body: bytes) -> str:
 
 
 class IdempotencyStore:
-    def __init__(self, engine: Engine, ttl: timedelta) -> None:
+    def __init__(
+        self, engine: Engine, ttl: timedelta, pending_timeout: timedelta = PENDING_TIMEOUT
+    ) -> None:
         self.engine = engine
         self.ttl = ttl
+        self.pending_timeout = pending_timeout
         self._insert: Any = (
             postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
         )
@@ -85,7 +89,7 @@ class IdempotencyStore:
             ).one()
             created = aware(row.created_at)
             expired = created < now - self.ttl
-            abandoned = row.state == "pending" and created < now - PENDING_TIMEOUT
+            abandoned = row.state == "pending" and created < now - self.pending_timeout
             if expired or abandoned:
                 conn.execute(
                     t.update()
@@ -134,7 +138,8 @@ class Idempotency(DependencyProvider):
         engine = shared_engine(database_url_for(self.container))
         create_schema(engine, metadata)
         ttl = timedelta(hours=settings().idempotency_ttl_hours)
-        self.store = IdempotencyStore(engine, ttl)
+        pending = timedelta(seconds=settings().idempotency_pending_seconds)
+        self.store = IdempotencyStore(engine, ttl, pending)
 
     def get_dependency(self, worker_ctx: Any) -> IdempotencyStore:
         return self.store

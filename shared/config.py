@@ -48,6 +48,8 @@ class Settings:
     blob_dir: Path
     cors_origins: tuple[str, ...]
     idempotency_ttl_hours: int
+    idempotency_pending_seconds: float
+    """After this long, a request still marked in progress is taken to have died."""
     project_idle_days: float
     health_address: str
     """Where a service or the relay answers /health/live and /health/ready."""
@@ -132,6 +134,7 @@ def load_settings() -> Settings:
         blob_dir=Path(env.str("BLOB_DIR", str(var_dir / "blobs"))).resolve(),
         cors_origins=tuple(env.list("CORS_ORIGINS", [])),
         idempotency_ttl_hours=env.int("IDEMPOTENCY_TTL_HOURS", 24),
+        idempotency_pending_seconds=env.float("IDEMPOTENCY_PENDING_SECONDS", 60),
         project_idle_days=env.float("PROJECT_IDLE_DAYS", 30),
         project_expiry_check_seconds=env.float("PROJECT_EXPIRY_CHECK_SECONDS", 3600),
         health_address=env.str("HEALTH_ADDRESS", "127.0.0.1:0"),

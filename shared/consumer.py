@@ -2,8 +2,9 @@
 
 Nameko's own ``event_handler`` acknowledges a message whose handler raised,
 and the message is gone. :func:`event_handler` here instead moves it to
-``<queue>.retry``, a queue whose TTL dead-letters it back to the handler's
-queue after ``CONSUMER_RETRY_DELAY_MS``; after ``CONSUMER_MAX_RETRIES`` failed
+``<queue>.wait``, where it expires after ``CONSUMER_RETRY_DELAY_MS`` (a
+per-message TTL, so the delay can change without redeclaring the queue) and
+is dead-lettered back to the handler's queue; after ``CONSUMER_MAX_RETRIES`` failed
 attempts it goes to ``<queue>.dead`` with the last error in its headers, for an
 operator to inspect and replay. The copy is published (with confirms) before
 the original is acknowledged, so a crash in between duplicates, never loses.
@@ -65,14 +66,11 @@ class ReliableEventHandler(EventHandler):
         self.max_retries = int(config.get("CONSUMER_MAX_RETRIES", 5))
         delay = int(config.get("CONSUMER_RETRY_DELAY_MS", 2000))
         name = self.queue.name
+        self.retry_delay_ms = delay
         self.retry_queue = Queue(
-            f"{name}.retry",
+            f"{name}.wait",
             durable=True,
-            queue_arguments={
-                "x-message-ttl": delay,
-                "x-dead-letter-exchange": "",
-                "x-dead-letter-routing-key": name,
-            },
+            queue_arguments={"x-dead-letter-exchange": "", "x-dead-letter-routing-key": name},
         )
         self.dead_queue = Queue(f"{name}.dead", durable=True)
         self.amqp_uri = config["AMQP_URI"]
@@ -92,8 +90,9 @@ class ReliableEventHandler(EventHandler):
         target = self.retry_queue if attempts <= self.max_retries else self.dead_queue
         headers[ATTEMPTS_HEADER] = attempts
         headers[ERROR_HEADER] = f"{exc_info[0].__name__}: {exc_info[1]}"[:1000]
+        expiration = self.retry_delay_ms / 1000 if target is self.retry_queue else None
         try:
-            self._publish_copy(message, target, headers)
+            self._publish_copy(message, target, headers, expiration)
         except Exception:
             log.exception("could not park failed message; it will be redelivered")
             return
@@ -106,7 +105,9 @@ class ReliableEventHandler(EventHandler):
         )
         self.queue_consumer.ack_message(message)
 
-    def _publish_copy(self, message: Any, target: Queue, headers: dict[str, Any]) -> None:
+    def _publish_copy(
+        self, message: Any, target: Queue, headers: dict[str, Any], expiration: float | None
+    ) -> None:
         properties = message.properties or {}
         connection = Connection(self.amqp_uri, transport_options={"confirm_publish": True})
         with connection as conn, producers[conn].acquire(block=True) as producer:
@@ -121,6 +122,7 @@ class ReliableEventHandler(EventHandler):
                 message_id=properties.get("message_id"),
                 type=properties.get("type"),
                 correlation_id=properties.get("correlation_id"),
+                expiration=expiration,
                 retry=True,
             )
 

@@ -1,0 +1,215 @@
+"""The whole marketplace as separate processes, for journeys and fault tests.
+
+``Stack`` starts each line of the ``Procfile`` (the commands ``make run``
+runs) as its own process group, so a test can ``kill -9`` one and start it
+again. ``Client`` is a frontend that behaves as one should on a flaky
+network: every POST carries an ``Idempotency-Key`` and is retried with the
+same key on a connection error or a 5xx, which the test counts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from tests.integration.helpers import wait_until
+from tests.integration.test_identity_api import PASSWORD
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+RETRYABLE = {502, 503, 504}
+
+
+def procfile() -> dict[str, list[str]]:
+    commands = {}
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, command = line.partition(":")
+            argv = shlex.split(command)
+            argv[0] = str(BIN / Path(argv[0]).name)  # this test run's own environment
+            commands[name.strip()] = argv
+    return commands
+
+
+class Stack:
+    def __init__(self, directory: Path, env: dict[str, str]) -> None:
+        self.directory = directory
+        self.env = {**os.environ, **env}
+        self.commands = procfile()
+        self.processes: dict[str, subprocess.Popen] = {}
+        self.port = int(env["GATEWAY_PORT"])
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def start(self, name: str) -> None:
+        log = (self.directory / f"{name}.log").open("a")
+        self.processes[name] = subprocess.Popen(
+            self.commands[name],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def start_all(self) -> None:
+        """Each process on its own, so that one can be killed alone."""
+        for name in self.commands:
+            self.start(name)
+        self.wait_ready()
+
+    def launch(self) -> None:
+        """Exactly as ``make run`` does: honcho with the Procfile."""
+        log = (self.directory / "honcho.log").open("a")
+        self.processes["honcho"] = subprocess.Popen(
+            [str(BIN / "honcho"), "start", "-f", "Procfile"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.wait_ready()
+
+    def kill(self, name: str) -> None:
+        """``kill -9``: no shutdown, no cleanup."""
+        process = self.processes[name]
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+    def restart(self, name: str) -> None:
+        self.kill(name)
+        self.start(name)
+
+    def stop_all(self) -> None:
+        for process in self.processes.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+
+    def wait_ready(self, timeout: float = 120) -> None:
+        def ready() -> bool:
+            try:
+                return requests.get(f"{self.url}/health/ready", timeout=5).status_code == 200
+            except requests.RequestException:
+                return False
+
+        wait_until(ready, timeout=timeout, interval=0.5, what="every service ready")
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [str(BIN / "marketplace-events"), *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    def log(self, name: str) -> str:
+        return (self.directory / f"{name}.log").read_text(errors="replace")
+
+
+class Client:
+    """One user's frontend. ``failures`` counts what the user would have seen
+    go wrong before a retry succeeded, by kind."""
+
+    def __init__(self, base: str, failures: Counter | None = None, patience: float = 120) -> None:
+        self.base = f"{base}/api/v1"
+        self.token: str | None = None
+        self.user_id = ""
+        self.email = ""
+        self.failures = failures if failures is not None else Counter()
+        self.patience = patience
+
+    def request(
+        self, method: str, path: str, json: Any = None, key: str | None = None, **kw: Any
+    ) -> requests.Response:
+        headers = dict(kw.pop("headers", {}))
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        if method == "POST":
+            headers.setdefault("Idempotency-Key", key or uuid.uuid4().hex)
+        deadline = time.monotonic() + self.patience
+        while True:
+            try:
+                response = requests.request(
+                    method, self.base + path, json=json, headers=headers, timeout=30, **kw
+                )
+            except requests.RequestException as exc:
+                self.failures[type(exc).__name__] += 1
+            else:
+                in_progress = (
+                    response.status_code == 409
+                    and response.headers.get("Content-Type", "").startswith("application/problem")
+                    and response.json().get("reason") == "idempotency_key_in_progress"
+                )
+                if response.status_code not in RETRYABLE and not in_progress:
+                    return response
+                self.failures[str(response.status_code)] += 1
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{method} {path} kept failing: {dict(self.failures)}")
+            time.sleep(0.5)
+
+    def post(self, path: str, json: Any = None, **kw: Any) -> requests.Response:
+        return self.request("POST", path, json, **kw)
+
+    def get(self, path: str, **kw: Any) -> requests.Response:
+        return self.request("GET", path, **kw)
+
+    def patch(self, path: str, json: Any) -> requests.Response:
+        return self.request("PATCH", path, json)
+
+    def ok(self, method: str, path: str, json: Any = None, status: int | None = None, **kw: Any):
+        response = self.request(method, path, json, **kw)
+        expected = (status,) if status else (200, 201, 204)
+        assert response.status_code in expected, f"{method} {path}: {response.text}"
+        return response.json() if response.content else None
+
+    def see(self, path: str, check: Any, timeout: float = 60, **kw: Any) -> Any:
+        """Wait until a read (from the gateway's views) shows what ``check`` wants."""
+
+        def read() -> Any:
+            response = self.get(path, **kw)
+            if response.status_code != 200:
+                return None
+            body = response.json()
+            return body if check(body) else None
+
+        return wait_until(read, timeout=timeout, interval=0.2, what=f"{self.email}: {path}")
+
+    def sign_up(self, roles: list[str]) -> Client:
+        self.email = f"{roles[0]}-{uuid.uuid4().hex[:10]}@example.com"
+        self.ok(
+            "POST", "/auth/register", {"email": self.email, "password": PASSWORD, "roles": roles}
+        )
+        return self.log_in()
+
+    def log_in(self) -> Client:
+        self.token = None
+        tokens = self.ok("POST", "/auth/login", {"email": self.email, "password": PASSWORD})
+        self.token, self.user_id = tokens["access_token"], tokens["user_id"]
+        return self
+
+    def upload(self, content: bytes, purpose: str, name: str) -> dict[str, Any]:
+        response = self.request(
+            "POST", "/files", files={"file": (name, content)}, data={"purpose": purpose}
+        )
+        assert response.status_code == 201, response.text
+        return response.json()

@@ -1,0 +1,137 @@
+"""Whole journeys through the HTTP API against the marketplace as ``make run``
+starts it: every service, the relay and the gateway as their own processes."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from shared.testing import fresh_postgres_database
+from tests.integration.journey import journey
+from tests.integration.stack import Stack
+from tests.integration.test_run import free_port
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+CONCURRENT_JOURNEYS = int(os.environ.get("JOURNEYS", "50"))
+
+
+def stack_env(tmp_path: Path, amqp_uri: str, review_seconds: float, **extra: str) -> dict[str, str]:
+    env = {
+        "VAR_DIR": str(tmp_path / "var"),
+        "GATEWAY_PORT": str(free_port()),
+        "AMQP_URI": amqp_uri,
+        "LOG_FORMAT": "json",
+        "CONTRACT_REVIEW_DAYS": str(review_seconds / 86_400),
+        "CONTRACT_REVIEW_CHECK_SECONDS": "1",
+        "REVIEW_REVEAL_CHECK_SECONDS": "1",
+        "IDEMPOTENCY_PENDING_SECONDS": "5",
+        "ESCROW_FUNDING_RECOVERY_SECONDS": "5",
+        "CONSUMER_RETRY_DELAY_MS": "500",
+        "JWT_SECRET": "journey-secret-" + "x" * 40,
+        **extra,
+    }
+    (tmp_path / "var").mkdir(exist_ok=True)
+    return env
+
+
+@pytest.fixture(params=["postgres", "sqlite"])
+def launched(request, tmp_path: Path, amqp_uri: str, postgres_server: str) -> Iterator[Stack]:
+    extra = {}
+    with fresh_postgres_database(postgres_server) as url:
+        if request.param == "postgres":
+            extra["EVENT_STORE_URL"] = url
+        stack = Stack(tmp_path, stack_env(tmp_path, amqp_uri, review_seconds=8, **extra))
+        for key in ("EVENT_STORE_URL", "RELAY_CHECKPOINT_URL", "DATABASE_URL"):
+            if key not in extra:
+                stack.env.pop(key, None)
+        stack.launch()
+        try:
+            yield stack
+        finally:
+            stack.stop_all()
+
+
+def test_the_whole_buyer_and_seller_journey(launched: Stack):
+    failures: Counter = Counter()
+    result = journey(launched.url, failures)
+    assert not failures, f"no fault was injected, yet requests failed: {failures}"
+    verified = launched.cli("verify", "all")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "differs" not in verified.stdout
+    assert result["paid_out"] == 252_000
+
+
+@pytest.fixture
+def postgres_stack(tmp_path: Path, amqp_uri: str, postgres_server: str) -> Iterator[Stack]:
+    with fresh_postgres_database(postgres_server) as url:
+        stack = Stack(
+            tmp_path, stack_env(tmp_path, amqp_uri, review_seconds=45, EVENT_STORE_URL=url)
+        )
+        stack.url_db = url
+        stack.start_all()
+        try:
+            yield stack
+        finally:
+            stack.stop_all()
+
+
+def check_totals(stack: Stack, results: list[dict]) -> None:
+    """Every ledger balances, every projection equals its rebuild, and each
+    journey's money moved exactly once."""
+    engine = sa.create_engine(stack.url_db)
+    with engine.connect() as conn:
+        counts = dict(
+            conn.execute(
+                sa.text(
+                    "SELECT event_type, count(*) FROM events WHERE event_type IN "
+                    "('EscrowFunded', 'EscrowReleased', 'PayoutRequested', 'ReviewSubmitted', "
+                    "'ContractCompleted') GROUP BY event_type"
+                )
+            ).all()
+        )
+    engine.dispose()
+    contracts = len(results)
+    assert counts.get("EscrowFunded") == 2 * contracts, counts
+    assert counts.get("EscrowReleased") == 2 * contracts, counts
+    assert counts.get("PayoutRequested") == contracts, counts
+    assert counts.get("ContractCompleted") == contracts, counts
+    gateway_db = Path(stack.env["VAR_DIR"]) / "gateway.sqlite"
+    ledger = sa.create_engine(f"sqlite:///{gateway_db}")
+    with ledger.connect() as conn:
+        assert (
+            conn.execute(sa.text("SELECT COALESCE(SUM(amount), 0) FROM escrow_postings")).scalar()
+            == 0
+        )
+        assert (
+            conn.execute(sa.text("SELECT COALESCE(SUM(balance), 0) FROM escrow_balances")).scalar()
+            == 0
+        )
+        negative = conn.execute(
+            sa.text(
+                "SELECT count(*) FROM escrow_balances WHERE account LIKE 'seller:%' AND balance < 0"
+            )
+        ).scalar()
+        assert negative == 0
+    ledger.dispose()
+    verified = stack.cli("verify", "all")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def test_many_journeys_at_once(postgres_stack: Stack):
+    failures: Counter = Counter()
+    with ThreadPoolExecutor(CONCURRENT_JOURNEYS) as pool:
+        results = list(
+            pool.map(
+                lambda _: journey(postgres_stack.url, failures, full=False),
+                range(CONCURRENT_JOURNEYS),
+            )
+        )
+    assert len({r["contract_id"] for r in results}) == CONCURRENT_JOURNEYS
+    check_totals(postgres_stack, results)
