@@ -25,6 +25,7 @@ from gateway.http import REQUEST_ID_HEADER, RequestScope, json_response
 from gateway.idempotency import IdempotencyStore, StoredAnswer, fingerprint
 from gateway.metrics import observe
 from shared.config import settings
+from shared.context import REQUEST_KEY
 from shared.errors import InvalidInput, ServiceError
 from shared.validation import load
 
@@ -190,6 +191,9 @@ def _handle(
     owner = scope.principal.user_id if scope.principal else f"anonymous:{scope.client_ip}"
     print_ = fingerprint(route.method, request.full_path, request.get_data(cache=True))
     stored = store.begin(owner, key, print_)
+    # The services derive event and entity ids from it: a retry recognises
+    # what an interrupted first attempt already recorded.
+    scope.worker_ctx.data[REQUEST_KEY] = f"{owner}:{key}"
     if stored is not None:
         replay = Response(stored.body, status=stored.status, mimetype=stored.content_type)
         replay.headers["Idempotent-Replayed"] = "true"

@@ -9,16 +9,40 @@ from __future__ import annotations
 from typing import Any
 
 from nameko.exceptions import RemoteError, RpcTimeout, UnknownService
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from gateway.http import problem
 from shared.errors import ServiceError, TooManyRequests
+from shared.eventstore import EventStoreUnavailable
 from shared.logging import get_logger
 
 log = get_logger(__name__)
 
-_UNAVAILABLE = (UnknownService, RpcTimeout, ConnectionError, TimeoutError)
+_UNAVAILABLE = (
+    UnknownService,
+    RpcTimeout,
+    ConnectionError,
+    TimeoutError,
+    OperationalError,
+    EventStoreUnavailable,
+)
+TRANSIENT_REMOTE = frozenset(
+    {
+        "OperationalError",
+        "InterfaceError",
+        "DisconnectionError",
+        "EventStoreUnavailable",
+        "ConnectionError",
+        "ConnectionRefusedError",
+        "ConnectionResetError",
+        "TimeoutError",
+        "RecoverableConnectionError",
+    }
+)
+"""A service's failures that mean "its database or broker was briefly away":
+the request is safe to retry (with its Idempotency-Key), so they are 503s."""
 
 TITLES = {
     400: "Bad request",
@@ -52,7 +76,8 @@ def to_response(exc: BaseException) -> Response:
     if isinstance(exc, HTTPException) and exc.code is not None and exc.code < 500:
         code = (exc.name or "error").lower().replace(" ", "_")
         return problem(exc.code, code, TITLES.get(exc.code, exc.name), exc.description)
-    if isinstance(exc, _UNAVAILABLE):
+    transient = isinstance(exc, RemoteError) and exc.exc_type in TRANSIENT_REMOTE
+    if isinstance(exc, _UNAVAILABLE) or transient:
         log.warning("service unavailable", error=repr(exc))
         response = problem(503, "unavailable", TITLES[503], "a service did not answer; retry")
         response.headers["Retry-After"] = "1"

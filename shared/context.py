@@ -23,6 +23,10 @@ CORRELATION_ID = "correlation_id"
 CAUSATION_ID = "causation_id"
 ACTOR_ID = "actor_id"
 ACTOR_ROLES = "actor_roles"
+REQUEST_KEY = "request_key"
+"""The client's Idempotency-Key (scoped to the client): a retried request's
+commands get the same event ids, so what the first attempt recorded is
+recognised rather than recorded again (see ``shared.eventlog``)."""
 """Comma-separated roles of the authenticated actor, as the gateway verified them."""
 
 
@@ -33,6 +37,7 @@ class Context:
     actor_id: str
     service: str
     roles: tuple[str, ...] = ()
+    request_key: str | None = None
 
     def metadata(self, **extra: Any) -> EventMetadata:
         return EventMetadata(
@@ -65,6 +70,7 @@ def worker_context(worker_ctx: Any, service: str) -> Context:
         actor_id=str(data[ACTOR_ID]),
         service=service,
         roles=tuple(r for r in str(data.get(ACTOR_ROLES) or "").split(",") if r),
+        request_key=data.get(REQUEST_KEY) or None,
     )
 
 

@@ -5,11 +5,21 @@ stream into state, ``decide(state) -> [(type, data), ...]`` says what happens.
 :meth:`ServiceEventLog.execute` loads, decides and appends with the stream's
 revision as the expected one, and decides again on the fresh state if another
 writer got there first.
+
+Retried requests: when the request carries the client's Idempotency-Key, the
+events a command records get ids derived from it (and from the stream and
+the command's place in the request), and so do new entities' ids
+(:meth:`ServiceEventLog.new_id`). A retry after a failure the client could not
+see past (the gateway killed mid-request, a lost answer) finds its first
+attempt's events in the stream and returns the state instead of deciding
+again, so it answers as the first attempt would have, and records nothing twice.
 """
 
 from __future__ import annotations
 
 import threading
+import uuid
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -38,6 +48,34 @@ class ServiceEventLog:
         self.store = store
         self.context = context
         self.schemas = schemas
+        self._appends: Counter[str] = Counter()
+        self._new_ids: Counter[str] = Counter()
+
+    def new_id(self, purpose: str) -> str:
+        """An id for a new entity: derived from the request's key when it has
+        one (a retry creates the same entity, not a second one)."""
+        key = self.context.request_key
+        if key is None:
+            return str(uuid.uuid4())
+        n = self._new_ids[purpose]
+        self._new_ids[purpose] += 1
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{key}|id|{purpose}|{n}"))
+
+    def recorded_by_this_request(self, stream: str) -> bool:
+        """Whether this request (a retry) already recorded its next append to ``stream``."""
+        first = self._request_event_id(stream, 0)
+        if first is None:
+            return False
+        try:
+            return any(e.event_id == first for e in self.store.read_stream(stream))
+        except StreamNotFound:
+            return False
+
+    def _request_event_id(self, stream: str, index: int) -> uuid.UUID | None:
+        key = self.context.request_key
+        if key is None:
+            return None
+        return uuid.uuid5(uuid.NAMESPACE_URL, f"{key}|{stream}|{self._appends[stream]}|{index}")
 
     def record(
         self,
@@ -48,9 +86,14 @@ class ServiceEventLog:
         """Validate against the registered schemas and append with this request's
         metadata. A wrong expected revision becomes :class:`StaleState` (409)."""
         metadata = self.context.metadata()
-        new = [self.schemas.new_event(t, data, metadata) for t, data in events]
+        new = [
+            self.schemas.new_event(t, data, metadata, self._request_event_id(stream, i))
+            for i, (t, data) in enumerate(events)
+        ]
         try:
-            return self.store.append(stream, new, expected_revision)
+            result = self.store.append(stream, new, expected_revision)
+            self._appends[stream] += 1
+            return result
         except WrongExpectedRevision as exc:
             raise StaleState(
                 "this changed while your request was handled; retry",
@@ -85,7 +128,14 @@ class ServiceEventLog:
     ) -> tuple[S, AppendResult | None]:
         """Run a command against a stream; returns the state it decided on."""
         for _ in range(attempts):
-            state, revision = self.state(stream, evolve, initial)
+            recorded, revision = self.load(stream)
+            state = initial
+            for event in recorded:
+                state = evolve(state, event)
+            first = self._request_event_id(stream, 0)
+            if first is not None and any(e.recorded.event_id == first for e in recorded):
+                self._appends[stream] += 1
+                return state, None  # this request's retry: its first attempt did it
             events = decide(state)
             if not events:
                 return state, None

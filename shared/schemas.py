@@ -14,8 +14,9 @@ importing another service's code (``load_all_event_schemas``).
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib.metadata import entry_points
 from typing import Any, TypeVar
 
@@ -147,10 +148,15 @@ class EventRegistry:
         return version, dumped
 
     def new_event(
-        self, event_type: str, data: Mapping[str, Any], metadata: EventMetadata
+        self,
+        event_type: str,
+        data: Mapping[str, Any],
+        metadata: EventMetadata,
+        event_id: uuid.UUID | None = None,
     ) -> NewEvent:
         version, encoded = self.encode(event_type, data)
-        return NewEvent(type=event_type, data=encoded, metadata=metadata, schema_version=version)
+        event = NewEvent(type=event_type, data=encoded, metadata=metadata, schema_version=version)
+        return event if event_id is None else replace(event, event_id=event_id)
 
     def upcast(self, event_type: str, version: int, data: dict[str, Any]) -> tuple[int, dict]:
         """Raw stored data of ``version`` brought to the current version."""

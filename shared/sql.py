@@ -51,7 +51,9 @@ def shared_reader(url: str) -> Engine:
         return engine
 
 
-def create_sql_engine(url: str | sa.URL, pool_size: int = 10, **engine_options: Any) -> Engine:
+def create_sql_engine(
+    url: str | sa.URL, pool_size: int = 5, max_overflow: int = 10, **engine_options: Any
+) -> Engine:
     """An engine configured the one way this project uses SQL databases.
 
     A bare ``postgresql://`` URL means psycopg2: SQLAlchemy 2.1 would pick
@@ -63,7 +65,11 @@ def create_sql_engine(url: str | sa.URL, pool_size: int = 10, **engine_options: 
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed)
     engine = sa.create_engine(
-        parsed, pool_size=pool_size, max_overflow=20, pool_recycle=1800, **engine_options
+        parsed,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_recycle=1800,
+        **engine_options,
     )
     if parsed.drivername == "postgresql+psycopg2":
         sa.event.listen(engine, "connect", _decode_json_with_orjson)

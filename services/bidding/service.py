@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Any
@@ -62,17 +61,19 @@ class BiddingService(MarketplaceService):
         project = self._project(project_id)
         slot_name = domain.slot_stream(project_id, seller)
         slot, slot_revision = self.event_log.state(slot_name, domain.evolve_slot, Slot())
-        holder = self._proposal(slot.proposal_id)[0] if slot.proposal_id else Proposal()
-        events = domain.submit(project, slot, holder, seller, datetime.now(UTC))
-        proposal_id = str(uuid.uuid4())
-        events.append(("BidSlotClaimed", {"proposal_id": proposal_id}))
-        expected = StreamState.NO_STREAM if slot_revision is None else slot_revision
-        try:
-            self.event_log.record(slot_name, events, expected)
-        except StaleState:
-            raise Conflict(
-                "you already have a proposal on this project", {"reason": "duplicate_proposal"}
-            ) from None
+        proposal_id = self.event_log.new_id("proposal")
+        if slot.proposal_id != proposal_id:  # else a retry: its first attempt claimed the slot
+            holder = self._proposal(slot.proposal_id)[0] if slot.proposal_id else Proposal()
+            events = domain.submit(project, slot, holder, seller, datetime.now(UTC))
+            events.append(("BidSlotClaimed", {"proposal_id": proposal_id}))
+            expected = StreamState.NO_STREAM if slot_revision is None else slot_revision
+            try:
+                self.event_log.record(slot_name, events, expected)
+            except StaleState:
+                raise Conflict(
+                    "you already have a proposal on this project",
+                    {"reason": "duplicate_proposal"},
+                ) from None
         submitted = {
             "proposal_id": proposal_id,
             "project_id": project_id,

@@ -30,9 +30,9 @@ def contract_stream(contract_id: str) -> str:
     return f"contract-{contract_id}"
 
 
-def _with_ids(terms: dict[str, Any]) -> dict[str, Any]:
+def _with_ids(terms: dict[str, Any], new_id: Any) -> dict[str, Any]:
     """Each milestone of a new offer version gets its id here."""
-    milestones = [{**m, "milestone_id": str(uuid.uuid4())} for m in terms["milestones"]]
+    milestones = [{**m, "milestone_id": new_id("milestone")} for m in terms["milestones"]]
     return {**terms, "milestones": milestones}
 
 
@@ -71,11 +71,13 @@ class ContractsService(MarketplaceService):
             contract_id,
             proposal,
             self.context.actor_id,
-            _with_ids(data["terms"]),
+            _with_ids(data["terms"], self.event_log.new_id),
             max(1, round(review_days * 86_400)),
             self._today(),
         )
         stream = contract_stream(contract_id)
+        if self.event_log.recorded_by_this_request(stream):
+            return self._change(contract_id, lambda state: [])  # a retry
         if self.event_log.store.stream_revision(stream) is not None:
             raise Conflict(
                 "an offer was already sent on this proposal",
@@ -95,7 +97,7 @@ class ContractsService(MarketplaceService):
 
     @rpc
     def revise_offer(self, contract_id: str, request: dict[str, Any]) -> dict[str, Any]:
-        terms = _with_ids(load(api.ReviseOfferRequest(), request)["terms"])
+        terms = _with_ids(load(api.ReviseOfferRequest(), request)["terms"], self.event_log.new_id)
         actor, today = self.context.actor_id, self._today()
         return self._change(contract_id, lambda s: domain.revise_offer(s, actor, terms, today))
 
@@ -184,8 +186,8 @@ class ContractsService(MarketplaceService):
     def propose_change(self, contract_id: str, request: dict[str, Any]) -> dict[str, Any]:
         data = load(api.MilestoneChangeRequest(), request)
         actor, today = self.context.actor_id, self._today()
-        change = _change_from(data)
-        change_id = str(uuid.uuid4())
+        change = _change_from(data, self.event_log.new_id("milestone"))
+        change_id = self.event_log.new_id("change")
         return self._change(
             contract_id, lambda s: domain.propose_change(s, actor, change_id, change, today)
         )
@@ -261,7 +263,7 @@ class ContractsService(MarketplaceService):
         return len(due)
 
 
-def _change_from(data: dict[str, Any]) -> dict[str, Any]:
+def _change_from(data: dict[str, Any], new_milestone_id: str) -> dict[str, Any]:
     action = data["action"]
     if action != "add" and not data["milestone_id"]:
         raise InvalidInput(
@@ -269,7 +271,7 @@ def _change_from(data: dict[str, Any]) -> dict[str, Any]:
         )
     if action != "remove" and data["milestone"] is None:
         raise InvalidInput("describe the milestone", {"fields": {"milestone": ["Required."]}})
-    milestone_id = str(uuid.uuid4()) if action == "add" else data["milestone_id"]
+    milestone_id = new_milestone_id if action == "add" else data["milestone_id"]
     milestone = None
     if data["milestone"] is not None:
         milestone = {**data["milestone"], "milestone_id": milestone_id}

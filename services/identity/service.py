@@ -47,7 +47,7 @@ class IdentityService(MarketplaceService):
         if problems:
             raise InvalidInput("the password is too weak", {"fields": {"password": problems}})
         password_hash = hash_password(data["password"])  # before claiming: keeps the gap short
-        user_id = str(uuid.uuid4())
+        user_id = self.event_log.new_id("user")
         self._claim_email(email, user_id)
         events = domain.register(User(), user_id, email, password_hash, data["roles"])
         self.event_log.record(domain.user_stream(user_id), events, StreamState.NO_STREAM)
@@ -59,6 +59,8 @@ class IdentityService(MarketplaceService):
         appended with the revision it was read at, so racing sign-ups conflict."""
         stream = domain.email_claim_stream(email)
         claim, revision = self.event_log.state(stream, domain.evolve_claim, EmailClaim())
+        if claim.user_id == user_id:
+            return  # a retry of this registration: its first attempt claimed the address
         events: list[domain.EventSpec] = []
         if claim.user_id is not None:
             holder, _ = self._user(claim.user_id)
@@ -219,7 +221,7 @@ class IdentityService(MarketplaceService):
     @rpc
     def add_experience(self, user_id: str, entry: dict[str, Any]) -> dict[str, Any]:
         data = load(api.ExperienceRequest(), entry)
-        experience_id = str(uuid.uuid4())
+        experience_id = self.event_log.new_id("experience")
         return self._change(user_id, lambda user: domain.add_experience(user, experience_id, data))
 
     @rpc
@@ -235,7 +237,7 @@ class IdentityService(MarketplaceService):
             if (record := self._file(f, missing_ok=True)).owner_id == user_id
             and record.purpose in ("portfolio", "photo")
         }
-        item_id = str(uuid.uuid4())
+        item_id = self.event_log.new_id("portfolio_item")
         return self._change(
             user_id, lambda user: domain.add_portfolio_item(user, item_id, data, owned)
         )
@@ -267,7 +269,7 @@ class IdentityService(MarketplaceService):
             raise InvalidInput(
                 "this file is not accepted for that purpose", {"fields": {"purpose": [purpose]}}
             )
-        file_id = str(uuid.uuid4())
+        file_id = self.event_log.new_id("file")
         record = {
             "file_id": file_id,
             "owner_id": owner,

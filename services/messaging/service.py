@@ -4,7 +4,6 @@ every service's events: ``services.messaging.views.NotificationsView``.)"""
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from services.messaging import api, domain
@@ -58,7 +57,7 @@ class MessagingService(MarketplaceService):
         actor = self.context.actor_id
         domain.require_participant(state, actor)
         files = check_own_files(self.event_log, actor, data["file_ids"])
-        message_id = str(uuid.uuid4())
+        message_id = self.event_log.new_id("message")
         events = domain.post(state, actor, message_id, data["text"], files)
         # Any revision: messages only append, and each one's number is its revision.
         result = self.event_log.record(

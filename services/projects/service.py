@@ -3,7 +3,6 @@ sellers' keyword alerts."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -60,7 +59,7 @@ class ProjectsService(MarketplaceService):
     def post_project(self, content: dict[str, Any]) -> dict[str, Any]:
         data = load(api.PostProjectRequest(), content)
         data["attachment_ids"] = [str(a) for a in data["attachment_ids"]]
-        project_id = str(uuid.uuid4())
+        project_id = self.event_log.new_id("project")
         events = domain.post(Project(), project_id, self.context.actor_id, data, self._today())
         stream = domain.project_stream(project_id)
         self.event_log.record(stream, events, StreamState.NO_STREAM)
@@ -95,7 +94,7 @@ class ProjectsService(MarketplaceService):
             data["skills"] = domain.check_content({"skills": data["skills"]}, self._today())[
                 "skills"
             ]
-        alert_id = str(uuid.uuid4())
+        alert_id = self.event_log.new_id("alert")
         alert = {"alert_id": alert_id, "seller_id": self.context.actor_id, **data}
         self.event_log.record(
             domain.alert_stream(alert_id), [("KeywordAlertSaved", alert)], StreamState.NO_STREAM

@@ -151,11 +151,21 @@ WRONG_REVISION_SQLSTATE = "MPWER"
 
 
 class SqlEventStore(EventStore):
-    def __init__(self, url_or_engine: str | Engine, create_schema: bool = True) -> None:
+    def __init__(
+        self,
+        url_or_engine: str | Engine,
+        create_schema: bool = True,
+        pool_size: int = 3,
+        max_overflow: int = 12,
+    ) -> None:
+        """``pool_size`` connections per engine are kept open, up to
+        ``max_overflow`` more while busy: every process of the marketplace
+        holds a store, so the kept ones add up against the server's
+        ``max_connections``."""
         self.engine = (
             url_or_engine
             if isinstance(url_or_engine, Engine)
-            else create_sql_engine(url_or_engine, pool_size=20)
+            else create_sql_engine(url_or_engine, pool_size=pool_size, max_overflow=max_overflow)
         )
         self.dialect = self.engine.dialect.name
         if self.dialect not in ("postgresql", "sqlite"):
@@ -165,7 +175,10 @@ class SqlEventStore(EventStore):
             # Appends are single statements: a pool of autocommit connections
             # spares a BEGIN round trip and the isolation switch per checkout.
             self._append_engine = create_sql_engine(
-                self.engine.url, pool_size=20, isolation_level="AUTOCOMMIT"
+                self.engine.url,
+                pool_size=pool_size,
+                max_overflow=max_overflow,
+                isolation_level="AUTOCOMMIT",
             )
             self._notifier = _CoalescingNotifier(self._append_engine)
         self.metadata, self.events, self.streams = build_tables(self.dialect)

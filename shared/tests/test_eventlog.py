@@ -73,3 +73,27 @@ def test_command_returns_the_state_after_its_own_events(log: ServiceEventLog):
     assert after == 5
     unchanged = log.command("counter-3", count, 0, lambda state: [])
     assert unchanged == 5
+
+
+def test_a_retried_request_recognises_what_its_first_attempt_recorded(tmp_path: Path):
+    """The same Idempotency-Key: the same entity ids, and a command that its
+    first attempt already recorded returns the state instead of deciding again."""
+    store = SqlEventStore(f"sqlite:///{tmp_path / 'events.sqlite'}")
+
+    def attempt() -> tuple[str, int]:
+        context = Context("corr", "cause", "user-1", "counter", request_key="user-1:key-1")
+        log = ServiceEventLog(store, context, schemas)
+        entity = log.new_id("counter")
+
+        def increment(state: int) -> list[tuple[str, dict]]:
+            if state >= 1:
+                raise StaleState("would refuse a second increment")
+            return [("Counted", {"n": state + 1})]
+
+        return entity, log.command(f"counter-{entity}", count, 0, increment)
+
+    first, second = attempt(), attempt()
+    assert first == second
+    assert len(store.read_stream(f"counter-{first[0]}")) == 1
+    other = ServiceEventLog(store, Context("c", "c", "user-1", "counter"), schemas)
+    assert other.new_id("counter") != first[0]  # without a key: a new id each time
