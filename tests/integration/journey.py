@@ -189,7 +189,7 @@ def journey(base: str, failures: Counter | None = None, full: bool = True) -> di
     buyer.ok("POST", f"{contract_path}/milestones/{m1}/approve")
     # Milestone 2: submitted and left unanswered: the review period approves it.
     seller.ok("POST", f"{contract_path}/milestones/{m2}/submit", {"note": "Part 2"})
-    done = buyer.see(contract_path, lambda c: c["status"] == "completed", timeout=90)
+    done = buyer.see(contract_path, lambda c: c["status"] == "completed", timeout=150)
     assert [m["status"] for m in done["milestones"]] == ["paid", "paid"]
     history = buyer.ok("GET", f"{contract_path}/history")["items"]
     automatic = [h["data"]["automatic"] for h in history if h["type"] == "MilestoneApproved"]

@@ -162,7 +162,7 @@ class Client:
                 )
                 if response.status_code not in RETRYABLE and not in_progress:
                     return response
-                self.failures[str(response.status_code)] += 1
+                self.failures["409 in progress" if in_progress else str(response.status_code)] += 1
             if time.monotonic() > deadline:
                 raise AssertionError(f"{method} {path} kept failing: {dict(self.failures)}")
             time.sleep(0.5)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import shutil
 import subprocess
 import threading
@@ -32,7 +33,34 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 JOURNEYS = int(os.environ.get("FAULT_JOURNEYS", "6"))
 MIN_KILLS = int(os.environ.get("FAULT_KILLS", "6"))
-RETRYABLE_SEEN = {"ConnectionError", "ReadTimeout", "ChunkedEncodingError", "502", "503", "504"}
+RETRYABLE_SEEN = {
+    "ConnectionError",
+    "ReadTimeout",
+    "ChunkedEncodingError",
+    "502",
+    "503",
+    "504",
+    "409 in progress",  # the same key while its first attempt still runs: "retry shortly"
+}
+
+
+def what_the_log_holds(stack: Stack, message: str) -> str:
+    """For a failure's message: the events of every stream named by an id in it."""
+    ids = set(re.findall(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", message))
+    engine = sa.create_engine(stack.url_db)
+    lines = []
+    with engine.connect() as conn:
+        for id_ in ids:
+            rows = conn.execute(
+                sa.text(
+                    "SELECT stream_name, revision, event_type FROM events "
+                    "WHERE stream_name LIKE :p ORDER BY position"
+                ),
+                {"p": f"%{id_}%"},
+            ).all()
+            lines += [f"  {r.stream_name}@{r.revision}: {r.event_type}" for r in rows]
+    engine.dispose()
+    return "\n".join(lines)
 
 
 def restart_rabbitmq() -> bool:
@@ -86,7 +114,7 @@ class Chaos(threading.Thread):
 def chaos_stack(tmp_path: Path, amqp_uri: str, postgres_server: str) -> Iterator[Stack]:
     with fresh_postgres_database(postgres_server) as url:
         stack = Stack(
-            tmp_path, stack_env(tmp_path, amqp_uri, review_seconds=90, EVENT_STORE_URL=url)
+            tmp_path, stack_env(tmp_path, amqp_uri, review_seconds=40, EVENT_STORE_URL=url)
         )
         stack.url_db = url
         stack.start_all()
@@ -103,7 +131,10 @@ def test_nothing_is_lost_or_doubled_while_processes_die(chaos_stack: Stack):
 
     def one(i: int) -> dict:
         time.sleep(i * 1.5)  # spread them over the chaos
-        return journey(chaos_stack.url, failures, full=False)
+        try:
+            return journey(chaos_stack.url, failures, full=False)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{what_the_log_holds(chaos_stack, str(exc))}") from None
 
     try:
         with ThreadPoolExecutor(JOURNEYS) as pool:
