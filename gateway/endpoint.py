@@ -17,13 +17,13 @@ from typing import Any
 
 import orjson
 from marshmallow import Schema
-from nameko.web.handlers import http
 from werkzeug.wrappers import Request, Response
 
 from gateway.errors import to_response
 from gateway.http import REQUEST_ID_HEADER, RequestScope, json_response
 from gateway.idempotency import IdempotencyStore, StoredAnswer, fingerprint
 from gateway.metrics import observe
+from gateway.server import http
 from shared.config import settings
 from shared.context import REQUEST_KEY
 from shared.errors import InvalidInput, ServiceError
@@ -65,6 +65,8 @@ class Route:
     errors: tuple[int, ...] = ()
     key_required: bool = False
     """Moves money: a request without ``Idempotency-Key`` is refused (428)."""
+    alternatives: tuple[str, ...] = ()
+    """Media types the success answer may also take (for example text/csv)."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -112,6 +114,24 @@ def _json_body(request: Request) -> Any:
         raise BadJson(f"the body is not valid JSON: {exc}") from None
 
 
+def _no_nul(value: Any, where: str = "") -> Any:
+    """NUL characters are refused in every text (PostgreSQL cannot store them,
+    and no legitimate input needs one)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise InvalidInput(
+                "text may not contain NUL characters", {"fields": {where or "_schema": ["NUL"]}}
+            )
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _no_nul(key, where)
+            _no_nul(item, str(key))
+    elif isinstance(value, list):
+        for item in value:
+            _no_nul(item, where)
+    return value
+
+
 def endpoint(
     method: str,
     path: str,
@@ -127,6 +147,7 @@ def endpoint(
     multipart: dict[str, Any] | None = None,
     errors: tuple[int, ...] = (),
     key_required: bool = False,
+    alternatives: tuple[str, ...] = (),
 ) -> Callable[[Callable[..., Any]], Any]:
     """``path`` uses werkzeug's syntax (``/users/<user_id>``), under /api/v1."""
     route = Route(
@@ -143,6 +164,7 @@ def endpoint(
         multipart,
         errors,
         key_required,
+        alternatives,
     )
     ROUTES.append(route)
 
@@ -175,9 +197,9 @@ def _handle(
         scope.authenticate(request, required=route.auth == "required")
     kwargs: dict[str, Any] = {}
     if route.query_schema is not None:
-        kwargs["query"] = load(route.query_schema, request.args.to_dict())
+        kwargs["query"] = load(route.query_schema, _no_nul(request.args.to_dict()))
     if route.body_schema is not None:
-        kwargs["body"] = load(route.body_schema, _json_body(request))
+        kwargs["body"] = load(route.body_schema, _no_nul(_json_body(request)))
     key = request.headers.get(IDEMPOTENCY_HEADER) if route.idempotent else None
     if route.key_required and not key:
         raise KeyRequired(

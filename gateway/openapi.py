@@ -77,6 +77,8 @@ def _operation(route: Route) -> dict[str, Any]:
     ok: dict[str, Any] = {"description": "success"}
     if route.response is not None:
         ok["content"] = {"application/json": {"schema": route.response}}
+        for media_type in route.alternatives:
+            ok["content"][media_type] = {"schema": {"type": "string"}}
     responses: dict[str, Any] = {str(route.status): ok}
     statuses = set(route.errors) | {400, 422}
     if route.auth == "required":

@@ -22,7 +22,6 @@ from urllib.parse import quote
 import eventlet
 import orjson
 from nameko.rpc import RpcProxy
-from nameko.web.handlers import http
 from werkzeug.wrappers import Request, Response
 
 from gateway.blobs import Blobs
@@ -31,6 +30,7 @@ from gateway.http import HttpScope, json_response, problem
 from gateway.idempotency import Idempotency
 from gateway.metrics import metrics_response
 from gateway.openapi import docs_asset, docs_page, openapi_document
+from gateway.server import http
 from services.bidding import api as bidding_api
 from services.bidding import views as bidding_views
 from services.bidding.views import ProposalsView
@@ -990,6 +990,7 @@ class GatewayService:
         tags=("escrow",),
         query=escrow_api.StatementQuery,
         response=escrow_api.StatementResponse,
+        alternatives=("text/csv",),
     )
     def my_statement(self, request: Request, query: dict[str, Any]) -> Any:
         assert self.scope.principal is not None

@@ -75,8 +75,8 @@ class PriceResponse(Schema):
 
 class MilestoneResponse(Schema):
     title = fields.String()
-    amount = fields.Integer()
-    due_in_days = fields.Integer()
+    amount = fields.Integer(allow_none=True)
+    due_in_days = fields.Integer(allow_none=True)
 
 
 class SellerSummary(Schema):

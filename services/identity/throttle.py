@@ -7,6 +7,7 @@ outside the event log, and is never rebuilt. Counters are updated atomically
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -28,6 +29,10 @@ login_throttle = sa.Table(
 )
 
 
+def account_key(email: str) -> str:
+    return "account:" + hashlib.sha256(email.encode()).hexdigest()
+
+
 @dataclass(frozen=True)
 class Limit:
     failures: int
@@ -45,7 +50,9 @@ class LoginThrottle:
 
     @staticmethod
     def keys(email: str, client_ip: str | None) -> dict[str, Limit]:
-        keys = {f"account:{email}": ACCOUNT_LIMIT}
+        """Accounts by a digest of the address: bounded length, and no
+        address kept in the throttle table."""
+        keys = {account_key(email): ACCOUNT_LIMIT}
         if client_ip:
             keys[f"address:{client_ip}"] = ADDRESS_LIMIT
         return keys
@@ -86,4 +93,4 @@ class LoginThrottle:
 
     def succeeded(self, email: str) -> None:
         with self.db.transaction() as conn:
-            conn.execute(login_throttle.delete().where(login_throttle.c.key == f"account:{email}"))
+            conn.execute(login_throttle.delete().where(login_throttle.c.key == account_key(email)))

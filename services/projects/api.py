@@ -9,6 +9,7 @@ from shared.api import CURRENCY, Strict
 from shared.money import MAX_AMOUNT
 
 AMOUNT = validate.Range(min=1, max=MAX_AMOUNT)
+AMOUNT_OR_ZERO = validate.Range(min=0, max=MAX_AMOUNT)
 SORTS = ("relevance", "newest", "budget", "deadline")
 
 
@@ -57,9 +58,9 @@ class EditProjectRequest(Strict):
 class BudgetResponse(Schema):
     type = fields.String(required=True)
     currency = fields.String(required=True)
-    amount = fields.Integer()
-    min_rate = fields.Integer()
-    max_rate = fields.Integer()
+    amount = fields.Integer(allow_none=True, metadata={"description": "fixed budgets"})
+    min_rate = fields.Integer(allow_none=True, metadata={"description": "hourly budgets"})
+    max_rate = fields.Integer(allow_none=True, metadata={"description": "hourly budgets"})
 
 
 class ProjectResponse(Schema):
@@ -98,8 +99,8 @@ class SearchQuery(Strict):
     skills = fields.String(load_default=None, validate=validate.Length(max=1000))
     skills_mode = fields.String(load_default="any", validate=validate.OneOf(("any", "all")))
     budget_type = fields.String(load_default=None, validate=validate.OneOf(BUDGET_TYPES))
-    budget_min = fields.Integer(load_default=None, validate=validate.Range(min=0))
-    budget_max = fields.Integer(load_default=None, validate=validate.Range(min=0))
+    budget_min = fields.Integer(load_default=None, validate=AMOUNT_OR_ZERO)
+    budget_max = fields.Integer(load_default=None, validate=AMOUNT_OR_ZERO)
     currency = fields.String(load_default=None, validate=CURRENCY)
     deadline_before = fields.Date(load_default=None)
     deadline_after = fields.Date(load_default=None)
@@ -122,8 +123,8 @@ class AlertRequest(Strict):
     budget_type = fields.String(
         load_default=None, allow_none=True, validate=validate.OneOf(BUDGET_TYPES)
     )
-    budget_min = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=0))
-    budget_max = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=0))
+    budget_min = fields.Integer(load_default=None, allow_none=True, validate=AMOUNT_OR_ZERO)
+    budget_max = fields.Integer(load_default=None, allow_none=True, validate=AMOUNT_OR_ZERO)
     currency = fields.String(load_default=None, allow_none=True, validate=CURRENCY)
     deadline_before = fields.Date(load_default=None, allow_none=True)
     deadline_after = fields.Date(load_default=None, allow_none=True)

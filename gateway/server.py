@@ -1,0 +1,48 @@
+"""The gateway's HTTP server: Nameko's, except that a request no route matches
+(an unknown path, a method the path does not take, a path segment the router
+cannot parse) is answered with a problem document like every other error,
+not werkzeug's HTML page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nameko.web.handlers import HttpRequestHandler
+from nameko.web.server import WebServer, WsgiApp
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Request
+
+from gateway.http import problem
+
+
+class ProblemWsgiApp(WsgiApp):
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        request = Request(environ, shallow=True)  # as Nameko's: see WsgiApp
+        adapter = self.url_map.bind_to_environ(environ)
+        try:
+            provider, values = adapter.match()
+        except HTTPException as exc:
+            code = exc.code or 404
+            name = (exc.name or "Not Found").lower().replace(" ", "_")
+            answer = problem(code, name, exc.name or "Not Found", "no such operation")
+            if code == 405 and exc.get_headers(environ):
+                answer.headers.update(
+                    {k: v for k, v in exc.get_headers(environ) if k.lower() == "allow"}
+                )
+            return answer(environ, start_response)
+        request.path_values = values
+        return provider.handle_request(request)(environ, start_response)
+
+
+class GatewayWebServer(WebServer):
+    def get_wsgi_app(self) -> WsgiApp:
+        return ProblemWsgiApp(self)
+
+
+class ApiHandler(HttpRequestHandler):
+    server = GatewayWebServer()
+
+
+http = ApiHandler.decorator
+"""The gateway's ``@http``: every route of the gateway must use this one (one
+server per port)."""
