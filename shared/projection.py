@@ -25,11 +25,12 @@ from typing import Any
 import sqlalchemy as sa
 from nameko.extensions import DependencyProvider
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import OperationalError
 
 from shared.config import settings
 from shared.database import create_schema, database_url_for, read_checkpoint, save_checkpoint
 from shared.eventlog import event_store_url_for, shared_event_store
-from shared.eventstore import EventStore, RecordedEvent
+from shared.eventstore import EventStore, EventStoreUnavailable, RecordedEvent
 from shared.logging import get_logger
 from shared.schemas import DecodedEvent, EventRegistry, registry
 from shared.sql import shared_engine, shared_reader, write_transaction
@@ -262,6 +263,18 @@ class ProjectionWorker(DependencyProvider):
                     if leader:
                         self.runner.run(stopping)
                 backoff = 0.5
+            except (EventStoreUnavailable, OperationalError) as exc:
+                # The database or the store is away (a restart, a failover): no
+                # traceback to read, just wait and resume from the checkpoint.
+                self.runner.status.last_error = repr(exc)
+                log.warning(
+                    "projection waiting for its database",
+                    projection=self.projection.name,
+                    error=str(exc).splitlines()[0][:200],
+                    retry_in=backoff,
+                )
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
             except Exception as exc:
                 self.runner.status.last_error = repr(exc)
                 log.exception("projection failed", projection=self.projection.name)
