@@ -145,6 +145,7 @@ def deal(
                 "DATABASE_URL": gateway_db,
                 "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
                 "BLOB_DIR": str(tmp_path / "blobs"),
+                "UPLOAD_MAX_BYTES": 150_000,
             },
         ).start()
         store = SqlEventStore(fresh_pg)
