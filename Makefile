@@ -6,11 +6,12 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-unit lint bench services tools clean
+.PHONY: help install run test test-full test-unit lint bench services tools clean
 
 help:
 	@echo "make run    - install, then run every service, the relay and the gateway (Ctrl-C stops)"
 	@echo "make test   - install, start RabbitMQ/PostgreSQL if stopped, lint, run all tests"
+	@echo "make test-full - the same with long journey, fault and fuzz profiles"
 	@echo "make bench  - run the benchmarks under bench/"
 
 $(INSTALLED): pyproject.toml
@@ -45,6 +46,10 @@ test: install services tools lint
 
 test-unit: install
 	$(BIN)/pytest -m "not integration"
+
+# The long profile of the journey, fault and fuzz tests (CI runs the short one).
+test-full: install services tools lint
+	JOURNEYS=100 FAULT_JOURNEYS=20 FAULT_KILLS=40 FUZZ_EXAMPLES=200 $(BIN)/pytest
 
 bench: install services
 	$(BIN)/python bench/eventstore.py
