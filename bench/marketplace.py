@@ -1,0 +1,602 @@
+"""The marketplace as users feel it: the whole stack of ``make run`` (every
+service, the relay and the gateway as their own processes, on PostgreSQL),
+seeded with a realistic data set, measured with wrk at 20 connections on
+this machine's 2 cores, which the stack shares with wrk.
+
+Prints, for each read and write endpoint, requests/s and p50/p99 latency,
+next to the baseline measured in the same run (a bare Nameko ``@http``
+handler returning a constant); the propagation lag from an event's append to
+its effect in another service's read model under a steady 100 events/s; and
+the resident memory of the whole stack, idle and under load.
+
+Run: ``make bench`` or ``.venv/bin/python bench/marketplace.py [--seconds 10]``.
+Method and latest figures: docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import requests
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.gateway_reads import free_port, wait_http  # noqa: E402
+from shared.auth import AccessTokens  # noqa: E402
+from shared.eventstore import EventMetadata, StreamState  # noqa: E402
+from shared.eventstore.sql import SqlEventStore  # noqa: E402
+from shared.schemas import load_all_event_schemas, registry  # noqa: E402
+from shared.testing import amqp_uri, fresh_postgres_database, postgres_server_url  # noqa: E402
+from tests.integration.stack import Stack  # noqa: E402
+
+SECRET = "bench-" + "s" * 40
+USERS, PROJECTS, PROPOSALS, MESSAGES = 1_000, 10_000, 50_000, 300
+DATABASE_OWNERS = ("identity", "projects", "bidding", "contracts", "escrow", "messaging")
+DATABASE_OWNERS += ("reputation", "gateway")
+SKILLS = ["python", "django", "react", "go", "rust", "postgresql", "design", "seo", "ios", "ml"]
+WORDS = [
+    "shop",
+    "booking",
+    "dashboard",
+    "api",
+    "mobile",
+    "marketplace",
+    "crm",
+    "analytics",
+    "chat",
+    "payments",
+]
+LUA = ROOT / "bench" / "requests.lua"
+
+
+# -- seeding: the services' own events, appended as the services would -------------------
+
+
+def meta(actor: str) -> EventMetadata:
+    correlation = str(uuid.uuid4())
+    return EventMetadata(correlation, correlation, actor, "bench-seed")
+
+
+def new(event_type: str, data: dict[str, Any], actor: str) -> Any:
+    return registry.new_event(event_type, data, meta(actor))
+
+
+def seed(store: SqlEventStore, rng: random.Random) -> dict[str, Any]:
+    started = time.monotonic()
+    today = date.today()
+    users = [str(uuid.uuid4()) for _ in range(USERS)]
+    buyers, sellers = users[: USERS // 2], users[USERS // 2 :]
+    writes: list[tuple[str, list[Any]]] = []
+    for user in users:
+        role = "buyer" if user in buyers else "seller"
+        events = [
+            new(
+                "UserRegistered",
+                {
+                    "user_id": user,
+                    "email": f"{user}@example.com",
+                    "password_hash": "$argon2id$v=19$m=65536,t=3,p=4$seed$seed",
+                    "roles": [role],
+                },
+                user,
+            )
+        ]
+        if role == "seller":
+            events.append(
+                new(
+                    "SellerProfileUpdated",
+                    {"headline": f"{rng.choice(WORDS)} developer", "bio": "x" * 400},
+                    user,
+                )
+            )
+        writes.append((f"user-{user}", events))
+    projects = []
+    for _ in range(PROJECTS):
+        project_id, buyer = str(uuid.uuid4()), rng.choice(buyers)
+        content = {
+            "project_id": project_id,
+            "buyer_id": buyer,
+            "title": f"Build a {rng.choice(WORDS)} {rng.choice(WORDS)} app",
+            "description": " ".join(rng.choices(WORDS, k=40)),
+            "scope": "",
+            "objectives": [],
+            "budget": {"type": "fixed", "amount": rng.randint(10, 5_000) * 100, "currency": "USD"},
+            "deadline": (today + timedelta(days=rng.randint(10, 120))).isoformat(),
+            "skills": rng.sample(SKILLS, 3),
+            "attachment_ids": [],
+        }
+        projects.append((project_id, buyer))
+        writes.append((f"project-{project_id}", [new("ProjectPosted", content, buyer)]))
+    busy = projects[:1_000]  # 50 proposals each
+    pairs = set()
+    for i in range(PROPOSALS):
+        project_id, buyer = busy[i % len(busy)]
+        seller = sellers[(i // len(busy)) % len(sellers)]
+        pairs.add((project_id, seller))
+        proposal_id = str(uuid.uuid4())
+        data = {
+            "proposal_id": proposal_id,
+            "project_id": project_id,
+            "buyer_id": buyer,
+            "seller_id": seller,
+            "project_version": 1,
+            "cover_letter": "I have done this before; here is my plan. " * 5,
+            "price": {"type": "fixed", "amount": rng.randint(10, 5_000) * 100, "currency": "USD"},
+            "duration_days": rng.randint(5, 90),
+        }
+        writes.append((f"proposal-{proposal_id}", [new("ProposalSubmitted", data, seller)]))
+    # A conversation with a few hundred messages, about the first busy project's proposal.
+    conversation_id = str(uuid.uuid4())
+    talk_buyer, talk_seller = busy[0][1], sellers[0]
+    talk = [
+        new(
+            "ConversationStarted",
+            {
+                "conversation_id": conversation_id,
+                "kind": "proposal",
+                "ref_id": str(uuid.uuid4()),
+                "project_id": busy[0][0],
+                "buyer_id": talk_buyer,
+                "seller_id": talk_seller,
+            },
+            talk_buyer,
+        )
+    ]
+    for n in range(MESSAGES):
+        sender, recipient = (talk_buyer, talk_seller) if n % 2 else (talk_seller, talk_buyer)
+        talk.append(
+            new(
+                "MessagePosted",
+                {
+                    "message_id": str(uuid.uuid4()),
+                    "sender_id": sender,
+                    "recipient_id": recipient,
+                    "text": f"Message {n}: " + "lorem ipsum " * 8,
+                    "file_ids": [],
+                },
+                sender,
+            )
+        )
+    writes.append((f"conversation-{conversation_id}", talk))
+    contracts = seed_contracts(writes, projects[1_000:4_000], sellers, today)
+
+    def append(item: tuple[str, list[Any]]) -> None:
+        store.append(item[0], item[1], StreamState.NO_STREAM)
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(append, writes))
+    print(f"seeded {sum(len(e) for _, e in writes):,} events in {time.monotonic() - started:.0f}s")
+    return {
+        "buyers": buyers,
+        "sellers": sellers,
+        "projects": projects,
+        "busy": busy,
+        "free_pairs": [
+            (p, s)
+            for p, _ in projects[4_000:]
+            for s in rng.sample(sellers, 2)
+            if (p, s) not in pairs
+        ],
+        "conversation": (conversation_id, talk_buyer, talk_seller),
+        **contracts,
+    }
+
+
+def seed_contracts(
+    writes: list[tuple[str, list[Any]]],
+    projects: list[tuple[str, str]],
+    sellers: list[str],
+    today: date,
+) -> dict[str, Any]:
+    """Active contracts with one milestone: half waiting to be funded, half
+    funded with work submitted and waiting for approval."""
+    to_fund, to_approve = [], []
+    for i, (project_id, buyer) in enumerate(projects):
+        contract_id, milestone_id, seller = (
+            str(uuid.uuid4()),
+            str(uuid.uuid4()),
+            sellers[i % len(sellers)],
+        )
+        terms = {
+            "currency": "USD",
+            "scope": "The work.",
+            "payment_terms": "",
+            "milestones": [
+                {
+                    "milestone_id": milestone_id,
+                    "title": "All of it",
+                    "description": "",
+                    "acceptance_criteria": "",
+                    "amount": 50_000,
+                    "due_date": (today + timedelta(days=30)).isoformat(),
+                    "revision_limit": 2,
+                }
+            ],
+        }
+        common = {
+            "contract_id": contract_id,
+            "project_id": project_id,
+            "buyer_id": buyer,
+            "seller_id": seller,
+        }
+        events = [
+            new(
+                "OfferSent",
+                {
+                    **common,
+                    "proposal_id": str(uuid.uuid4()),
+                    "review_seconds": 14 * 86_400,
+                    "terms": terms,
+                },
+                buyer,
+            ),
+            new(
+                "ContractStarted",
+                {**common, "proposal_id": str(uuid.uuid4()), "offer_version": 1},
+                seller,
+            ),
+        ]
+        if i % 2:
+            charge = str(uuid.uuid4())
+            events += [
+                new(
+                    "MilestoneFunded",
+                    {"milestone_id": milestone_id, "amount": 50_000, "charge_id": charge},
+                    "system:contracts",
+                ),
+                new(
+                    "WorkSubmitted",
+                    {
+                        "milestone_id": milestone_id,
+                        "buyer_id": buyer,
+                        "submission": 1,
+                        "note": "done",
+                        "file_ids": [],
+                        "review_due_at": datetime.now(UTC) + timedelta(days=14),
+                    },
+                    seller,
+                ),
+            ]
+            movement = {
+                "contract_id": contract_id,
+                "milestone_id": milestone_id,
+                "amount": 50_000,
+                "currency": "USD",
+            }
+            writes.append(
+                (
+                    f"escrow-{contract_id}",
+                    [
+                        new(
+                            "FundingRequested",
+                            {
+                                "charge_id": charge,
+                                "contract_id": contract_id,
+                                "buyer_id": buyer,
+                                "milestone_ids": [milestone_id],
+                                "amount": 50_000,
+                                "currency": "USD",
+                                "payment_method": "pm_card_visa",
+                            },
+                            buyer,
+                        ),
+                        new(
+                            "EscrowFunded",
+                            {**movement, "charge_id": charge, "buyer_id": buyer},
+                            buyer,
+                        ),
+                    ],
+                )
+            )
+            to_approve.append((contract_id, milestone_id, buyer))
+        else:
+            to_fund.append((contract_id, milestone_id, buyer))
+        writes.append((f"contract-{contract_id}", events))
+    return {"to_fund": to_fund, "to_approve": to_approve}
+
+
+# -- measuring ---------------------------------------------------------------------------
+
+
+def wrk(url: str, seconds: int, script_lines: list[str] | None = None, token: str = "") -> dict:
+    args = ["wrk", "-t2", "-c20", f"-d{seconds}s", "--latency"]
+    env = dict(os.environ)
+    if script_lines is not None:
+        lines = Path(tempfile.mkstemp(suffix=".txt")[1])
+        lines.write_text("\n".join(script_lines) + "\n")
+        args += ["-s", str(LUA)]
+        env["WRK_LINES"] = str(lines)
+    elif token:
+        args += ["-H", f"Authorization: Bearer {token}"]
+    out = subprocess.run([*args, url], capture_output=True, text=True, check=True, env=env).stdout
+    failed = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    total = re.search(r"(\d+) requests in", out)
+
+    def percentile(p: str) -> float:
+        value, unit = re.search(rf"\s{p}%\s+([\d.]+)(us|ms|s)", out).groups()
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "p50": percentile("50"),
+        "p99": percentile("99"),
+        "failed": int(failed.group(1)) if failed else 0,
+        "total": int(total.group(1)) if total else 0,
+    }
+
+
+def rss_mib(stack: Stack) -> float:
+    """Resident memory of every process of the stack and their children."""
+    pids = {p.pid for p in stack.processes.values() if p.poll() is None}
+    for pid in list(pids):
+        children = Path(f"/proc/{pid}/task/{pid}/children")
+        if children.exists():
+            pids |= {int(c) for c in children.read_text().split()}
+    total = 0
+    for pid in pids:
+        status = Path(f"/proc/{pid}/status")
+        if status.exists():
+            match = re.search(r"VmRSS:\s+(\d+) kB", status.read_text())
+            total += int(match.group(1)) if match else 0
+    return total / 1024
+
+
+def propagation_lag(store: SqlEventStore, gateway_db: str, buyer: str, seconds: int) -> list[float]:
+    """Append ProjectPosted at a steady 100/s; note when each appears in the
+    gateway's search view (another process's read model, fed from the log)."""
+    engine = sa.create_engine(gateway_db.replace("postgresql://", "postgresql+psycopg2://"))
+    pending: dict[str, float] = {}
+    seen: dict[str, float] = {}
+    lock, done = threading.Lock(), threading.Event()
+
+    def poll() -> None:
+        with engine.connect() as conn:
+            while not done.is_set() or pending:
+                with lock:
+                    ids = list(pending)
+                if ids:
+                    rows = (
+                        conn.execute(
+                            sa.text("SELECT project_id FROM projects WHERE project_id = ANY(:ids)"),
+                            {"ids": ids},
+                        )
+                        .scalars()
+                        .all()
+                    )
+                    now = time.time()
+                    with lock:
+                        for project_id in rows:
+                            seen[project_id] = now - pending.pop(project_id)
+                conn.rollback()
+                time.sleep(0.002)
+
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
+    interval = 0.01
+    next_at = time.monotonic()
+    for n in range(seconds * 100):
+        project_id = str(uuid.uuid4())
+        content = {
+            "project_id": project_id,
+            "buyer_id": buyer,
+            "title": f"Lag probe {n}",
+            "description": "A project posted to measure how fast the views follow the log.",
+            "scope": "",
+            "objectives": [],
+            "budget": {"type": "fixed", "amount": 100_000, "currency": "USD"},
+            "deadline": (date.today() + timedelta(days=30)).isoformat(),
+            "skills": ["python"],
+            "attachment_ids": [],
+        }
+        event = new("ProjectPosted", content, buyer)
+        store.append(f"project-{project_id}", [event], StreamState.NO_STREAM)
+        with lock:
+            pending[project_id] = time.time()
+        next_at += interval
+        time.sleep(max(0.0, next_at - time.monotonic()))
+    done.set()
+    poller.join(timeout=30)
+    engine.dispose()
+    return sorted(seen.values())
+
+
+def pct(values: list[float], p: float) -> float:
+    return values[min(len(values) - 1, int(len(values) * p))] * 1000 if values else float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=int, default=int(os.environ.get("BENCH_SECONDS", 10)))
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is needed: apt-get install wrk")
+    load_all_event_schemas()
+    rng = random.Random(2026)
+    server = postgres_server_url()
+    with ExitStack() as stack, tempfile.TemporaryDirectory() as var:
+        urls = {
+            owner: stack.enter_context(fresh_postgres_database(server, prefix=f"mp_bench_{owner}"))
+            for owner in ("events", *DATABASE_OWNERS)
+        }
+        env = {
+            "VAR_DIR": var,
+            "EVENT_STORE_URL": urls["events"],
+            "AMQP_URI": amqp_uri(),
+            "GATEWAY_PORT": str(free_port()),
+            "ENVIRONMENT": "production",
+            "LOG_FORMAT": "json",
+            "LOG_LEVEL": "WARNING",
+            "JWT_SECRET": SECRET,
+            **{f"{owner.upper()}_DATABASE_URL": urls[owner] for owner in DATABASE_OWNERS},
+        }
+        store = SqlEventStore(urls["events"], pool_size=8, max_overflow=8)
+        world = seed(store, rng)
+        marketplace = Stack(Path(var), env)
+        stack.callback(marketplace.stop_all)
+        marketplace.start_all()
+        http_port = free_port()
+        baseline = subprocess.Popen(
+            [
+                sys.executable,
+                str(ROOT / "bench/rpc_baseline.py"),
+                "http",
+                env["AMQP_URI"],
+                str(http_port),
+            ],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        stack.callback(baseline.wait, 15)
+        stack.callback(baseline.terminate)
+        wait_http(f"http://127.0.0.1:{http_port}/bare")
+        api = f"{marketplace.url}/api/v1"
+        tokens = AccessTokens(SECRET, 3600)
+
+        def token(user: str, role: str) -> str:
+            return tokens.issue(user, [role], str(uuid.uuid4()))
+
+        busy_project, busy_buyer = world["busy"][0]
+        conversation, talk_buyer, _ = world["conversation"]
+        seller = world["sellers"][3]
+        started = time.monotonic()
+        for path, who in (
+            (f"/projects/{world['projects'][-1][0]}", ""),
+            (f"/projects/{busy_project}/proposals?limit=20", token(busy_buyer, "buyer")),
+            (f"/conversations/{conversation}/messages?limit=20", token(talk_buyer, "buyer")),
+            (f"/users/{seller}/profile", ""),
+            (
+                f"/contracts/{world['to_approve'][-1][0]}",
+                token(world["to_approve"][-1][2], "buyer"),
+            ),
+        ):
+            headers = {"Authorization": f"Bearer {who}"} if who else {}
+            while requests.get(api + path, headers=headers, timeout=10).status_code != 200:
+                if time.monotonic() - started > 900:
+                    sys.exit(f"the views never caught up with the seed: {path}")
+                time.sleep(1)
+        print(f"views caught up in {time.monotonic() - started:.0f}s")
+        time.sleep(3)
+        idle_rss = rss_mib(marketplace)
+
+        s = args.seconds
+        reads = [
+            ("bare Nameko @http handler (baseline)", f"http://127.0.0.1:{http_port}/bare", ""),
+            (
+                "search projects (q, skills, budget, sort)",
+                f"{api}/projects?q=shop&skills=python,django&budget_min=20000&sort=budget_desc&limit=20",
+                "",
+            ),
+            (
+                "list a project's proposals (buyer)",
+                f"{api}/projects/{busy_project}/proposals?limit=20",
+                token(busy_buyer, "buyer"),
+            ),
+            (
+                "list messages",
+                f"{api}/conversations/{conversation}/messages?limit=20",
+                token(talk_buyer, "buyer"),
+            ),
+            ("read a profile", f"{api}/users/{seller}/profile", ""),
+        ]
+        results = [(label, wrk(url, s, token=who)) for label, url, who in reads]
+        loaded_rss = rss_mib(marketplace)
+
+        buyer = world["buyers"][0]
+        project_body = (
+            '{"title":"A new shop","description":"An online shop with payments and stock, please.",'
+            '"budget":{"type":"fixed","amount":250000,"currency":"USD"},'
+            f'"deadline":"{(date.today() + timedelta(days=40)).isoformat()}","skills":["python"]}}'
+        )
+        proposal_body = (
+            '{"cover_letter":"I have built three shops like this one; here is how I would start.",'
+            '"price":{"type":"fixed","amount":240000,"currency":"USD"},"duration_days":30}'
+        )
+        writes = [
+            (
+                "post a project",
+                [f"POST\t/api/v1/projects\t{token(buyer, 'buyer')}\t{project_body}"],
+            ),
+            (
+                "submit a proposal",
+                [
+                    f"POST\t/api/v1/projects/{p}/proposals\t{token(sel, 'seller')}\t{proposal_body}"
+                    for p, sel in world["free_pairs"]
+                ],
+            ),
+            (
+                "send a message",
+                [
+                    f"POST\t/api/v1/conversations/{conversation}/messages\t"
+                    f"{token(talk_buyer, 'buyer')}\t" + '{"text":"Any news?"}'
+                ],
+            ),
+            (
+                "fund a milestone",
+                [
+                    f"POST\t/api/v1/contracts/{c}/fund\t{token(b, 'buyer')}\t"
+                    + f'{{"milestone_ids":["{m}"],"payment_method":"pm_card_visa"}}'
+                    for c, m, b in world["to_fund"]
+                ],
+            ),
+            (
+                "approve (release) a milestone",
+                [
+                    f"POST\t/api/v1/contracts/{c}/milestones/{m}/approve\t{token(b, 'buyer')}\t"
+                    for c, m, b in world["to_approve"]
+                ],
+            ),
+        ]
+        write_results = [(label, wrk(marketplace.url, s, lines)) for label, lines in writes]
+        loaded_rss = max(loaded_rss, rss_mib(marketplace))
+        lags = propagation_lag(store, urls["gateway"], buyer, max(10, s))
+        store.close()
+
+    base = results[0][1]["rps"]
+    print(f"\nwrk -t2 -c20 -d{s}s; the stack, wrk and PostgreSQL share this machine's 2 cores")
+    print(
+        f"data: {USERS:,} users, {PROJECTS:,} projects, {PROPOSALS:,} proposals, "
+        f"{MESSAGES} messages"
+    )
+    print(
+        f"\n{'read':44} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'vs bare':>8}"
+        "  target: >= 0.50x, p99 < 50 ms"
+    )
+    for label, r in results:
+        print(f"{label:44} {r['rps']:7.0f} {r['p50']:7.1f} {r['p99']:7.1f} {r['rps'] / base:7.2f}x")
+    print(f"\n{'write':44} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'non-2xx':>8}")
+    for label, r in write_results:
+        print(f"{label:44} {r['rps']:7.0f} {r['p50']:7.1f} {r['p99']:7.1f} {r['failed']:8d}")
+    print(
+        f"\npropagation lag, append -> gateway search view, 100 events/s: "
+        f"p50 {pct(lags, 0.5):.0f} ms, p99 {pct(lags, 0.99):.0f} ms, max {max(lags) * 1000:.0f} ms "
+        f"({len(lags)} events; target p99 < 200 ms)"
+    )
+    print(
+        f"memory of the whole stack: idle {idle_rss:.0f} MiB, under load {loaded_rss:.0f} MiB"
+        " (target < 1024 MiB)"
+    )
+    if lags:
+        print(f"(mean lag {statistics.mean(lags) * 1000:.0f} ms)")
+
+
+if __name__ == "__main__":
+    main()
