@@ -52,8 +52,11 @@ test-full: install services tools lint
 	JOURNEYS=100 FAULT_JOURNEYS=20 FAULT_KILLS=40 FUZZ_EXAMPLES=200 $(BIN)/pytest
 
 bench: install services
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -q wrk >/dev/null 2>&1; } \
+		|| { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
 	$(BIN)/python bench/eventstore.py
 	$(BIN)/python bench/gateway_reads.py
+	$(BIN)/python bench/marketplace.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache *.egg-info

@@ -26,11 +26,13 @@ _engines_lock = threading.Lock()
 
 
 def shared_engine(url: str) -> Engine:
-    """The process's one engine for ``url``."""
+    """The process's one engine for ``url``. Few connections are kept open
+    (more open while busy): every process of the marketplace holds engines,
+    and what they keep adds up against the server's ``max_connections``."""
     with _engines_lock:
         engine = _engines.get(url)
         if engine is None:
-            engine = _engines[url] = create_sql_engine(url)
+            engine = _engines[url] = create_sql_engine(url, pool_size=2, max_overflow=10)
         return engine
 
 
@@ -47,7 +49,9 @@ def shared_reader(url: str) -> Engine:
     with _engines_lock:
         engine = _engines.get(key)
         if engine is None:
-            engine = _engines[key] = create_sql_engine(url, isolation_level="AUTOCOMMIT")
+            engine = _engines[key] = create_sql_engine(
+                url, pool_size=2, max_overflow=10, isolation_level="AUTOCOMMIT"
+            )
         return engine
 
 

@@ -34,7 +34,7 @@ import psycopg2
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, Row
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from shared.eventstore.contract import (
     AppendResult,
@@ -155,8 +155,8 @@ class SqlEventStore(EventStore):
         self,
         url_or_engine: str | Engine,
         create_schema: bool = True,
-        pool_size: int = 3,
-        max_overflow: int = 12,
+        pool_size: int = 2,
+        max_overflow: int = 10,
     ) -> None:
         """``pool_size`` connections per engine are kept open, up to
         ``max_overflow`` more while busy: every process of the marketplace
@@ -181,6 +181,8 @@ class SqlEventStore(EventStore):
                 isolation_level="AUTOCOMMIT",
             )
             self._notifier = _CoalescingNotifier(self._append_engine)
+        self._listener: _PgListener | None = None
+        self._listener_lock = threading.Lock()
         self.metadata, self.events, self.streams = build_tables(self.dialect)
         self._columns = [
             self.events.c[name]
@@ -578,7 +580,16 @@ class SqlEventStore(EventStore):
         except OperationalError as exc:
             raise EventStoreUnavailable(str(exc)) from exc
 
+    def listener(self) -> _PgListener:
+        """The store's one LISTEN connection, started by its first subscription."""
+        with self._listener_lock:
+            if self._listener is None:
+                self._listener = _PgListener(self.engine)
+            return self._listener
+
     def close(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
         self.engine.dispose()
         if self._is_pg:
             self._notifier.close()
@@ -635,39 +646,91 @@ class _CoalescingNotifier:
             self._thread.join(timeout=2)
 
 
-class _PgWaker:
-    """Sleeps until a NOTIFY arrives on a dedicated LISTEN connection."""
+class _PgListener:
+    """One LISTEN connection per store, shared by all its subscriptions.
+
+    A process runs several projections; each used to hold its own LISTEN
+    connection, and with every process of the marketplace doing so they added
+    up against PostgreSQL's ``max_connections``. A notification sets every
+    registered waker's event (sticky, so one that arrives between a read and
+    the wait is not missed)."""
 
     def __init__(self, engine: Engine) -> None:
-        self._conn = engine.raw_connection()
-        raw = self._conn.driver_connection
-        self._conn.detach()  # it lives as long as the subscription, not in the pool
+        self._engine = engine
+        self._events: set[threading.Event] = set()
+        self._lock = threading.Lock()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, daemon=True, name="event-store-listen")
+        self._thread.start()
+
+    def register(self) -> threading.Event:
+        event = threading.Event()
+        with self._lock:
+            self._events.add(event)
+        return event
+
+    def unregister(self, event: threading.Event) -> None:
+        with self._lock:
+            self._events.discard(event)
+
+    def _wake_all(self) -> None:
+        with self._lock:
+            for event in self._events:
+                event.set()
+
+    def _connect(self) -> Any:
+        conn = self._engine.raw_connection()
+        raw = conn.driver_connection
+        conn.detach()  # it lives as long as the listener, not in the pool
         raw.autocommit = True
         with raw.cursor() as cur:
             cur.execute(f"LISTEN {NOTIFY_CHANNEL}")
-        self._raw = raw
+        return raw
+
+    def _run(self) -> None:
+        raw = None
+        while not self._closed:
+            try:
+                if raw is None or raw.closed:
+                    raw = self._connect()
+                    self._wake_all()  # anything may have happened while away
+                ready, _, _ = select.select([raw], [], [], 1.0)
+                if ready:
+                    raw.poll()
+                    if raw.notifies:
+                        raw.notifies.clear()
+                        self._wake_all()
+            except (OSError, ValueError, psycopg2.Error, SQLAlchemyError):
+                with suppress(Exception):
+                    if raw is not None:
+                        raw.close()
+                raw = None
+                self._wake_all()  # subscribers re-read rather than sleep on a dead line
+                time.sleep(0.5)
+        if raw is not None:
+            with suppress(Exception):
+                raw.close()
+
+    def close(self) -> None:
+        self._closed = True
+
+
+class _PgWaker:
+    """A subscription's view of its store's shared listener."""
+
+    def __init__(self, listener: _PgListener) -> None:
+        self._listener = listener
+        self._event = listener.register()
 
     def wait(self, timeout: float) -> bool:
         """True if woken by a notification."""
-        if self._raw.closed:
-            return False
-        if self._raw.notifies:
-            self._raw.notifies.clear()
-            return True
-        try:
-            ready, _, _ = select.select([self._raw], [], [], timeout)
-            if not ready:
-                return False
-            self._raw.poll()
-        except (OSError, ValueError, psycopg2.Error):
-            return False  # closed by stop(), or a broken connection: re-read and carry on
-        woke = bool(self._raw.notifies)
-        self._raw.notifies.clear()
+        woke = self._event.wait(timeout)
+        self._event.clear()
         return woke
 
     def close(self) -> None:
-        with suppress(Exception):
-            self._conn.close()
+        self._listener.unregister(self._event)
+        self._event.set()
 
 
 class _PollWaker:
@@ -693,7 +756,7 @@ class SqlSubscription(Subscription):
         self._event_types = event_types
         self._stopped = False
         self._waker: _PgWaker | _PollWaker = (
-            _PgWaker(store.engine) if store.dialect == "postgresql" else _PollWaker()
+            _PgWaker(store.listener()) if store.dialect == "postgresql" else _PollWaker()
         )
 
     @property
