@@ -47,7 +47,7 @@ from shared.schemas import load_all_event_schemas, registry  # noqa: E402
 from shared.testing import amqp_uri, fresh_postgres_database, postgres_server_url  # noqa: E402
 from tests.integration.stack import Stack  # noqa: E402
 
-SECRET = "bench-" + "s" * 40
+SECRET = "bench-" + "s" * 40  # pragma: allowlist secret
 USERS, PROJECTS, PROPOSALS, MESSAGES = 1_000, 10_000, 50_000, 300
 DATABASE_OWNERS = ("identity", "projects", "bidding", "contracts", "escrow", "messaging")
 DATABASE_OWNERS += ("reputation", "gateway")
