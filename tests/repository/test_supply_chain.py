@@ -4,6 +4,7 @@ with a known vulnerability."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -21,17 +22,27 @@ def tracked_files() -> list[str]:
     return [f for f in out.split("\0") if f and (ROOT / f).is_file()]
 
 
-def test_no_secret_is_committed():
+def test_no_secret_is_committed(tmp_path: Path):
     """detect-secrets over every tracked file. The baseline lists what was
     reviewed and is not a secret (test passwords, guest:guest defaults,
-    placeholders); anything new fails until it is removed or reviewed."""
+    placeholders); anything new fails until it is removed or reviewed. The
+    hook rewrites a baseline whose line numbers moved (exit 3): it works on a
+    copy, and only a finding fails."""
+    baseline = tmp_path / "baseline.json"
+    shutil.copy(ROOT / ".secrets.baseline", baseline)
     result = subprocess.run(
-        [str(BIN / "detect-secrets-hook"), "--baseline", ".secrets.baseline", *tracked_files()],
+        [
+            str(BIN / "detect-secrets-hook"),
+            "--baseline",
+            str(baseline),
+            *(f for f in tracked_files() if f != ".secrets.baseline"),
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,
     )
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Potential secrets" not in result.stdout, result.stdout
+    assert result.returncode in (0, 3), result.stdout + result.stderr
 
 
 def test_no_installed_dependency_has_a_known_vulnerability():
