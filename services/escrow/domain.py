@@ -336,24 +336,25 @@ def _without_kind(moved: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Payouts:
-    """Folded from ``payouts-<seller>``: totals requested per currency, and
-    which requests the provider has confirmed."""
+    """Folded from ``payouts-<seller>``: totals requested per currency, every
+    request by id, and which ones the provider has confirmed."""
 
     requested: dict[str, int] = field(default_factory=dict)
-    unsent: dict[str, dict[str, Any]] = field(default_factory=dict)
+    payouts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sent: frozenset[str] = frozenset()
 
 
 def evolve_payouts(state: Payouts, event: DecodedEvent) -> Payouts:
     data = event.data
     if event.type == "PayoutRequested":
         total = state.requested.get(data["currency"], 0) + data["amount"]
-        return Payouts(
-            {**state.requested, data["currency"]: total},
-            {**state.unsent, data["payout_id"]: data},
+        return replace(
+            state,
+            requested={**state.requested, data["currency"]: total},
+            payouts={**state.payouts, data["payout_id"]: data},
         )
     if event.type == "PayoutSent":
-        unsent = {k: v for k, v in state.unsent.items() if k != data["payout_id"]}
-        return replace(state, unsent=unsent)
+        return replace(state, sent=state.sent | {data["payout_id"]})
     return state
 
 
@@ -381,6 +382,6 @@ def request_payout(
 
 
 def payout_sent(state: Payouts, payout_id: str, reference: str) -> list[EventSpec]:
-    if payout_id not in state.unsent:
+    if payout_id not in state.payouts or payout_id in state.sent:
         return []
     return [("PayoutSent", {"payout_id": payout_id, "reference": reference})]

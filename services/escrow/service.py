@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 from contextlib import suppress
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -147,9 +148,6 @@ class EscrowService(MarketplaceService):
 
     @event_handler("contracts", "MilestoneApproved")
     def on_milestone_approved(self, payload: dict[str, Any]) -> None:
-        self.release(payload)
-
-    def release(self, payload: dict[str, Any]) -> None:
         event = decode_message(payload)
         contract_id = event.recorded.stream.removeprefix("contract-")
         contract = self._contract(contract_id)
@@ -235,13 +233,14 @@ class EscrowService(MarketplaceService):
             credited = views.credited_to_seller(conn, seller, data["currency"])
         stream = payouts_stream(seller)
         state, revision = self.event_log.state(stream, domain.evolve_payouts, Payouts())
-        if payout_id not in state.unsent and not self._payout_known(stream, payout_id):
+        if payout_id not in state.payouts:  # else a retry: pay out what was requested
             events = domain.request_payout(
                 state, credited, seller, payout_id, data["amount"], data["currency"]
             )
             expected = StreamState.NO_STREAM if revision is None else revision
             self.event_log.record(stream, events, expected)
-        reference = self._send_payout(seller, payout_id)
+            state = replace(state, payouts={**state.payouts, payout_id: dict(events[0][1])})
+        reference = self._send_payout(seller, payout_id, state)
         return {
             "payout_id": payout_id,
             "amount": data["amount"],
@@ -250,22 +249,17 @@ class EscrowService(MarketplaceService):
             "reference": reference,
         }
 
-    def _payout_known(self, stream: str, payout_id: str) -> bool:
-        events, _ = self.event_log.load(stream)
-        return any(e.data.get("payout_id") == payout_id for e in events)
-
-    def _send_payout(self, seller_id: str, payout_id: str) -> str:
-        events, _ = self.event_log.load(payouts_stream(seller_id))
-        requested = next(
-            e.data
-            for e in events
-            if e.type == "PayoutRequested" and e.data["payout_id"] == payout_id
-        )
+    def _send_payout(self, seller_id: str, payout_id: str, state: Payouts | None = None) -> str:
+        """Ask the provider (idempotent by payout id) and record its reference."""
+        stream = payouts_stream(seller_id)
+        if state is None:
+            state, _ = self.event_log.state(stream, domain.evolve_payouts, Payouts())
+        requested = state.payouts[payout_id]
         reference = self.provider.payout(
             payout_id, seller_id, requested["amount"], requested["currency"]
         )
         self.event_log.command(
-            payouts_stream(seller_id),
+            stream,
             domain.evolve_payouts,
             Payouts(),
             lambda s: domain.payout_sent(s, payout_id, reference),
