@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import time
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import eventlet
@@ -103,14 +103,17 @@ def live_notifications(views: Any, user_id: str, position: int) -> Iterator[byte
         eventlet.sleep(STREAM_POLL_SECONDS)
 
 
-def wait_until_visible(views: Any, read: Any, timeout: float = 5.0) -> None:
-    """A command's result in the gateway's own view, for read-your-writes."""
+T = TypeVar("T")
+
+
+def read_when_visible(views: Any, read: Callable[[Any], T], timeout: float = 5.0) -> T:
+    """Read what a command just did from the gateway's own view, waiting for
+    the view to catch up with it (read-your-writes)."""
     deadline = time.monotonic() + timeout
     while True:
         try:
             with views.connect() as conn:
-                read(conn)
-            return
+                return read(conn)
         except NotFound:
             if time.monotonic() > deadline:
                 raise
@@ -234,8 +237,11 @@ class GatewayService:
     def me(self, request: Request) -> dict[str, Any]:
         assert self.scope.principal is not None
         user_id = self.scope.principal.user_id
-        with self.profiles.connect() as conn:
-            profile = identity_views.get_profile(conn, user_id, user_id)
+        # A valid token proves the account exists; right after sign-up its
+        # profile may still be on its way to this view.
+        profile = read_when_visible(
+            self.profiles, lambda conn: identity_views.get_profile(conn, user_id, user_id)
+        )
         return self._with_reputation(profile)
 
     def _with_reputation(self, profile: dict[str, Any]) -> dict[str, Any]:
@@ -1032,12 +1038,10 @@ class GatewayService:
     def start_conversation(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
         started = self.messaging.start_conversation(request.get_json())
         conversation_id = started["conversation_id"]
-        wait_until_visible(
+        return read_when_visible(
             self.messaging_views,
             lambda conn: messaging_views.get_conversation(conn, conversation_id, self._me()),
         )
-        with self.messaging_views.connect() as conn:
-            return messaging_views.get_conversation(conn, conversation_id, self._me())
 
     def _me(self) -> str:
         assert self.scope.principal is not None
