@@ -418,7 +418,7 @@ def propagation_lag(store: SqlEventStore, gateway_db: str, buyer: str, seconds: 
     done.set()
     poller.join(timeout=30)
     engine.dispose()
-    return sorted(seen.values())
+    return list(seen.values())  # in the order the events were seen
 
 
 def wait_caught_up(gateway_db: str, timeout: float = 600) -> float:
@@ -438,7 +438,8 @@ def wait_caught_up(gateway_db: str, timeout: float = 600) -> float:
 
 
 def pct(values: list[float], p: float) -> float:
-    return values[min(len(values) - 1, int(len(values) * p))] * 1000 if values else float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * p))] * 1000 if values else float("nan")
 
 
 def main() -> None:

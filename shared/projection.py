@@ -39,6 +39,8 @@ log = get_logger(__name__)
 
 ANALYZE_AFTER = 5_000
 """A catch-up that applied this many events refreshes its tables' statistics."""
+MAX_TRANSACTION_SECONDS = 0.2
+"""How long one projection transaction may grow before it commits (see apply_batch)."""
 
 
 class Projection(abc.ABC):
@@ -116,16 +118,27 @@ class ProjectionRunner:
     # -- applying ------------------------------------------------------------
 
     def apply_batch(self, events: Sequence[RecordedEvent]) -> None:
-        if not events:
-            return
-        with write_transaction(self.engine) as conn:
-            for event in events:
-                self.projection.apply(conn, self.schemas.decode(event))
-            save_checkpoint(
-                conn, self.projection.name, events[-1].position, self.projection.version
-            )
-        self.status.position = events[-1].position
-        self.status.applied += len(events)
+        """Apply ``events`` in transactions of at most about
+        ``MAX_TRANSACTION_SECONDS`` each, each with its checkpoint.
+
+        On PostgreSQL every event-store reader waits for the oldest write
+        transaction still open on the server (the store's read horizon), so a
+        long catch-up in one transaction would stall every live subscriber."""
+        rest = list(events)
+        while rest:
+            started = time.monotonic()
+            with write_transaction(self.engine) as conn:
+                done = 0
+                for event in rest:
+                    self.projection.apply(conn, self.schemas.decode(event))
+                    done += 1
+                    if time.monotonic() - started > MAX_TRANSACTION_SECONDS:
+                        break
+                last = rest[done - 1].position
+                save_checkpoint(conn, self.projection.name, last, self.projection.version)
+            self.status.position = last
+            self.status.applied += done
+            rest = rest[done:]
 
     def _pending(self, after: int | None, until: int | None) -> Iterator[RecordedEvent]:
         start = 0 if after is None else after

@@ -91,8 +91,10 @@ sa.event.listen(
 sa.event.listen(
     projects,
     "after_create",
+    # Generated from the row itself: indexing a project costs no statement of its own.
     sa.DDL(
-        "ALTER TABLE projects ADD COLUMN search tsvector; "
+        "ALTER TABLE projects ADD COLUMN search tsvector GENERATED ALWAYS AS "
+        "(to_tsvector('english', title || ' ' || description || ' ' || scope)) STORED; "
         "CREATE INDEX projects_search ON projects USING gin (search)"
     ).execute_if(dialect="postgresql"),
 )
@@ -104,7 +106,7 @@ def _body(title: str, description: str, scope: str) -> str:
 
 class ProjectsView(Projection):
     name = "projects_search"
-    version = 1
+    version = 2
     metadata = metadata
     categories = ("project", "alert")
     event_types = (
@@ -133,7 +135,7 @@ class ProjectsView(Projection):
                     **self._content(data),
                 }
                 conn.execute(projects.insert().values(**row))
-                self._index(conn, data["project_id"])
+                self._index(conn, data["project_id"], row, new=True)
             case "ProjectEdited":
                 project_id = event.recorded.stream.split("-", 1)[1]
                 current = conn.execute(
@@ -144,7 +146,7 @@ class ProjectsView(Projection):
                 conn.execute(
                     projects.update().where(projects.c.project_id == project_id).values(**values)
                 )
-                self._index(conn, project_id)
+                self._index(conn, project_id, values, new=False)
             case "ProjectClosed" | "ProjectCancelled" | "ProjectExpired" | "ProjectAwarded":
                 project_id = event.recorded.stream.split("-", 1)[1]
                 status = event.type.removeprefix("Project").lower()
@@ -205,35 +207,29 @@ class ProjectsView(Projection):
         }
 
     @staticmethod
-    def _index(conn: Connection, project_id: str) -> None:
-        row = conn.execute(
-            sa.select(
-                projects.c.title, projects.c.description, projects.c.scope, projects.c.skills
-            ).where(projects.c.project_id == project_id)
-        ).one()
-        conn.execute(project_skills.delete().where(project_skills.c.project_id == project_id))
-        if row.skills:
+    def _index(conn: Connection, project_id: str, content: dict[str, Any], new: bool) -> None:
+        """Skills and (SQLite) full-text rows of a project just written with
+        ``content``; PostgreSQL's search column follows the row by itself."""
+        if not new:
+            conn.execute(project_skills.delete().where(project_skills.c.project_id == project_id))
+        if content["skills"]:
             conn.execute(
                 project_skills.insert(),
-                [{"project_id": project_id, "skill": s} for s in row.skills],
+                [{"project_id": project_id, "skill": s} for s in content["skills"]],
             )
-        body = _body(row.title, row.description, row.scope)
         if conn.dialect.name == "postgresql":
-            conn.execute(
-                sa.text(
-                    "UPDATE projects SET search = to_tsvector('english', :body) "
-                    "WHERE project_id = :id"
-                ),
-                {"body": body, "id": project_id},
-            )
-        else:
+            return
+        if not new:
             conn.execute(
                 sa.text("DELETE FROM project_fts WHERE project_id = :id"), {"id": project_id}
             )
-            conn.execute(
-                sa.text("INSERT INTO project_fts (project_id, body) VALUES (:id, :body)"),
-                {"id": project_id, "body": body},
-            )
+        conn.execute(
+            sa.text("INSERT INTO project_fts (project_id, body) VALUES (:id, :body)"),
+            {
+                "id": project_id,
+                "body": _body(content["title"], content["description"], content["scope"]),
+            },
+        )
 
 
 def project_view(row: Any) -> dict[str, Any]:

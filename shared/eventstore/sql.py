@@ -14,6 +14,11 @@ Concurrency without a table lock (PostgreSQL):
   The filter is a range condition on the primary key, i.e. an index scan.
 * ``NOTIFY``, sent after the append commits, wakes subscribers; it is never the
   source of truth (they re-read the table, and poll when no wake-up comes).
+  Its payload names the categories appended to, so a subscriber wakes only
+  for the streams it follows.
+* A live subscriber reads the horizon first and remembers how far it has
+  scanned: it never scans the same stretch of other categories' events twice,
+  and when the horizon has not moved it asks nothing more.
 
 SQLite serialises writers with ``BEGIN IMMEDIATE`` and numbers events with
 AUTOINCREMENT, which then also follows commit order.
@@ -146,7 +151,11 @@ _PG_APPEND_SQL = (
     "SELECT first_revision, last_revision, last_position FROM marketplace_append("
     "%(stream)s, %(category)s, %(kind)s, %(expected)s, CAST(%(events)s AS json))"
 )
-_PG_NOTIFY_SQL = f"SELECT pg_notify('{NOTIFY_CHANNEL}', '')"
+_PG_NOTIFY_SQL = f"SELECT pg_notify('{NOTIFY_CHANNEL}', %s)"
+NOTIFY_ALL = "*"
+"""A payload that wakes every subscriber (also sent when the categories would
+not fit in PostgreSQL's 8000-byte payload); an empty payload means the same."""
+_NOTIFY_PAYLOAD_LIMIT = 7000
 WRONG_REVISION_SQLSTATE = "MPWER"
 
 
@@ -272,7 +281,7 @@ class SqlEventStore(EventStore):
             raise EventStoreUnavailable(str(exc)) from exc
         finally:
             conn.close()
-        self._notifier.poke()
+        self._notifier.poke(params["category"])
         return AppendResult(first, last, position)
 
     @staticmethod
@@ -449,11 +458,12 @@ class SqlEventStore(EventStore):
         limit: int,
         categories: Sequence[str] | None,
         event_types: Sequence[str] | None,
+        horizon: int | None = None,
     ) -> sa.Select[Any]:
         c = self.events.c
         query = sa.select(*self._columns)
         if self._is_pg:
-            query = query.where(c.position < self._horizon())
+            query = query.where(c.position < (self._horizon() if horizon is None else horizon))
         if after is not None:
             query = query.where(c.position < after if backwards else c.position > after)
         elif start is not None:
@@ -480,6 +490,31 @@ class SqlEventStore(EventStore):
             return [self._to_event(row) for row in rows]
         except OperationalError as exc:
             raise EventStoreUnavailable(str(exc)) from exc
+
+    def _read_live(
+        self,
+        after: int | None,
+        limit: int,
+        categories: Sequence[str] | None,
+        event_types: Sequence[str] | None,
+    ) -> tuple[list[RecordedEvent], int | None]:
+        """PostgreSQL: the events after ``after`` below the horizon, and the
+        position the scan reached (every later event is above it). With the
+        horizon where it was, it costs one tiny query and no scan."""
+        try:
+            with self.engine.connect() as conn:
+                horizon = int(conn.execute(sa.select(self._horizon())).scalar_one())
+                if after is not None and horizon - 1 <= after:
+                    return [], after
+                query = self._page_query(
+                    after, None, False, limit, categories, event_types, horizon=horizon
+                )
+                rows = conn.execute(query).all()
+        except OperationalError as exc:
+            raise EventStoreUnavailable(str(exc)) from exc
+        events = [self._to_event(row) for row in rows]
+        reached = events[-1].position if len(events) == limit else horizon - 1
+        return events, reached
 
     def read_all(
         self,
@@ -610,11 +645,15 @@ class _CoalescingNotifier:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._pending = threading.Event()
+        self._categories: set[str] = set()
+        self._categories_lock = threading.Lock()
         self._closed = False
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
 
-    def poke(self) -> None:
+    def poke(self, category: str) -> None:
+        with self._categories_lock:
+            self._categories.add(category)
         self._pending.set()
         if self._thread is None:
             with self._start_lock:
@@ -629,11 +668,16 @@ class _CoalescingNotifier:
             if not self._pending.wait(timeout=1.0):
                 continue
             self._pending.clear()
+            with self._categories_lock:
+                categories, self._categories = self._categories, set()
+            payload = ",".join(sorted(categories))
+            if not payload or len(payload) > _NOTIFY_PAYLOAD_LIMIT:
+                payload = NOTIFY_ALL
             try:
                 conn = self._engine.raw_connection()
                 try:
                     with conn.cursor() as cur:
-                        cur.execute(_PG_NOTIFY_SQL)
+                        cur.execute(_PG_NOTIFY_SQL, (payload,))
                 finally:
                     conn.close()
             except Exception:
@@ -652,31 +696,44 @@ class _PgListener:
     A process runs several projections; each used to hold its own LISTEN
     connection, and with every process of the marketplace doing so they added
     up against PostgreSQL's ``max_connections``. A notification sets every
-    registered waker's event (sticky, so one that arrives between a read and
-    the wait is not missed)."""
+    registered waker's event whose categories it names (sticky, so one that
+    arrives between a read and the wait is not missed)."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._events: set[threading.Event] = set()
+        self._events: dict[threading.Event, frozenset[str] | None] = {}
         self._lock = threading.Lock()
         self._closed = False
         self._thread = threading.Thread(target=self._run, daemon=True, name="event-store-listen")
         self._thread.start()
 
-    def register(self) -> threading.Event:
+    def register(self, categories: Sequence[str] | None) -> threading.Event:
+        """``categories`` None: woken by every append."""
         event = threading.Event()
         with self._lock:
-            self._events.add(event)
+            self._events[event] = frozenset(categories) if categories else None
         return event
 
     def unregister(self, event: threading.Event) -> None:
         with self._lock:
-            self._events.discard(event)
+            self._events.pop(event, None)
 
     def _wake_all(self) -> None:
         with self._lock:
             for event in self._events:
                 event.set()
+
+    def _wake(self, payloads: list[str]) -> None:
+        appended: set[str] = set()
+        for payload in payloads:
+            if payload in ("", NOTIFY_ALL):
+                self._wake_all()
+                return
+            appended.update(payload.split(","))
+        with self._lock:
+            for event, categories in self._events.items():
+                if categories is None or not categories.isdisjoint(appended):
+                    event.set()
 
     def _connect(self) -> Any:
         conn = self._engine.raw_connection()
@@ -698,8 +755,9 @@ class _PgListener:
                 if ready:
                     raw.poll()
                     if raw.notifies:
+                        payloads = [n.payload for n in raw.notifies]
                         raw.notifies.clear()
-                        self._wake_all()
+                        self._wake(payloads)
             except (OSError, ValueError, psycopg2.Error, SQLAlchemyError):
                 with suppress(Exception):
                     if raw is not None:
@@ -718,9 +776,9 @@ class _PgListener:
 class _PgWaker:
     """A subscription's view of its store's shared listener."""
 
-    def __init__(self, listener: _PgListener) -> None:
+    def __init__(self, listener: _PgListener, categories: Sequence[str] | None) -> None:
         self._listener = listener
-        self._event = listener.register()
+        self._event = listener.register(categories)
 
     def wait(self, timeout: float) -> bool:
         """True if woken by a notification."""
@@ -752,11 +810,14 @@ class SqlSubscription(Subscription):
     ) -> None:
         self._store = store
         self._after = checkpoint
+        self._scanned = checkpoint  # PostgreSQL: no matching event up to here
         self._categories = categories
         self._event_types = event_types
         self._stopped = False
         self._waker: _PgWaker | _PollWaker = (
-            _PgWaker(store.listener()) if store.dialect == "postgresql" else _PollWaker()
+            _PgWaker(store.listener(), categories)
+            if store.dialect == "postgresql"
+            else _PollWaker()
         )
 
     @property
@@ -772,9 +833,14 @@ class SqlSubscription(Subscription):
         deadline = time.monotonic() + timeout
         pause = IDLE_POLL_SECONDS
         while not self._stopped:
-            batch = self._store.read_page(
-                self._after, max_count, self._categories, self._event_types
-            )
+            if self._store.dialect == "postgresql":
+                batch, self._scanned = self._store._read_live(
+                    self._scanned, max_count, self._categories, self._event_types
+                )
+            else:
+                batch = self._store.read_page(
+                    self._after, max_count, self._categories, self._event_types
+                )
             if batch:
                 self._after = batch[-1].position
                 return batch

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from shared.eventstore import NewEvent, StreamState
-from shared.eventstore.sql import SqlEventStore, write_transaction
+from shared.eventstore.sql import NOTIFY_ALL, SqlEventStore, _PgListener, write_transaction
 from shared.tests.eventstore_contract import EventStoreContract, new, stream_name
 
 
@@ -77,3 +78,41 @@ class TestPostgresEventStore(EventStoreContract):
             held = store._append_in(conn, stream_name(), [first], StreamState.ANY)
             later = store.append(stream_name(), [new()])
         assert held.position < later.position
+
+    def test_live_subscription_waits_for_an_earlier_transaction_in_flight(
+        self, store: SqlEventStore
+    ):
+        """The live path reads the horizon first and remembers how far it
+        scanned; it must still not scan past a transaction that may commit."""
+        early, late = stream_name("live"), stream_name("live")
+        subscription = store.subscribe(categories=["live"])
+        try:
+            assert subscription.next_batch(timeout=0.1) == []
+            with write_transaction(store.engine) as conn:
+                store._append_in(conn, early, [new(n="early")], StreamState.ANY)
+                store.append(late, [new(n="late")])
+                store.append(stream_name("other"), [new(n="elsewhere")])
+                assert subscription.next_batch(timeout=0.3) == []
+            seen: list[str] = []
+            deadline = time.monotonic() + 5
+            while len(seen) < 2 and time.monotonic() < deadline:
+                seen += [e.data["n"] for e in subscription.next_batch(timeout=0.5)]
+            assert seen == ["early", "late"]
+        finally:
+            subscription.stop()
+
+
+def test_a_notification_wakes_only_the_subscribers_of_its_categories():
+    listener = _PgListener.__new__(_PgListener)  # its wake-up table, without a connection
+    listener._events, listener._lock = {}, threading.Lock()
+    projects = listener.register(["project", "alert"])
+    payments = listener.register(["escrow"])
+    everything = listener.register(None)
+
+    listener._wake(["contract,project"])
+    assert (projects.is_set(), payments.is_set(), everything.is_set()) == (True, False, True)
+
+    for event in (projects, everything):
+        event.clear()
+    listener._wake([NOTIFY_ALL])
+    assert projects.is_set() and payments.is_set() and everything.is_set()
