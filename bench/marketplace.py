@@ -20,6 +20,7 @@ import os
 import random
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -27,8 +28,10 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -343,7 +346,50 @@ def wrk(url: str, seconds: int, script_lines: list[str] | None = None, token: st
         "p99": percentile("99"),
         "failed": int(failed.group(1)) if failed else 0,
         "total": int(total.group(1)) if total else 0,
+        "statuses": {
+            int(code): int(n) for code, n in re.findall(r"^status (\d+) (\d+)$", out, re.M)
+        },
     }
+
+
+@contextmanager
+def profiled(stack: Stack, directory: Path | None, label: str) -> Iterator[None]:
+    """With ``--profile DIR``: py-spy samples the gateway while the body runs
+    and writes its folded stacks to DIR, with a summary of where the time went."""
+    if directory is None:
+        yield
+        return
+    name = re.sub(r"\W+", "-", label).strip("-")
+    raw = directory / f"{name}.txt"
+    py_spy = str(Path(sys.executable).parent / "py-spy")
+    gateway = str(stack.processes["gateway"].pid)
+    spy = subprocess.Popen(
+        [py_spy, "record", "--nonblocking", "-f", "raw", "-o", str(raw), "-p", gateway],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield
+    finally:
+        spy.send_signal(signal.SIGINT)
+        spy.wait(30)
+    (directory / f"{name}.summary").write_text(summarise(raw))
+
+
+def summarise(raw: Path, top: int = 40) -> str:
+    """Our own frames (and SQL execution) by share of the samples they appear in."""
+    total, seen_in = 0, Counter[str]()
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        total += int(count)
+        for frame in set(stack.split(";")):
+            if "site-packages" not in frame or "do_execute" in frame:
+                seen_in[frame] += int(count)
+    return (
+        "".join(f"{n / total:6.1%}  {frame}\n" for frame, n in seen_in.most_common(top))
+        if total
+        else "no samples\n"
+    )
 
 
 def rss_mib(stack: Stack) -> float:
@@ -445,7 +491,21 @@ def pct(values: list[float], p: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=int, default=int(os.environ.get("BENCH_SECONDS", 10)))
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="sample the gateway with py-spy during each wrk run; stacks and summaries to DIR",
+    )
+    parser.add_argument(
+        "--phases",
+        default="reads,writes,lag",
+        help="which to run after the reads, comma-separated (default: reads,writes,lag)",
+    )
     args = parser.parse_args()
+    phases = set(args.phases.split(","))
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
     if not shutil.which("wrk"):
         sys.exit("wrk is needed: apt-get install wrk")
     load_all_event_schemas()
@@ -513,8 +573,8 @@ def main() -> None:
                 if time.monotonic() - started > 900:
                     sys.exit(f"the views never caught up with the seed: {path}")
                 time.sleep(1)
-        print(f"views caught up in {time.monotonic() - started:.0f}s")
-        time.sleep(3)
+        quiet = wait_caught_up(urls["gateway"])  # every view, not just these five
+        print(f"views caught up in {time.monotonic() - started:.0f}s (quiet after {quiet:.0f}s)")
         idle_rss = rss_mib(marketplace)
 
         s = args.seconds
@@ -537,72 +597,83 @@ def main() -> None:
             ),
             ("read a profile", f"{api}/users/{seller}/profile", ""),
         ]
-        results = [(label, wrk(url, s, token=who)) for label, url, who in reads]
+        results = []
+        for label, url, who in reads:
+            with profiled(marketplace, args.profile, label):
+                results.append((label, wrk(url, s, token=who)))
         loaded_rss = rss_mib(marketplace)
 
         buyer = world["buyers"][0]
-        project_body = (
-            '{"title":"A new shop","description":"An online shop with payments and stock, please.",'
-            '"budget":{"type":"fixed","amount":250000,"currency":"USD"},'
-            f'"deadline":"{(date.today() + timedelta(days=40)).isoformat()}","skills":["python"]}}'
-        )
-        proposal_body = (
-            '{"cover_letter":"I have built three shops like this one; here is how I would start.",'
-            '"price":{"type":"fixed","amount":240000,"currency":"USD"},"duration_days":30}'
-        )
-        writes = [
-            (
-                "post a project",
-                [f"POST\t/api/v1/projects\t{token(buyer, 'buyer')}\t{project_body}"],
-            ),
-            (
-                "submit a proposal",
-                [
-                    f"POST\t/api/v1/projects/{p}/proposals\t{token(sel, 'seller')}\t{proposal_body}"
-                    for p, sel in world["free_pairs"]
-                ],
-            ),
-            (
-                "send a message",
-                [
-                    f"POST\t/api/v1/conversations/{conversation}/messages\t"
-                    f"{token(talk_buyer, 'buyer')}\t" + '{"text":"Any news?"}'
-                ],
-            ),
-            (
-                "fund a milestone",
-                [
-                    f"POST\t/api/v1/contracts/{c}/fund\t{token(b, 'buyer')}\t"
-                    + f'{{"milestone_ids":["{m}"],"payment_method":"pm_card_visa"}}'
-                    for c, m, b in world["to_fund"]
-                ],
-            ),
-            (
-                "approve (release) a milestone",
-                [
-                    f"POST\t/api/v1/contracts/{c}/milestones/{m}/approve\t{token(b, 'buyer')}\t"
-                    for c, m, b in world["to_approve"]
-                ],
-            ),
-        ]
-        write_results = [(label, wrk(marketplace.url, s, lines)) for label, lines in writes]
-        for label, lines in writes:  # what a failed write answered, for the record
-            method, path, who, body = [*lines[-1].split("\t"), ""][:4]
-            answer = requests.request(
-                method,
-                marketplace.url + path,
-                data=body or None,
-                headers={
-                    "Authorization": f"Bearer {who}",
-                    "Idempotency-Key": uuid.uuid4().hex,
-                    "Content-Type": "application/json",
-                },
-                timeout=30,
+        write_results: list[tuple[str, dict]] = []
+        if "writes" in phases:
+            deadline = (date.today() + timedelta(days=40)).isoformat()
+            project_body = (
+                '{"title":"A new shop",'
+                '"description":"An online shop with payments and stock, please.",'
+                '"budget":{"type":"fixed","amount":250000,"currency":"USD"},'
+                f'"deadline":"{deadline}","skills":["python"]}}'
             )
-            print(f"sample {label}: {answer.status_code} {answer.text[:160]}")
-        print(f"the views caught up with the writes in {wait_caught_up(urls['gateway']):.0f}s")
-        loaded_rss = max(loaded_rss, rss_mib(marketplace))
-        lags = propagation_lag(store, urls["gateway"], buyer, max(10, s))
+            proposal_body = (
+                '{"cover_letter":'
+                '"I have built three shops like this one; here is how I would start.",'
+                '"price":{"type":"fixed","amount":240000,"currency":"USD"},"duration_days":30}'
+            )
+            writes = [
+                (
+                    "post a project",
+                    [f"POST\t/api/v1/projects\t{token(buyer, 'buyer')}\t{project_body}"],
+                ),
+                (
+                    "submit a proposal",
+                    [
+                        f"POST\t/api/v1/projects/{p}/proposals\t{token(sel, 'seller')}\t"
+                        + proposal_body
+                        for p, sel in world["free_pairs"]
+                    ],
+                ),
+                (
+                    "send a message",
+                    [
+                        f"POST\t/api/v1/conversations/{conversation}/messages\t"
+                        f"{token(talk_buyer, 'buyer')}\t" + '{"text":"Any news?"}'
+                    ],
+                ),
+                (
+                    "fund a milestone",
+                    [
+                        f"POST\t/api/v1/contracts/{c}/fund\t{token(b, 'buyer')}\t"
+                        + f'{{"milestone_ids":["{m}"],"payment_method":"pm_card_visa"}}'
+                        for c, m, b in world["to_fund"]
+                    ],
+                ),
+                (
+                    "approve (release) a milestone",
+                    [
+                        f"POST\t/api/v1/contracts/{c}/milestones/{m}/approve\t{token(b, 'buyer')}\t"
+                        for c, m, b in world["to_approve"]
+                    ],
+                ),
+            ]
+            for label, lines in writes:
+                with profiled(marketplace, args.profile, label):
+                    write_results.append((label, wrk(marketplace.url, s, lines)))
+            for label, lines in writes:  # what a failed write answered, for the record
+                method, path, who, body = [*lines[-1].split("\t"), ""][:4]
+                answer = requests.request(
+                    method,
+                    marketplace.url + path,
+                    data=body or None,
+                    headers={
+                        "Authorization": f"Bearer {who}",
+                        "Idempotency-Key": uuid.uuid4().hex,
+                        "Content-Type": "application/json",
+                    },
+                    timeout=30,
+                )
+                print(f"sample {label}: {answer.status_code} {answer.text[:160]}")
+            print(f"the views caught up with the writes in {wait_caught_up(urls['gateway']):.0f}s")
+            loaded_rss = max(loaded_rss, rss_mib(marketplace))
+        lags = propagation_lag(store, urls["gateway"], buyer, max(10, s)) if "lag" in phases else []
         store.close()
 
     base = results[0][1]["rps"]
@@ -619,12 +690,19 @@ def main() -> None:
         print(f"{label:44} {r['rps']:7.0f} {r['p50']:7.1f} {r['p99']:7.1f} {r['rps'] / base:7.2f}x")
     print(f"\n{'write':44} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'non-2xx':>8}")
     for label, r in write_results:
-        print(f"{label:44} {r['rps']:7.0f} {r['p50']:7.1f} {r['p99']:7.1f} {r['failed']:8d}")
-    print(
-        f"\npropagation lag, append -> gateway search view, 100 events/s: "
-        f"p50 {pct(lags, 0.5):.0f} ms, p99 {pct(lags, 0.99):.0f} ms, max {max(lags) * 1000:.0f} ms "
-        f"({len(lags)} events; target p99 < 200 ms)"
-    )
+        others = ", ".join(
+            f"{n} x {code}" for code, n in sorted(r["statuses"].items()) if not 200 <= code < 300
+        )
+        print(
+            f"{label:44} {r['rps']:7.0f} {r['p50']:7.1f} {r['p99']:7.1f} {r['failed']:8d}"
+            + (f"  ({others})" if others else "")
+        )
+    if lags:
+        print(
+            f"\npropagation lag, append -> gateway search view, 100 events/s: "
+            f"p50 {pct(lags, 0.5):.0f} ms, p99 {pct(lags, 0.99):.0f} ms, "
+            f"max {max(lags) * 1000:.0f} ms ({len(lags)} events; target p99 < 200 ms)"
+        )
     print(
         f"memory of the whole stack: idle {idle_rss:.0f} MiB, under load {loaded_rss:.0f} MiB"
         " (target < 1024 MiB)"

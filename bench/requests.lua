@@ -1,15 +1,19 @@
 -- wrk script for write benchmarks: requests from the file named by WRK_LINES,
 -- one per line: METHOD<TAB>PATH<TAB>TOKEN<TAB>BODY. Each thread takes every
 -- n-th line, so no two requests repeat one another's line until the file wraps;
--- every request gets its own Idempotency-Key.
+-- every request gets its own Idempotency-Key. At the end it prints how many
+-- answers had each status ("status 409 12"), for the non-2xx to be classified.
 local lines = {}
 local counter = 0
 local thread_id = 0
 local threads = 1
+local all_threads = {}
+statuses = {}
 
 function setup(thread)
   thread:set("thread_id", threads - 1)
   threads = threads + 1
+  table.insert(all_threads, thread)
 end
 
 function init(args)
@@ -30,4 +34,20 @@ function request()
   }
   if body == "" then body = nil; headers["Content-Type"] = nil end
   return wrk.format(method, path, headers, body)
+end
+
+function response(status, headers, body)
+  statuses[status] = (statuses[status] or 0) + 1
+end
+
+function done(summary, latency, requests)
+  local total = {}
+  for _, thread in ipairs(all_threads) do
+    for status, n in pairs(thread:get("statuses")) do
+      total[status] = (total[status] or 0) + n
+    end
+  end
+  for status, n in pairs(total) do
+    io.write(string.format("status %d %d\n", status, n))
+  end
 end

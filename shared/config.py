@@ -50,6 +50,10 @@ class Settings:
     idempotency_ttl_hours: int
     idempotency_pending_seconds: float
     """After this long, a request still marked in progress is taken to have died."""
+    db_reader_pool_size: int
+    """Connections a process keeps open for its read queries (see ``shared_reader``)."""
+    db_reader_max_overflow: int
+    """Further read connections opened while busy, and closed as soon as they are returned."""
     project_idle_days: float
     health_address: str
     """Where a service or the relay answers /health/live and /health/ready."""
@@ -135,6 +139,8 @@ def load_settings() -> Settings:
         cors_origins=tuple(env.list("CORS_ORIGINS", [])),
         idempotency_ttl_hours=env.int("IDEMPOTENCY_TTL_HOURS", 24),
         idempotency_pending_seconds=env.float("IDEMPOTENCY_PENDING_SECONDS", 60),
+        db_reader_pool_size=env.int("DB_READER_POOL_SIZE", 2),
+        db_reader_max_overflow=env.int("DB_READER_MAX_OVERFLOW", 10),
         project_idle_days=env.float("PROJECT_IDLE_DAYS", 30),
         project_expiry_check_seconds=env.float("PROJECT_EXPIRY_CHECK_SECONDS", 3600),
         health_address=env.str("HEALTH_ADDRESS", "127.0.0.1:0"),

@@ -21,6 +21,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 
+from shared.config import settings
+
 _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
 
@@ -42,6 +44,12 @@ def shared_reader(url: str) -> Engine:
     On PostgreSQL it runs in autocommit: a single statement needs no
     transaction, and BEGIN and ROLLBACK would be two more round trips per read.
     SQLite keeps the one shared connection (see :func:`shared_engine`).
+
+    Its pool is sized by ``DB_READER_POOL_SIZE`` and ``DB_READER_MAX_OVERFLOW``.
+    A process that serves many reads at once (the gateway) should keep as many
+    connections as it runs requests, with no overflow: an overflow connection
+    is closed when returned, and opening one per request cost the gateway a
+    sixth of its time under load (measured with py-spy).
     """
     if sa.make_url(url).get_backend_name() == "sqlite":
         return shared_engine(url)
@@ -49,8 +57,12 @@ def shared_reader(url: str) -> Engine:
     with _engines_lock:
         engine = _engines.get(key)
         if engine is None:
+            cfg = settings()
             engine = _engines[key] = create_sql_engine(
-                url, pool_size=2, max_overflow=10, isolation_level="AUTOCOMMIT"
+                url,
+                pool_size=cfg.db_reader_pool_size,
+                max_overflow=cfg.db_reader_max_overflow,
+                isolation_level="AUTOCOMMIT",
             )
         return engine
 

@@ -36,9 +36,14 @@ def procfile() -> dict[str, list[str]]:
     for line in (ROOT / "Procfile").read_text().splitlines():
         if line.strip() and not line.startswith("#"):
             name, _, command = line.partition(":")
-            argv = shlex.split(command)
-            argv[0] = str(BIN / Path(argv[0]).name)  # this test run's own environment
-            commands[name.strip()] = argv
+            words = shlex.split(command)
+            first = next(i for i, word in enumerate(words) if "=" not in word)
+            settings = words[:first]
+            program, *args = words[first:]
+            argv = [str(BIN / Path(program).name), *args]  # this test run's own environment
+            # leading VAR=value words, as a shell (honcho) reads them; env(1) execs,
+            # so the process keeps its pid (the fault tests kill it by pid)
+            commands[name.strip()] = ["env", *settings, *argv] if settings else argv
     return commands
 
 
