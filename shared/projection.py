@@ -176,15 +176,16 @@ class ProjectionRunner:
         return applied
 
     def analyze(self) -> None:
-        """Refresh the planner's statistics of the projection's tables. After a
-        rebuild or a long catch-up they describe empty tables, and PostgreSQL
+        """VACUUM ANALYZE the projection's tables. After a rebuild or a long
+        catch-up the planner's statistics describe empty tables, and PostgreSQL
         plans the first queries (until autovacuum gets there) as if nothing
-        matched: measured, a search took 25 ms before and 13.5 ms after."""
+        matched: measured, a search took 25 ms before ANALYZE and 13.5 ms after.
+        VACUUM also sets the visibility map, which index-only scans need."""
         if self.engine.dialect.name != "postgresql":
             return
         names = ", ".join(t.name for t in self.projection.metadata.sorted_tables)
         with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(sa.text(f"ANALYZE {names}"))
+            conn.execute(sa.text(f"VACUUM ANALYZE {names}"))
 
     def rebuild(
         self, progress: Callable[[int], None] | None = None, until: int | None = None
