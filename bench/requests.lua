@@ -3,15 +3,17 @@
 -- n-th line, so no two requests repeat one another's line until the file wraps;
 -- every request gets its own Idempotency-Key. At the end it prints how many
 -- answers had each status ("status 409 12"), for the non-2xx to be classified.
+-- thread_id and statuses are globals: setup() sets the one, done() reads the
+-- other, in each thread's own Lua state (a local would hide them).
 local lines = {}
 local counter = 0
-local thread_id = 0
-local threads = 1
+local threads = 0
 local all_threads = {}
+thread_id = 0
 statuses = {}
 
 function setup(thread)
-  thread:set("thread_id", threads - 1)
+  thread:set("thread_id", threads)
   threads = threads + 1
   table.insert(all_threads, thread)
 end
