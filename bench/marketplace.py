@@ -328,6 +328,7 @@ def wrk(url: str, seconds: int, script_lines: list[str] | None = None, token: st
         lines.write_text("\n".join(script_lines) + "\n")
         args += ["-s", str(LUA)]
         env["WRK_LINES"] = str(lines)
+        env["WRK_RUN"] = uuid.uuid4().hex
     elif token:
         args += ["-H", f"Authorization: Bearer {token}"]
     out = subprocess.run([*args, url], capture_output=True, text=True, check=True, env=env).stdout
@@ -354,26 +355,32 @@ def wrk(url: str, seconds: int, script_lines: list[str] | None = None, token: st
 
 @contextmanager
 def profiled(stack: Stack, directory: Path | None, label: str) -> Iterator[None]:
-    """With ``--profile DIR``: py-spy samples the gateway while the body runs
-    and writes its folded stacks to DIR, with a summary of where the time went."""
+    """With ``--profile DIR``: py-spy samples every process of the stack while
+    the body runs, and writes each one's folded stacks to DIR with a summary of
+    where its time went (``<label>.<process>.summary``)."""
     if directory is None:
         yield
         return
     name = re.sub(r"\W+", "-", label).strip("-")
-    raw = directory / f"{name}.txt"
-    py_spy = str(Path(sys.executable).parent / "py-spy")
-    gateway = str(stack.processes["gateway"].pid)
-    spy = subprocess.Popen(
-        [py_spy, "record", "--nonblocking", "-f", "raw", "-o", str(raw), "-p", gateway],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    record = [str(Path(sys.executable).parent / "py-spy"), "record", "--nonblocking", "-f", "raw"]
+    spies = {
+        process: subprocess.Popen(
+            [*record, "-p", str(popen.pid), "-o", str(directory / f"{name}.{process}.txt")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for process, popen in stack.processes.items()
+    }
     try:
         yield
     finally:
-        spy.send_signal(signal.SIGINT)
-        spy.wait(30)
-    (directory / f"{name}.summary").write_text(summarise(raw))
+        for spy in spies.values():
+            spy.send_signal(signal.SIGINT)
+        for process, spy in spies.items():
+            spy.wait(30)
+            raw = directory / f"{name}.{process}.txt"
+            if raw.exists():
+                (directory / f"{name}.{process}.summary").write_text(summarise(raw))
 
 
 def summarise(raw: Path, top: int = 40) -> str:
@@ -495,7 +502,7 @@ def main() -> None:
         "--profile",
         type=Path,
         metavar="DIR",
-        help="sample the gateway with py-spy during each wrk run; stacks and summaries to DIR",
+        help="sample the stack with py-spy during each wrk run; stacks and summaries to DIR",
     )
     parser.add_argument(
         "--phases",

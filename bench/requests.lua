@@ -1,13 +1,14 @@
 -- wrk script for write benchmarks: requests from the file named by WRK_LINES,
 -- one per line: METHOD<TAB>PATH<TAB>TOKEN<TAB>BODY. Each thread takes every
 -- n-th line, so no two requests repeat one another's line until the file wraps;
--- every request gets its own Idempotency-Key. At the end it prints how many
+-- every request gets its own Idempotency-Key (WRK_RUN, thread and counter). At the end it prints how many
 -- answers had each status ("status 409 12"), for the non-2xx to be classified.
 -- thread_id and statuses are globals: setup() sets the one, done() reads the
 -- other, in each thread's own Lua state (a local would hide them).
 local lines = {}
 local counter = 0
 local threads = 0
+local run = ""
 local all_threads = {}
 thread_id = 0
 statuses = {}
@@ -23,6 +24,7 @@ function init(args)
     if line ~= "" then table.insert(lines, line) end
   end
   counter = thread_id
+  run = os.getenv("WRK_RUN")  -- unique per wrk run: keys never repeat across runs
 end
 
 function request()
@@ -31,7 +33,7 @@ function request()
   local method, path, token, body = line:match("([^\t]*)\t([^\t]*)\t([^\t]*)\t?(.*)")
   local headers = {
     ["Authorization"] = "Bearer " .. token,
-    ["Idempotency-Key"] = string.format("%d-%d-%d", thread_id, counter, math.random(1, 1e9)),
+    ["Idempotency-Key"] = string.format("%s-%d-%d", run, thread_id, counter),
     ["Content-Type"] = "application/json",
   }
   if body == "" then body = nil; headers["Content-Type"] = nil end
