@@ -10,6 +10,7 @@ Two tables live beside each service's read model:
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -67,13 +68,24 @@ def read_checkpoint(conn: Connection, name: str) -> tuple[int | None, int | None
 
 
 def save_checkpoint(conn: Connection, name: str, position: int | None, version: int = 1) -> None:
-    values = {"name": name, "position": position, "version": version, "updated_at": _now()}
-    stmt = _insert(conn)(checkpoints).values(**values)
     conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[checkpoints.c.name],
-            set_={"position": position, "version": version, "updated_at": values["updated_at"]},
-        )
+        _checkpoint_upsert(conn.dialect.name),
+        {"name": name, "position": position, "version": version, "updated_at": _now()},
+    )
+
+
+@functools.cache
+def _checkpoint_upsert(dialect: str) -> Any:
+    """Built once per dialect: every projection batch saves its checkpoint."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(checkpoints)
+    return stmt.on_conflict_do_update(
+        index_elements=[checkpoints.c.name],
+        set_={
+            "position": stmt.excluded.position,
+            "version": stmt.excluded.version,
+            "updated_at": stmt.excluded.updated_at,
+        },
     )
 
 

@@ -136,7 +136,7 @@ class ProjectsView(Projection):
                     "updated_at": at,
                     **self._content(data),
                 }
-                conn.execute(projects.insert().values(**row))
+                conn.execute(projects.insert(), row)
                 self._index(conn, data["project_id"], row, new=True)
             case "ProjectEdited":
                 project_id = event.recorded.stream.split("-", 1)[1]
