@@ -534,8 +534,10 @@ def main() -> None:
             "JWT_SECRET": SECRET,
             **{f"{owner.upper()}_DATABASE_URL": urls[owner] for owner in DATABASE_OWNERS},
         }
-        store = SqlEventStore(urls["events"], pool_size=8, max_overflow=8)
-        world = seed(store, rng)
+        seeder = SqlEventStore(urls["events"], pool_size=8, max_overflow=8)
+        world = seed(seeder, rng)
+        seeder.close()  # its connections would count against the server's 100 from now on
+        store = SqlEventStore(urls["events"], pool_size=1, max_overflow=1)
         marketplace = Stack(Path(var), env)
         stack.callback(marketplace.stop_all)
         marketplace.start_all()
