@@ -458,39 +458,62 @@ def scratch_database(live_url: str) -> Iterator[str]:
             yield f"sqlite:///{Path(directory) / 'verify.sqlite'}"
 
 
+VERIFY_ATTEMPTS = 5
+"""A live view that moves while it is compared is compared again, this many times at most."""
+
+
 def cmd_verify(store: EventStore, args: argparse.Namespace, out: TextIO) -> int:
     differences = 0
     for name, (owner, projection) in chosen_projections(args.projection).items():
         live_url = args.database or settings().database_url(owner)
         live = create_sql_engine(live_url)
         live_runner = ProjectionRunner(projection, store, live)
-        checkpoint = live_runner.checkpoint()
-        with scratch_database(live_url) as scratch_url:
-            scratch = create_sql_engine(scratch_url)
-            ProjectionRunner(projection, store, scratch).rebuild(until=checkpoint)
-            for table in projection.metadata.sorted_tables:
-                live_rows, fresh_rows = (
-                    set(table_rows(live, table)),
-                    set(table_rows(scratch, table)),
-                )
-                only_live, only_fresh = live_rows - fresh_rows, fresh_rows - live_rows
-                if only_live or only_fresh:
-                    differences += len(only_live) + len(only_fresh)
-                    out.write(
-                        f"{name}.{table.name}: {len(only_live)} rows only live, "
-                        f"{len(only_fresh)} only rebuilt\n"
-                    )
-                    for row in sorted(only_live)[: args.show]:
-                        out.write(f"  live:    {row}\n")
-                    for row in sorted(only_fresh)[: args.show]:
-                        out.write(f"  rebuilt: {row}\n")
-            scratch.dispose()
+        for _ in range(VERIFY_ATTEMPTS):
+            checkpoint = live_runner.checkpoint()
+            found, report = _compare_with_rebuild(
+                name, store, projection, live, live_url, checkpoint, args.show
+            )
+            if live_runner.checkpoint() == checkpoint:
+                break  # the live view stood still while compared: the comparison holds
+        else:
+            found, report = 1, [f"{name}: the live view kept moving while it was compared\n"]
         live.dispose()
+        out.writelines(report)
+        differences += found
         out.write(
-            f"{name}: {'differs' if differences else 'equal to a rebuild'}"
-            f" (checkpoint {checkpoint})\n"
+            f"{name}: {'differs' if found else 'equal to a rebuild'} (checkpoint {checkpoint})\n"
         )
     return DIFFERENT if differences else OK
+
+
+def _compare_with_rebuild(
+    name: str,
+    store: EventStore,
+    projection: Projection,
+    live: sa.Engine,
+    live_url: str,
+    checkpoint: int | None,
+    show: int,
+) -> tuple[int, list[str]]:
+    """How many rows differ between the live view and a rebuild up to
+    ``checkpoint``, and the report lines that show them."""
+    found, report = 0, []
+    with scratch_database(live_url) as scratch_url:
+        scratch = create_sql_engine(scratch_url)
+        ProjectionRunner(projection, store, scratch).rebuild(until=checkpoint)
+        for table in projection.metadata.sorted_tables:
+            live_rows, fresh_rows = set(table_rows(live, table)), set(table_rows(scratch, table))
+            only_live, only_fresh = live_rows - fresh_rows, fresh_rows - live_rows
+            if only_live or only_fresh:
+                found += len(only_live) + len(only_fresh)
+                report.append(
+                    f"{name}.{table.name}: {len(only_live)} rows only live, "
+                    f"{len(only_fresh)} only rebuilt\n"
+                )
+                report += [f"  live:    {row}\n" for row in sorted(only_live)[:show]]
+                report += [f"  rebuilt: {row}\n" for row in sorted(only_fresh)[:show]]
+        scratch.dispose()
+    return found, report
 
 
 # -- entry point ---------------------------------------------------------------------
