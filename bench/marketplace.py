@@ -589,6 +589,9 @@ def main() -> None:
         s = args.seconds
         reads = [
             ("bare Nameko @http handler (baseline)", f"http://127.0.0.1:{http_port}/bare", ""),
+            # the gateway process's own floor: a plain @http route of the gateway,
+            # with its dependencies but no endpoint machinery and no query
+            ("gateway /health/live (the gateway's floor)", f"{marketplace.url}/health/live", ""),
             (
                 "search projects (q, skills, budget, sort)",
                 f"{api}/projects?q=shop&skills=python,django&budget_min=20000&sort=budget&limit=20",

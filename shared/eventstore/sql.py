@@ -463,12 +463,11 @@ class SqlEventStore(EventStore):
         limit: int,
         categories: Sequence[str] | None,
         event_types: Sequence[str] | None,
-        horizon: int | None = None,
     ) -> sa.Select[Any]:
         c = self.events.c
         query = sa.select(*self._columns)
         if self._is_pg:
-            query = query.where(c.position < (self._horizon() if horizon is None else horizon))
+            query = query.where(c.position < self._horizon())
         if after is not None:
             query = query.where(c.position < after if backwards else c.position > after)
         elif start is not None:
