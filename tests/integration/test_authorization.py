@@ -6,7 +6,6 @@ the OpenAPI document, so a new route cannot be added without its rule."""
 from __future__ import annotations
 
 import uuid
-from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -14,12 +13,11 @@ import requests
 
 from gateway.endpoint import API_PREFIX, ROUTES, openapi_path
 from services.identity.admin import grant_admin
-from tests.integration.test_contracts_api import Deal
+from tests.integration.test_contracts_api import Deal, offer_terms
 from tests.integration.test_identity_api import png
 
 pytestmark = pytest.mark.integration
 
-SOON = (date.today() + timedelta(days=20)).isoformat()
 PUBLIC = {
     "POST /auth/register",
     "POST /auth/login",
@@ -142,16 +140,7 @@ def world(deal: Deal) -> dict[str, Any]:
     item = deal.post(f"/users/{seller['user_id']}/portfolio", {"title": "A shop"}, s).json()
     item_id = item["seller"]["portfolio"][0]["item_id"]
     alert = deal.post("/alerts", {"keywords": "shop"}, s).json()
-    project = deal.project(b)
-    proposal = deal.post(
-        f"/projects/{project['project_id']}/proposals", deal.proposal_body(), s
-    ).json()
-    terms = {
-        "currency": "USD",
-        "scope": "The shop.",
-        "milestones": [{"title": "All", "amount": 10_000, "due_date": SOON}],
-    }
-    contract = deal.post(f"/proposals/{proposal['proposal_id']}/offer", {"terms": terms}, b).json()
+    proposal, contract = deal.offer(buyer, seller, 10_000)
     conversation = deal.post("/conversations", {"proposal_id": proposal["proposal_id"]}, b).json()
     deal.post(f"/conversations/{conversation['conversation_id']}/messages", {"text": "hi"}, s)
     private = deal.upload(s, png(2, 2), "deliverable", "work.png").json()
@@ -164,7 +153,7 @@ def world(deal: Deal) -> dict[str, Any]:
             "experience_id": experience["experience_id"],
             "item_id": item_id,
             "alert_id": alert["alert_id"],
-            "project_id": project["project_id"],
+            "project_id": proposal["project_id"],
             "proposal_id": proposal["proposal_id"],
             "contract_id": contract["contract_id"],
             "milestone_id": contract["milestones"][0]["milestone_id"],
@@ -172,7 +161,7 @@ def world(deal: Deal) -> dict[str, Any]:
             "conversation_id": conversation["conversation_id"],
             "file_id": private["file_id"],
         },
-        "terms": terms,
+        "terms": offer_terms(10_000),
     }
 
 

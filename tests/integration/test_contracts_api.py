@@ -42,6 +42,20 @@ REVIEW_SECONDS = 8
 REVIEW_WINDOW_SECONDS = 12
 
 
+def offer_terms(*amounts: int) -> dict[str, Any]:
+    """Offer terms with one milestone per amount, due ten days apart."""
+    milestones = [
+        {
+            "title": f"Part {i + 1}",
+            "amount": amount,
+            "due_date": (date.today() + timedelta(days=10 * (i + 1))).isoformat(),
+            "revision_limit": 2,
+        }
+        for i, amount in enumerate(amounts)
+    ]
+    return {"currency": "USD", "scope": "The shop.", "milestones": milestones}
+
+
 class Deal(Market):
     gateway_db: str
     event_store_url: str
@@ -54,32 +68,27 @@ class Deal(Market):
         assert response.status_code == 200, response.text
         return response.json()
 
-    def contract(self, buyer: dict, seller: dict, *amounts: int) -> dict[str, Any]:
-        """A project, a proposal, an offer of ``amounts`` and its acceptance."""
+    def offer(self, buyer: dict, seller: dict, *amounts: int) -> tuple[dict, dict]:
+        """A project, a proposal and an offer of ``amounts``: (proposal, offered contract)."""
         project = self.project(buyer["access_token"])
         proposal = self.post(
             f"/projects/{project['project_id']}/proposals",
             self.proposal_body(),
             seller["access_token"],
         ).json()
-        milestones = [
-            {
-                "title": f"Part {i + 1}",
-                "amount": amount,
-                "due_date": (date.today() + timedelta(days=10 * (i + 1))).isoformat(),
-                "revision_limit": 2,
-            }
-            for i, amount in enumerate(amounts)
-        ]
         sent = self.post(
             f"/proposals/{proposal['proposal_id']}/offer",
-            {"terms": {"currency": "USD", "scope": "The shop.", "milestones": milestones}},
+            {"terms": offer_terms(*amounts)},
             buyer["access_token"],
         )
         assert sent.status_code == 201, sent.text
-        contract_id = sent.json()["contract_id"]
+        return proposal, sent.json()
+
+    def contract(self, buyer: dict, seller: dict, *amounts: int) -> dict[str, Any]:
+        """A project, a proposal, an offer of ``amounts`` and its acceptance."""
+        _, offer = self.offer(buyer, seller, *amounts)
         accepted = self.post(
-            f"/contracts/{contract_id}/accept", {"version": 1}, seller["access_token"]
+            f"/contracts/{offer['contract_id']}/accept", {"version": 1}, seller["access_token"]
         )
         assert accepted.status_code == 200, accepted.text
         return accepted.json()

@@ -24,16 +24,7 @@ def at_once(send: Any) -> Counter:
 def test_fifty_accept_fund_and_review_races_have_one_winner(deal: Deal):
     buyer, seller = deal.signup(["buyer"]), deal.signup(["seller"])
     b, s = buyer["access_token"], seller["access_token"]
-    project = deal.project(b)
-    proposal = deal.post(
-        f"/projects/{project['project_id']}/proposals", deal.proposal_body(), s
-    ).json()
-    terms = {
-        "currency": "USD",
-        "scope": "The shop.",
-        "milestones": [{"title": "All of it", "amount": 70_000, "due_date": "2099-01-01"}],
-    }
-    offer = deal.post(f"/proposals/{proposal['proposal_id']}/offer", {"terms": terms}, b).json()
+    _, offer = deal.offer(buyer, seller, 70_000)
     cid = offer["contract_id"]
 
     accepted = at_once(lambda: deal.post(f"/contracts/{cid}/accept", {"version": 1}, s))
