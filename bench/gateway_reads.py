@@ -15,7 +15,6 @@ import argparse
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,16 +25,10 @@ from pathlib import Path
 
 import requests
 
-from shared.testing import amqp_uri, fresh_postgres_database, postgres_server_url
+from shared.testing import amqp_uri, free_port, fresh_postgres_database, postgres_server_url
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_http(url: str, timeout: float = 60) -> None:

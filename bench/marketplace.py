@@ -42,12 +42,17 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.gateway_reads import free_port, wait_http  # noqa: E402
+from bench.gateway_reads import wait_http  # noqa: E402
 from shared.auth import AccessTokens  # noqa: E402
 from shared.eventstore import EventMetadata, StreamState  # noqa: E402
 from shared.eventstore.sql import SqlEventStore  # noqa: E402
 from shared.schemas import load_all_event_schemas, registry  # noqa: E402
-from shared.testing import amqp_uri, fresh_postgres_database, postgres_server_url  # noqa: E402
+from shared.testing import (  # noqa: E402
+    amqp_uri,
+    free_port,
+    fresh_postgres_database,
+    postgres_server_url,
+)
 from tests.integration.stack import Stack  # noqa: E402
 
 SECRET = "bench-" + "s" * 40  # pragma: allowlist secret

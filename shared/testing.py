@@ -8,13 +8,16 @@ second) the tests use the servers given by ``TEST_POSTGRES_URL`` and
 from __future__ import annotations
 
 import os
+import random
+import socket
 from contextlib import suppress
+from pathlib import Path
 from typing import Any
 
 from shared.probes import reachable_amqp, reachable_postgres
 from shared.sql import temporary_database as fresh_postgres_database
 
-__all__ = ["fresh_postgres_database", "reachable_amqp", "reachable_postgres"]
+__all__ = ["free_port", "fresh_postgres_database", "reachable_amqp", "reachable_postgres"]
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 DEFAULT_AMQP_URI = "amqp://guest:guest@127.0.0.1:5672/"
@@ -58,3 +61,24 @@ def stop_containers() -> None:
     while _containers:
         with suppress(Exception):
             _containers.pop().stop()
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free now, for a server started later.
+
+    It is drawn from below the kernel's ephemeral range: a port from that range
+    (what binding to port 0 gives) can be taken, before the server binds it, as
+    the local end of any outgoing connection, such as a service's connection to
+    PostgreSQL or RabbitMQ (CI saw "Address already in use" so).
+    """
+    ranges = Path("/proc/sys/net/ipv4/ip_local_port_range")
+    low = int(ranges.read_text().split()[0]) if ranges.exists() else 32768
+    for _ in range(100):
+        port = random.randrange(10_000, low)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port found between 10000 and {low}")

@@ -30,11 +30,10 @@ from shared import eventtool
 from shared.eventstore.sql import SqlEventStore
 from shared.relay import AmqpPublisher, Relay
 from shared.sql import create_sql_engine
-from shared.testing import fresh_postgres_database
+from shared.testing import free_port, fresh_postgres_database
 from tests.integration.helpers import wait_until
 from tests.integration.test_identity_api import PASSWORD, SECRET, assert_problem, png
 from tests.integration.test_projects_api import Market
-from tests.integration.test_run import free_port
 
 pytestmark = pytest.mark.integration
 

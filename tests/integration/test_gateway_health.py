@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from gateway.service import GatewayService
-from tests.integration.test_run import free_port
+from shared.testing import free_port
 
 pytestmark = pytest.mark.integration
 

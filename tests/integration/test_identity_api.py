@@ -18,9 +18,8 @@ from gateway.service import GatewayService
 from services.identity.service import IdentityService
 from shared.config import settings
 from shared.eventstore.sql import SqlEventStore
-from shared.testing import fresh_postgres_database
+from shared.testing import free_port, fresh_postgres_database
 from tests.integration.helpers import wait_until
-from tests.integration.test_run import free_port
 
 pytestmark = pytest.mark.integration
 

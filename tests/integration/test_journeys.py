@@ -12,10 +12,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from shared.testing import fresh_postgres_database
+from shared.testing import free_port, fresh_postgres_database
 from tests.integration.journey import journey
 from tests.integration.stack import Stack
-from tests.integration.test_run import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

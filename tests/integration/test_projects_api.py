@@ -25,10 +25,9 @@ from shared.eventstore.sql import SqlEventStore
 from shared.relay import AmqpPublisher, Relay
 from shared.schemas import registry
 from shared.sql import create_sql_engine
-from shared.testing import fresh_postgres_database
+from shared.testing import free_port, fresh_postgres_database
 from tests.integration.helpers import wait_until
 from tests.integration.test_identity_api import SECRET, Api, assert_problem
-from tests.integration.test_run import free_port
 
 pytestmark = pytest.mark.integration
 

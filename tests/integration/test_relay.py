@@ -156,7 +156,7 @@ def test_relay_killed_at_random_moments_loses_nothing(fresh_pg: str, amqp_uri: s
 def test_relay_answers_health_probes(fresh_pg: str, amqp_uri: str):
     import requests
 
-    from tests.integration.test_run import free_port
+    from shared.testing import free_port
 
     port = free_port()
     env = dict(
