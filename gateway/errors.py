@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from kombu.exceptions import OperationalError as BrokerUnavailable
 from nameko.exceptions import RemoteError, RpcTimeout, UnknownService
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
@@ -27,6 +28,7 @@ _UNAVAILABLE = (
     TimeoutError,
     OperationalError,
     EventStoreUnavailable,
+    BrokerUnavailable,  # an RPC published while RabbitMQ restarts (seen in the fault test)
 )
 TRANSIENT_REMOTE = frozenset(
     {
