@@ -269,6 +269,16 @@ class ProjectionWorker(DependencyProvider):
         url = database_url_for(self.container)
         self.runner = ProjectionRunner(self.projection, store, shared_engine(url))
         self.reader = shared_reader(url)
+        # The tables exist before any entrypoint starts: a read served before
+        # the projection's thread got to them would fail with "no such table".
+        try:
+            create_schema(self.runner.engine, self.projection.metadata)
+        except OperationalError as exc:  # the database is away: the loop retries
+            log.warning(
+                "projection tables not created yet",
+                projection=self.projection.name,
+                error=str(exc).splitlines()[0][:200],
+            )
 
     def start(self) -> None:
         self._stopping = False

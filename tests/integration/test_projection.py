@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import threading
 import uuid
+import zlib
 from typing import Any
 
 import pytest
@@ -164,3 +165,25 @@ def test_projection_worker_keeps_the_read_model_current_in_a_service(
     wait_until(total, what="worker applied all three events")
     container.stop()
     store.close()
+
+
+def test_a_services_view_tables_exist_before_it_serves_even_when_not_the_active_projection(
+    fresh_pg: str, amqp_uri: str, container_factory: Any
+):
+    """Another replica holds the projection, so this one's thread waits; its
+    reads must still find the tables (an empty view), not fail on a missing one."""
+    engine = create_sql_engine(fresh_pg)
+    holder = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    key = zlib.crc32(f"projection:{ThingTotals.name}".encode())
+    assert holder.execute(sa.select(sa.func.pg_try_advisory_lock(key))).scalar()
+    try:
+        container = container_factory(
+            ProjectingService,
+            {"AMQP_URI": amqp_uri, "DATABASE_URL": fresh_pg, "EVENT_STORE_URL": fresh_pg},
+        )
+        container.start()
+        assert snapshot(engine, ThingTotals()) == []
+        container.stop()
+    finally:
+        holder.close()
+        engine.dispose()
