@@ -23,6 +23,7 @@ from gateway.errors import to_response
 from gateway.http import REQUEST_ID_HEADER, RequestScope, json_response
 from gateway.idempotency import IdempotencyStore, StoredAnswer, fingerprint
 from gateway.metrics import observe
+from gateway.response_cache import LOOKUPS, CachedAnswer, ResponseCache, etag_matches
 from gateway.server import http
 from shared.config import settings
 from shared.context import REQUEST_KEY
@@ -67,6 +68,9 @@ class Route:
     """Moves money: a request without ``Idempotency-Key`` is refused (428)."""
     alternatives: tuple[str, ...] = ()
     """Media types the success answer may also take (for example text/csv)."""
+    cached_by: tuple[str, ...] = ()
+    """The gateway's views (its ProjectionWorker attributes) that a read is made
+    of, and nothing else: its answers are kept while they stand still."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -148,8 +152,12 @@ def endpoint(
     errors: tuple[int, ...] = (),
     key_required: bool = False,
     alternatives: tuple[str, ...] = (),
+    cached_by: tuple[str, ...] = (),
 ) -> Callable[[Callable[..., Any]], Any]:
-    """``path`` uses werkzeug's syntax (``/users/<user_id>``), under /api/v1."""
+    """``path`` uses werkzeug's syntax (``/users/<user_id>``), under /api/v1.
+
+    ``cached_by`` may name only views whose content alone (with the caller and
+    the URL) makes the answer: no clock, no RPC, no other view."""
     route = Route(
         method,
         API_PREFIX + path,
@@ -165,7 +173,10 @@ def endpoint(
         errors,
         key_required,
         alternatives,
+        cached_by,
     )
+    if cached_by and method != "GET":
+        raise ValueError(f"{path}: only reads are cached")
     ROUTES.append(route)
 
     def decorate(fn: Callable[..., Any]) -> Any:
@@ -206,6 +217,8 @@ def _handle(
             f"this request moves money: send an {IDEMPOTENCY_HEADER} header (a new random "
             "value per operation, the same one when you retry it)"
         )
+    if route.cached_by:
+        return _read_through_cache(service, scope, route, fn, request, params, kwargs)
     if key is None:
         return _call(route, fn, service, request, params, kwargs)
     store: IdempotencyStore = service.idempotency
@@ -233,6 +246,45 @@ def _handle(
         store.complete(
             owner, key, StoredAnswer(answer.status_code, answer.mimetype or "", answer.get_data())
         )
+    return answer
+
+
+def _read_through_cache(
+    service: Any,
+    scope: RequestScope,
+    route: Route,
+    fn: Callable[..., Any],
+    request: Request,
+    params: dict[str, Any],
+    kwargs: dict[str, Any],
+) -> Response:
+    """Answer from the response cache while the route's views stand still.
+
+    The positions are read before the query: the answer then holds at least
+    what they say, and any later event moves a position and so the key."""
+    cache: ResponseCache = service.responses
+    principal = scope.principal
+    viewer = (principal.user_id, *principal.roles) if principal else ()
+    positions = [getattr(service, view).live_position for view in route.cached_by]
+    key = cache.key(route.path, request.full_path, viewer, positions)
+    if key is None:
+        LOOKUPS.labels(route.path, "bypass").inc()
+        return _call(route, fn, service, request, params, kwargs)
+    etag = cache.etag(key)
+    if etag_matches(request.headers.get("If-None-Match"), etag):
+        LOOKUPS.labels(route.path, "not_modified").inc()
+        answer = Response(status=304)
+    elif (kept := cache.get(key)) is not None:
+        LOOKUPS.labels(route.path, "hit").inc()
+        answer = Response(kept.body, status=kept.status, mimetype=kept.mimetype)
+    else:
+        LOOKUPS.labels(route.path, "miss").inc()
+        answer = _call(route, fn, service, request, params, kwargs)
+        if answer.status_code != 200 or answer.is_streamed:
+            return answer
+        cache.put(key, CachedAnswer(200, answer.get_data(), answer.mimetype or ""))
+    answer.headers["ETag"] = etag
+    answer.headers["Cache-Control"] = "private, no-cache"
     return answer
 
 

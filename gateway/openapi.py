@@ -60,6 +60,16 @@ def _operation(route: Route) -> dict[str, Any]:
                 + ("; required: this request moves money" if route.key_required else ""),
             }
         )
+    if route.cached_by:
+        params.append(
+            {
+                "in": "header",
+                "name": "If-None-Match",
+                "required": False,
+                "schema": {"type": "string"},
+                "description": "the ETag of an earlier answer: 304 while it is still current",
+            }
+        )
     params.append(
         {"in": "header", "name": "X-Request-ID", "required": False, "schema": {"type": "string"}}
     )
@@ -80,6 +90,9 @@ def _operation(route: Route) -> dict[str, Any]:
         for media_type in route.alternatives:
             ok["content"][media_type] = {"schema": {"type": "string"}}
     responses: dict[str, Any] = {str(route.status): ok}
+    if route.cached_by:
+        ok["headers"] = {"ETag": {"schema": {"type": "string"}}}
+        responses["304"] = {"description": "not modified since the ETag in If-None-Match"}
     statuses = set(route.errors) | {400, 422}
     if route.auth == "required":
         statuses |= {401, 403}

@@ -30,6 +30,7 @@ from gateway.http import HttpScope, json_response, problem
 from gateway.idempotency import Idempotency
 from gateway.metrics import metrics_response
 from gateway.openapi import docs_asset, docs_page, openapi_document
+from gateway.response_cache import ResponseCacheProvider
 from gateway.server import http
 from services.bidding import api as bidding_api
 from services.bidding import views as bidding_views
@@ -139,6 +140,7 @@ class GatewayService:
     scope = HttpScope()
     idempotency = Idempotency()
     blobs = Blobs()
+    responses = ResponseCacheProvider()
     profiles = ProjectionWorker(ProfilesProjection())
     project_views = ProjectionWorker(ProjectsView())
     proposal_views = ProjectionWorker(ProposalsView())
@@ -256,6 +258,7 @@ class GatewayService:
         auth="optional",
         response=identity_api.ProfileResponse,
         errors=(404,),
+        cached_by=("profiles", "reputation_views"),
     )
     def profile(self, request: Request, user_id: str) -> dict[str, Any]:
         viewer = self.scope.principal.user_id if self.scope.principal else None
@@ -372,6 +375,7 @@ class GatewayService:
         auth="optional",
         query=projects_api.SearchQuery,
         response=projects_api.ProjectSearchPage,
+        cached_by=("project_views",),
     )
     def search_projects(self, request: Request, query: dict[str, Any]) -> dict[str, Any]:
         with self.project_views.connect() as conn:
@@ -385,6 +389,7 @@ class GatewayService:
         auth="optional",
         response=projects_api.ProjectResponse,
         errors=(404,),
+        cached_by=("project_views",),
     )
     def get_project(self, request: Request, project_id: str) -> dict[str, Any]:
         with self.project_views.connect() as conn:
@@ -511,6 +516,7 @@ class GatewayService:
         query=bidding_api.ProposalQuery,
         response=bidding_api.ProposalPage,
         errors=(404,),
+        cached_by=("project_views", "proposal_views", "profiles", "reputation_views"),
     )
     def project_proposals(
         self, request: Request, project_id: str, query: dict[str, Any]
@@ -1078,6 +1084,7 @@ class GatewayService:
         query=messaging_api.MessagesQuery,
         response=messaging_api.MessagePage,
         errors=(404,),
+        cached_by=("messaging_views",),
     )
     def list_messages(
         self, request: Request, conversation_id: str, query: dict[str, Any]

@@ -54,6 +54,8 @@ class Settings:
     """Connections a process keeps open for its read queries (see ``shared_reader``)."""
     db_reader_max_overflow: int
     """Further read connections opened while busy, and closed as soon as they are returned."""
+    response_cache_mib: int
+    """Memory the gateway may keep answers to reads in (see ``gateway.response_cache``); 0: off."""
     project_idle_days: float
     health_address: str
     """Where a service or the relay answers /health/live and /health/ready."""
@@ -141,6 +143,7 @@ def load_settings() -> Settings:
         idempotency_pending_seconds=env.float("IDEMPOTENCY_PENDING_SECONDS", 60),
         db_reader_pool_size=env.int("DB_READER_POOL_SIZE", 2),
         db_reader_max_overflow=env.int("DB_READER_MAX_OVERFLOW", 10),
+        response_cache_mib=env.int("RESPONSE_CACHE_MIB", 64),
         project_idle_days=env.float("PROJECT_IDLE_DAYS", 30),
         project_expiry_check_seconds=env.float("PROJECT_EXPIRY_CHECK_SECONDS", 3600),
         health_address=env.str("HEALTH_ADDRESS", "127.0.0.1:0"),

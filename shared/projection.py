@@ -336,6 +336,16 @@ class ProjectionHandle:
         """A connection for queries of the read model (see ``shared_reader``)."""
         return self.reader.connect()
 
+    @property
+    def live_position(self) -> int | None:
+        """How far this process has applied the view, every applied event
+        committed (-1: following live, nothing applied yet); None unless this
+        process applies it live (another replica may, or it is catching up)."""
+        status = self.runner.status
+        if not status.running:
+            return None
+        return -1 if status.position is None else status.position
+
     def health(self) -> dict[str, Any]:
         status = self.runner.status
         try:

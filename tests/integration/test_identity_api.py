@@ -3,6 +3,7 @@ identity and gateway containers, RabbitMQ and PostgreSQL."""
 
 from __future__ import annotations
 
+import re
 import struct
 import threading
 import uuid
@@ -557,3 +558,45 @@ def test_cors_for_configured_origins(api: Api, monkeypatch: pytest.MonkeyPatch):
     finally:
         monkeypatch.delenv("CORS_ORIGINS")
         settings.cache_clear()
+
+
+def cache_lookups(api: Api, outcome: str) -> float:
+    """The gateway's count of profile reads with this cache outcome."""
+    text = requests.get(f"{api.base}/metrics", timeout=10).text
+    route = re.escape("/api/v1/users/<user_id>/profile")
+    labels = rf'outcome="{outcome}",route="{route}"'
+    pattern = rf"gateway_response_cache_total\{{{labels}\}} (\S+)"
+    found = re.search(pattern, text)
+    return float(found.group(1)) if found else 0.0
+
+
+def test_profile_reads_are_kept_until_the_view_moves_and_revalidate_by_etag(api: Api):
+    seller = api.signup(["seller"])
+    uid, token = seller["user_id"], seller["access_token"]
+    path = f"/users/{uid}/profile"
+    first = wait_until(lambda: (r := api.get(path)).status_code == 200 and r, what="profile")
+    hits = cache_lookups(api, "hit")
+    again = api.get(path)
+    assert again.status_code == 200 and again.content == first.content
+    etag = again.headers["ETag"]
+    assert again.headers["Cache-Control"] == "private, no-cache"
+    if etag == first.headers["ETag"]:  # no event arrived in between: served from memory
+        assert cache_lookups(api, "hit") == hits + 1
+
+    not_modified = api.get(path, headers={"If-None-Match": etag})
+    assert not_modified.status_code == 304 and not_modified.content == b""
+    assert not_modified.headers["ETag"] == etag
+
+    own = api.get(path, token)  # the owner sees private fields: another answer
+    assert own.json()["email"] == seller["email"] and "email" not in again.json()
+    assert own.headers["ETag"] != etag
+
+    changed = api.patch(f"{path.rsplit('/', 1)[0]}/seller-profile", {"headline": "Rust dev"}, token)
+    assert changed.status_code == 200, changed.text
+    fresh = wait_until(
+        lambda: (r := api.get(path)).json()["seller"].get("headline") == "Rust dev" and r,
+        what="the new headline in the anonymous view",
+    )
+    assert fresh.headers["ETag"] != etag
+    revalidated = api.get(path, headers={"If-None-Match": etag})
+    assert revalidated.status_code == 200 and revalidated.json()["seller"]["headline"] == "Rust dev"
