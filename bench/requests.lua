@@ -1,4 +1,4 @@
--- wrk script for write benchmarks: requests from the file named by WRK_LINES,
+-- wrk script for the benchmarks: requests from the file named by WRK_LINES,
 -- one per line: METHOD<TAB>PATH<TAB>TOKEN<TAB>BODY. Each thread takes every
 -- n-th line, so no two requests repeat one another's line until the file wraps;
 -- every request gets its own Idempotency-Key (WRK_RUN, thread and counter). At the end it prints how many
@@ -31,12 +31,12 @@ function request()
   local line = lines[(counter % #lines) + 1]
   counter = counter + 2
   local method, path, token, body = line:match("([^\t]*)\t([^\t]*)\t([^\t]*)\t?(.*)")
-  local headers = {
-    ["Authorization"] = "Bearer " .. token,
-    ["Idempotency-Key"] = string.format("%s-%d-%d", run, thread_id, counter),
-    ["Content-Type"] = "application/json",
-  }
-  if body == "" then body = nil; headers["Content-Type"] = nil end
+  local headers = {}
+  if token ~= "" then headers["Authorization"] = "Bearer " .. token end
+  if method ~= "GET" then
+    headers["Idempotency-Key"] = string.format("%s-%d-%d", run, thread_id, counter)
+  end
+  if body == "" then body = nil else headers["Content-Type"] = "application/json" end
   return wrk.format(method, path, headers, body)
 end
 
