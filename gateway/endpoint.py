@@ -206,19 +206,15 @@ def _handle(
 ) -> Response:
     if route.auth != "none":
         scope.authenticate(request, required=route.auth == "required")
-    kwargs: dict[str, Any] = {}
-    if route.query_schema is not None:
-        kwargs["query"] = load(route.query_schema, _no_nul(request.args.to_dict()))
-    if route.body_schema is not None:
-        kwargs["body"] = load(route.body_schema, _no_nul(_json_body(request)))
+    if route.cached_by:
+        return _read_through_cache(service, scope, route, fn, request, params)
+    kwargs = _inputs(route, request)
     key = request.headers.get(IDEMPOTENCY_HEADER) if route.idempotent else None
     if route.key_required and not key:
         raise KeyRequired(
             f"this request moves money: send an {IDEMPOTENCY_HEADER} header (a new random "
             "value per operation, the same one when you retry it)"
         )
-    if route.cached_by:
-        return _read_through_cache(service, scope, route, fn, request, params, kwargs)
     if key is None:
         return _call(route, fn, service, request, params, kwargs)
     store: IdempotencyStore = service.idempotency
@@ -249,6 +245,16 @@ def _handle(
     return answer
 
 
+def _inputs(route: Route, request: Request) -> dict[str, Any]:
+    """The validated query and body, as the route's schemas load them."""
+    kwargs: dict[str, Any] = {}
+    if route.query_schema is not None:
+        kwargs["query"] = load(route.query_schema, _no_nul(request.args.to_dict()))
+    if route.body_schema is not None:
+        kwargs["body"] = load(route.body_schema, _no_nul(_json_body(request)))
+    return kwargs
+
+
 def _read_through_cache(
     service: Any,
     scope: RequestScope,
@@ -256,12 +262,12 @@ def _read_through_cache(
     fn: Callable[..., Any],
     request: Request,
     params: dict[str, Any],
-    kwargs: dict[str, Any],
 ) -> Response:
     """Answer from the response cache while the route's views stand still.
 
     The positions are read before the query: the answer then holds at least
-    what they say, and any later event moves a position and so the key."""
+    what they say, and any later event moves a position and so the key. Only
+    200s are kept, so a URL found here was valid: it is not validated again."""
     cache: ResponseCache = service.responses
     principal = scope.principal
     viewer = (principal.user_id, *principal.roles) if principal else ()
@@ -269,7 +275,7 @@ def _read_through_cache(
     key = cache.key(route.path, request.full_path, viewer, positions)
     if key is None:
         LOOKUPS.labels(route.path, "bypass").inc()
-        return _call(route, fn, service, request, params, kwargs)
+        return _call(route, fn, service, request, params, _inputs(route, request))
     etag = cache.etag(key)
     if etag_matches(request.headers.get("If-None-Match"), etag):
         LOOKUPS.labels(route.path, "not_modified").inc()
@@ -279,7 +285,7 @@ def _read_through_cache(
         answer = Response(kept.body, status=kept.status, mimetype=kept.mimetype)
     else:
         LOOKUPS.labels(route.path, "miss").inc()
-        answer = _call(route, fn, service, request, params, kwargs)
+        answer = _call(route, fn, service, request, params, _inputs(route, request))
         if answer.status_code != 200 or answer.is_streamed:
             return answer
         cache.put(key, CachedAnswer(200, answer.get_data(), answer.mimetype or ""))
