@@ -11,6 +11,7 @@ import eventlet
 eventlet.monkey_patch()  # before anything opens a socket
 
 import argparse  # noqa: E402
+import gc  # noqa: E402
 import importlib  # noqa: E402
 import sys  # noqa: E402
 from typing import Any  # noqa: E402
@@ -77,6 +78,12 @@ def main(argv: list[str] | None = None) -> int:
         log.info("gateway listening", url=cfg.gateway_url)
     from nameko.cli.run import run
 
+    # What import made (about 100,000 objects in the gateway: modules, schemas,
+    # tables) lives as long as the process. Frozen, it is left out of the
+    # collector's full passes, which otherwise paused every request in flight
+    # for tens of milliseconds now and then (the gateway's p99).
+    gc.collect()
+    gc.freeze()
     run([service_cls], config)
     return 0
 
