@@ -74,6 +74,7 @@ WORDS = [
 ]
 VOCABULARY = [f"word{i}" for i in range(3_000)]  # so that a search word is selective
 LUA = ROOT / "bench" / "requests.lua"
+MIXED_POSTS_PER_SECOND = 5
 
 
 # -- seeding: the services' own events, appended as the services would -------------------
@@ -430,6 +431,47 @@ def rss_mib(stack: Stack) -> float:
     return total / 1024
 
 
+def post_project(store: SqlEventStore, buyer: str, title: str) -> str:
+    """Append a ProjectPosted as the projects service would; its id."""
+    project_id = str(uuid.uuid4())
+    content = {
+        "project_id": project_id,
+        "buyer_id": buyer,
+        "title": title,
+        "description": "A project posted to measure how fast the views follow the log.",
+        "scope": "",
+        "objectives": [],
+        "budget": {"type": "fixed", "amount": 100_000, "currency": "USD"},
+        "deadline": date.today() + timedelta(days=30),
+        "skills": ["python"],
+        "attachment_ids": [],
+    }
+    event = new("ProjectPosted", content, buyer)
+    store.append(f"project-{project_id}", [event], StreamState.NO_STREAM)
+    return project_id
+
+
+@contextmanager
+def steady_posts(store: SqlEventStore, buyer: str, per_second: float) -> Iterator[None]:
+    """Projects posted at a steady rate while the body runs: each one moves
+    the search view, and so retires every search answer the gateway kept."""
+    done = threading.Event()
+
+    def post() -> None:
+        n = 0
+        while not done.wait(1 / per_second):
+            post_project(store, buyer, f"Posted during the reads {n}")
+            n += 1
+
+    poster = threading.Thread(target=post, daemon=True)
+    poster.start()
+    try:
+        yield
+    finally:
+        done.set()
+        poster.join(timeout=10)
+
+
 def propagation_lag(store: SqlEventStore, gateway_db: str, buyer: str, seconds: int) -> list[float]:
     """Append ProjectPosted at a steady 100/s; note when each appears in the
     gateway's search view (another process's read model, fed from the log)."""
@@ -464,21 +506,7 @@ def propagation_lag(store: SqlEventStore, gateway_db: str, buyer: str, seconds: 
     interval = 0.01
     next_at = time.monotonic()
     for n in range(seconds * 100):
-        project_id = str(uuid.uuid4())
-        content = {
-            "project_id": project_id,
-            "buyer_id": buyer,
-            "title": f"Lag probe {n}",
-            "description": "A project posted to measure how fast the views follow the log.",
-            "scope": "",
-            "objectives": [],
-            "budget": {"type": "fixed", "amount": 100_000, "currency": "USD"},
-            "deadline": date.today() + timedelta(days=30),
-            "skills": ["python"],
-            "attachment_ids": [],
-        }
-        event = new("ProjectPosted", content, buyer)
-        store.append(f"project-{project_id}", [event], StreamState.NO_STREAM)
+        project_id = post_project(store, buyer, f"Lag probe {n}")
         with lock:
             pending[project_id] = time.time()
         next_at += interval
@@ -521,8 +549,8 @@ def main() -> None:
     )
     parser.add_argument(
         "--phases",
-        default="reads,writes,lag",
-        help="which to run after the reads, comma-separated (default: reads,writes,lag)",
+        default="reads,mixed,writes,lag",
+        help="which to run after the reads, comma-separated (default: reads,mixed,writes,lag)",
     )
     parser.add_argument(
         "--response-cache-mib",
@@ -615,22 +643,20 @@ def main() -> None:
         # many projects' proposals, many searches), through the same wrk script
         # as the baseline, so that every row pays the same client cost.
         anonymous = ""
+        searches = [
+            f"GET\t/api/v1/projects?q={word}&skills={a},{b}&budget_min={low}"
+            f"&sort={order}&limit=20\t{anonymous}"
+            for word in WORDS
+            for a, b in (("python", "django"), ("react", "go"), ("rust", "ml"))
+            for low in (0, 20_000, 100_000)
+            for order in ("budget", "newest")
+        ]
         reads = [
             ("bare Nameko @http handler (baseline)", ["GET\t/bare\t"]),
             # the gateway process's own floor: a plain @http route of the gateway,
             # with its dependencies but no endpoint machinery and no query
             ("gateway /health/live (the gateway's floor)", ["GET\t/health/live\t"]),
-            (
-                "search projects (q, skills, budget, sort)",
-                [
-                    f"GET\t/api/v1/projects?q={word}&skills={a},{b}&budget_min={low}"
-                    f"&sort={order}&limit=20\t{anonymous}"
-                    for word in WORDS
-                    for a, b in (("python", "django"), ("react", "go"), ("rust", "ml"))
-                    for low in (0, 20_000, 100_000)
-                    for order in ("budget", "newest")
-                ],
-            ),
+            ("search projects (q, skills, budget, sort)", searches),
             (
                 "list a project's proposals (buyer)",
                 [
@@ -665,6 +691,12 @@ def main() -> None:
                     sys.exit(f"{label}: {result['statuses']}")
                 result["urls"] = len(lines)
                 results.append((label + run, result))
+        if "mixed" in phases:
+            label = f"search while {MIXED_POSTS_PER_SECOND} projects/s are posted"
+            with steady_posts(store, world["buyers"][1], MIXED_POSTS_PER_SECOND):
+                result = wrk(marketplace.url, s, searches)
+            result["urls"] = len(searches)
+            results.append((label, result))
         cache = cache_outcomes(marketplace.url)
         loaded_rss = rss_mib(marketplace)
 
