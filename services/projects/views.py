@@ -381,13 +381,18 @@ def search(conn: Connection, query: dict[str, Any]) -> dict[str, Any]:
     next_cursor = encode_cursor(next_position(page)) if len(rows) > limit else None
 
     # The total and the per-skill counts in one statement: the matching set is
-    # found once (a CTE used twice is materialised), not once for each.
-    matching = base.with_only_columns(p.project_id).cte("matching")
+    # found once (a CTE used twice is materialised), not once for each. The
+    # skills are counted from the matching rows' own lists: joining
+    # project_skills made PostgreSQL hash all of it (7 of search's 19 ms).
+    matching = base.with_only_columns(p.project_id, p.skills).cte("matching")
+    each_skill = sa.func.json_array_elements_text if pg else sa.func.json_each
+    skill = each_skill(matching.c.skills).table_valued("value", joins_implicitly=True)
     facets = (
-        sa.select(project_skills.c.skill, sa.func.count().label("n"))
-        .join(matching, matching.c.project_id == project_skills.c.project_id)
-        .group_by(project_skills.c.skill)
-        .order_by(sa.desc("n"), project_skills.c.skill)
+        sa.select(skill.c.value.label("skill"), sa.func.count().label("n"))
+        .select_from(matching)
+        .join(skill, sa.true())
+        .group_by(skill.c.value)
+        .order_by(sa.desc("n"), skill.c.value)
         .limit(50)
         .subquery("facets")
     )
