@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 import uuid
 import zlib
 from typing import Any
@@ -167,11 +168,12 @@ def test_projection_worker_keeps_the_read_model_current_in_a_service(
     store.close()
 
 
-def test_a_services_view_tables_exist_before_it_serves_even_when_not_the_active_projection(
+def test_a_view_applied_elsewhere_has_its_tables_but_no_live_position_until_taken_over(
     fresh_pg: str, amqp_uri: str, container_factory: Any
 ):
-    """Another replica holds the projection, so this one's thread waits; its
-    reads must still find the tables (an empty view), not fail on a missing one."""
+    """Another replica holds the projection, so this one's thread waits: its
+    reads must still find the tables (an empty view), not fail on a missing
+    one, and it must not claim a position until it applies the view itself."""
     engine = create_sql_engine(fresh_pg)
     holder = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
     key = zlib.crc32(f"projection:{ThingTotals.name}".encode())
@@ -183,6 +185,22 @@ def test_a_services_view_tables_exist_before_it_serves_even_when_not_the_active_
         )
         container.start()
         assert snapshot(engine, ThingTotals()) == []
+        worker = next(d for d in container.dependencies if isinstance(d, ProjectionWorker))
+        handle = worker.get_dependency(None)
+        # Applied elsewhere: no position of its own, so the gateway's response
+        # cache does not keep answers read from this view here.
+        time.sleep(0.5)
+        assert handle.live_position is None
+        holder.execute(sa.select(sa.func.pg_advisory_unlock(key)))  # the other one leaves
+        assert wait_until(lambda: handle.live_position == -1, what="following live, empty")
+        store = SqlEventStore(fresh_pg)
+        store.append(f"thing-{uuid.uuid4().hex}", [thing(amount=5)])
+        recorded = wait_until(
+            lambda: (handle.live_position or 0) > 0 and handle.live_position,
+            what="the event applied",
+        )
+        assert recorded > 0 and snapshot(engine, ThingTotals())[0][2] == 5
+        store.close()
         container.stop()
     finally:
         holder.close()
