@@ -6,7 +6,7 @@ import random
 import threading
 import time
 import uuid
-import zlib
+from contextlib import ExitStack
 from typing import Any
 
 import pytest
@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 
 from shared.eventstore import EventStore
 from shared.eventstore.sql import SqlEventStore
-from shared.projection import Projection, ProjectionRunner, ProjectionWorker
+from shared.projection import Projection, ProjectionRunner, ProjectionWorker, single_active
 from shared.schemas import DecodedEvent
 from shared.sql import create_sql_engine
 from tests.integration.helpers import thing, wait_until
@@ -175,9 +175,10 @@ def test_a_view_applied_elsewhere_has_its_tables_but_no_live_position_until_take
     reads must still find the tables (an empty view), not fail on a missing
     one, and it must not claim a position until it applies the view itself."""
     engine = create_sql_engine(fresh_pg)
-    holder = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-    key = zlib.crc32(f"projection:{ThingTotals.name}".encode())
-    assert holder.execute(sa.select(sa.func.pg_try_advisory_lock(key))).scalar()
+    other_replica = ExitStack()
+    assert other_replica.enter_context(
+        single_active(engine, f"projection:{ThingTotals.name}", lambda: False, wait=False)
+    )
     try:
         container = container_factory(
             ProjectingService,
@@ -191,7 +192,7 @@ def test_a_view_applied_elsewhere_has_its_tables_but_no_live_position_until_take
         # cache does not keep answers read from this view here.
         time.sleep(0.5)
         assert handle.live_position is None
-        holder.execute(sa.select(sa.func.pg_advisory_unlock(key)))  # the other one leaves
+        other_replica.close()  # the other one leaves
         assert wait_until(lambda: handle.live_position == -1, what="following live, empty")
         store = SqlEventStore(fresh_pg)
         store.append(f"thing-{uuid.uuid4().hex}", [thing(amount=5)])
@@ -203,5 +204,5 @@ def test_a_view_applied_elsewhere_has_its_tables_but_no_live_position_until_take
         store.close()
         container.stop()
     finally:
-        holder.close()
+        other_replica.close()
         engine.dispose()
