@@ -60,7 +60,9 @@ class AccessTokens:
 
         A token verified before is not verified again until it expires: its
         signature cannot have changed, and verifying (mostly PyJWT checking the
-        key's form on every call) was 5% of the gateway's authenticated reads."""
+        key's form on every call) was 5% of the gateway's authenticated reads.
+        ``now`` (for tests) is the clock of that remembered path; PyJWT reads
+        the real one."""
         known = self._verified.get(token)
         if known is not None:
             principal, expires = known
