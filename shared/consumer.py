@@ -9,23 +9,24 @@ attempts it goes to ``<queue>.dead`` with the last error in its headers, for an
 operator to inspect and replay. The copy is published (with confirms) before
 the original is acknowledged, so a crash in between duplicates, never loses.
 
-Duplicates are expected (the relay publishes at least once): handlers apply
-their effect through :meth:`shared.database.Database.handle_once`.
+Messages are published envelopes (``shared.schemas.PublishedEvent``): a
+handler sees the published fields only. Duplicates are expected (the relay
+publishes at least once): a handler's effect is idempotent, either through
+:meth:`shared.database.Database.handle_once` (what :mod:`shared.facts` does)
+or because the events it appends have ids derived from the message's.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
-from uuid import UUID
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from kombu import Connection, Exchange, Queue
 from kombu.pools import producers
 from nameko.events import SERVICE_POOL, EventHandler
 
-from shared.eventstore import EventMetadata, RecordedEvent
 from shared.logging import get_logger
-from shared.schemas import DecodedEvent, EventRegistry, registry
+from shared.schemas import EventRegistry, PublishedEvent, registry
 
 log = get_logger(__name__)
 
@@ -33,20 +34,13 @@ ATTEMPTS_HEADER = "x-attempts"
 ERROR_HEADER = "x-last-error"
 
 
-def decode_message(payload: dict[str, Any], schemas: EventRegistry = registry) -> DecodedEvent:
-    """A relayed envelope back to an event, its data upcast to the current version."""
-    recorded = RecordedEvent(
-        event_id=UUID(payload["event_id"]),
-        type=payload["event_type"],
-        schema_version=int(payload["schema_version"]),
-        data=payload["data"],
-        metadata=EventMetadata.from_dict(payload.get("metadata") or {}),
-        stream=payload["stream"],
-        revision=int(payload["revision"]),
-        position=int(payload["position"]),
-        recorded_at=datetime.fromisoformat(payload["recorded_at"]),
-    )
-    return schemas.decode(recorded)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def decode_message(payload: dict[str, Any], schemas: EventRegistry = registry) -> PublishedEvent:
+    """A relayed envelope back to an event, its published data upcast to the
+    current version and validated with the published schema."""
+    return schemas.decode_published(payload)
 
 
 class ReliableEventHandler(EventHandler):
@@ -128,3 +122,14 @@ class ReliableEventHandler(EventHandler):
 
 
 event_handler = ReliableEventHandler.decorator
+
+
+def event_handlers(source_service: str, *event_types: str) -> Callable[[F], F]:
+    """One handler method for several event types of one source (one queue each)."""
+
+    def decorate(fn: F) -> F:
+        for event_type in event_types:
+            fn = event_handler(source_service, event_type)(fn)
+        return fn
+
+    return decorate

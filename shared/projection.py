@@ -32,7 +32,7 @@ from shared.database import create_schema, database_url_for, read_checkpoint, sa
 from shared.eventlog import event_store_url_for, shared_event_store
 from shared.eventstore import EventStore, EventStoreUnavailable, RecordedEvent
 from shared.logging import get_logger
-from shared.schemas import DecodedEvent, EventRegistry, registry
+from shared.schemas import EventRegistry, NotPublished, PublishedEvent, registry
 from shared.sql import shared_engine, shared_reader, write_transaction
 
 log = get_logger(__name__)
@@ -50,9 +50,13 @@ class Projection(abc.ABC):
     """The tables this projection owns (dropped and recreated on reset)."""
     event_types: Sequence[str]
     categories: Sequence[str] | None = None
+    private: bool = False
+    """False: the projection sees published events only, in their published
+    form, as any other service would (every view the gateway keeps). True: a
+    service's projection of its own streams, which may read its private events."""
 
     @abc.abstractmethod
-    def apply(self, conn: Connection, event: DecodedEvent) -> None:
+    def apply(self, conn: Connection, event: PublishedEvent) -> None:
         """Write what ``event`` changes, inside the runner's transaction."""
 
     def attach(self, store: EventStore) -> None:  # noqa: B027 - optional hook
@@ -86,6 +90,10 @@ class ProjectionRunner:
         self.schemas = schemas
         self.batch_size = batch_size
         self.status = ProjectionStatus(projection.name)
+        if not projection.private:
+            for event_type in projection.event_types:
+                if schemas.knows(event_type) and not schemas.is_published(event_type):
+                    raise NotPublished(event_type)
         projection.attach(store)
 
     # -- state -------------------------------------------------------------
@@ -130,7 +138,10 @@ class ProjectionRunner:
             with write_transaction(self.engine) as conn:
                 done = 0
                 for event in rest:
-                    self.projection.apply(conn, self.schemas.decode(event))
+                    self.projection.apply(
+                        conn,
+                        self.schemas.published_event(event, private=self.projection.private),
+                    )
                     done += 1
                     if time.monotonic() - started > MAX_TRANSACTION_SECONDS:
                         break

@@ -1,7 +1,10 @@
 """The relay: the event store is the outbox, and this publishes it to RabbitMQ.
 
-Each event goes to the topic exchange ``<source service>.events`` with the
-event type as routing key — exactly what Nameko's ``@event_handler(source,
+Only published event types leave, and only their published fields
+(``shared.schemas``: a service's published events are its API; private
+events, secrets and sensitive fields never reach the broker). Each event
+goes to the topic exchange ``<source service>.events`` with the event type
+as routing key — exactly what Nameko's ``@event_handler(source,
 type)`` binds to. Messages are persistent, carry the event id as
 ``message_id`` and the request's ids as Nameko context headers, and are
 published with publisher confirms. The checkpoint moves only after the broker
@@ -25,6 +28,7 @@ from shared.context import CAUSATION_ID, CORRELATION_ID
 from shared.database import create_schema, read_checkpoint, save_checkpoint
 from shared.eventstore import EventStore, RecordedEvent
 from shared.logging import get_logger
+from shared.schemas import EventRegistry, NotPublished, registry
 from shared.sql import write_transaction
 
 log = get_logger(__name__)
@@ -55,10 +59,16 @@ class AmqpPublisher:
         return self._channel
 
     def publish(
-        self, event: RecordedEvent, exchange: str | None = None, body: bytes | None = None
+        self, event: RecordedEvent, body: bytes | None = None, exchange: str | None = None
     ) -> None:
-        """Publish to the event's own exchange, or to ``exchange`` with ``body``
-        (the replay tool sends redacted, upcast envelopes to analysts' exchanges)."""
+        """Publish ``body`` (by default the event's published envelope; the
+        replay tool sends redacted export envelopes) to the event's own
+        exchange or to ``exchange``."""
+        if body is None:
+            envelope = registry.publish(event)
+            if envelope is None:
+                raise NotPublished(event.type)
+            body = orjson.dumps(envelope)
         channel = self._ensure_channel()
         exchange = exchange or exchange_for(event)
         if exchange not in self._declared:
@@ -81,8 +91,7 @@ class AmqpPublisher:
         )
         # With confirms on, this returns once the broker has taken
         # responsibility for the message (and raises if it refused it).
-        payload = body if body is not None else orjson.dumps(event.envelope())
-        channel.basic_publish(exchange, event.type, payload, properties)
+        channel.basic_publish(exchange, event.type, body, properties)
 
     def close(self) -> None:
         if self._connection is not None and self._connection.is_open:
@@ -95,6 +104,7 @@ class AmqpPublisher:
 @dataclass
 class RelayStats:
     published: int = 0
+    """Events the relay went past, published or private."""
     position: int | None = None
     started_at: float = 0.0
 
@@ -107,12 +117,15 @@ class Relay:
         publisher: AmqpPublisher,
         name: str = "relay",
         batch_size: int = 500,
+        schemas: EventRegistry = registry,
     ) -> None:
         self.store = store
         self.checkpoint_engine = checkpoint_engine
         self.publisher = publisher
         self.name = name
         self.batch_size = batch_size
+        self.schemas = schemas
+        self._unknown: set[str] = set()
         self.stats = RelayStats(started_at=time.monotonic())
 
     def checkpoint(self) -> int | None:
@@ -121,7 +134,12 @@ class Relay:
 
     def publish_batch(self, batch: list[RecordedEvent]) -> None:
         for event in batch:
-            self.publisher.publish(event)
+            envelope = self.schemas.publish(event)
+            if envelope is not None:  # private events stay in their service
+                self.publisher.publish(event, orjson.dumps(envelope))
+            elif not self.schemas.knows(event.type) and event.type not in self._unknown:
+                self._unknown.add(event.type)
+                log.warning("event type with no schema is not published", type=event.type)
         with write_transaction(self.checkpoint_engine) as conn:
             save_checkpoint(conn, self.name, batch[-1].position)
         self.stats.published += len(batch)

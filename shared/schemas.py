@@ -10,15 +10,28 @@ encoded with the newest version; reads upcast whatever version is stored.
 Services list their ``events`` module under the ``marketplace.event_schemas``
 entry point group, so that tools and consumers can decode any event without
 importing another service's code (``load_all_event_schemas``).
+
+**Published events are a service's API.** ``published=`` says which fields of
+an event type leave its service (``ALL``: every field but the sensitive ones;
+a tuple: those fields; omitted: the type stays private). The relay puts only
+published types on the broker, and only their published fields
+(:meth:`EventRegistry.publish`); consumers and the gateway's views load them
+with the published schema (:meth:`EventRegistry.published_event`), so nothing
+outside the owner can depend on a private field. A sensitive field can never
+be published. ``tests/repository/test_published_events.py`` keeps every
+published schema compatible with what it promised before.
 """
 
 from __future__ import annotations
 
+import importlib
+import os
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime
 from importlib.metadata import entry_points
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from marshmallow import Schema, ValidationError
 
@@ -50,14 +63,58 @@ class InvalidEventPayload(SchemaError):
         super().__init__(f"invalid {event_type} v{version} payload: {self.errors}")
 
 
+ALL: Literal["all"] = "all"
+"""``published=ALL``: every field of the schema except the sensitive ones."""
+Published = tuple[str, ...] | Literal["all"] | None
+
+
 @dataclass(frozen=True)
 class _Version:
     schema: Schema
     upcast: Upcaster | None
     sensitive: tuple[str, ...] = ()
+    published: tuple[str, ...] | None = None
+    """The fields that leave the service; None: the type is private."""
+    published_schema: Schema | None = None
 
 
 REDACTED = "[redacted]"
+
+
+class NotPublished(SchemaError):
+    def __init__(self, event_type: str) -> None:
+        self.event_type = event_type
+        super().__init__(f"{event_type} is private to its service: it is not published")
+
+
+@dataclass(frozen=True, slots=True)
+class PublishedEvent:
+    """An event as other services see it: its published fields only, loaded
+    with the published schema, and the envelope every published event has.
+
+    ``subject`` is the id of the entity the event is about (the owner's
+    stream id), ``revision`` its number in that entity's history, so a
+    consumer never needs to know how the owner names its streams."""
+
+    event_id: uuid.UUID
+    type: str
+    version: int
+    source: str
+    subject: str
+    revision: int
+    position: int
+    recorded_at: datetime
+    metadata: EventMetadata
+    data: dict[str, Any]
+
+    @property
+    def actor_id(self) -> str:
+        return self.metadata.actor_id
+
+
+def subject_of(stream: str) -> str:
+    """The entity id of a ``<category>-<id>`` stream."""
+    return stream.partition("-")[2]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +129,31 @@ class DecodedEvent:
     def type(self) -> str:
         return self.recorded.type
 
+    # The same names as PublishedEvent's, so a fold can take either.
+    @property
+    def event_id(self) -> uuid.UUID:
+        return self.recorded.event_id
+
+    @property
+    def recorded_at(self) -> datetime:
+        return self.recorded.recorded_at
+
+    @property
+    def subject(self) -> str:
+        return subject_of(self.recorded.stream)
+
+    @property
+    def position(self) -> int:
+        return self.recorded.position
+
+    @property
+    def revision(self) -> int:
+        return self.recorded.revision
+
+    @property
+    def metadata(self) -> EventMetadata:
+        return self.recorded.metadata
+
 
 class EventRegistry:
     def __init__(self) -> None:
@@ -83,15 +165,17 @@ class EventRegistry:
         version: int = 1,
         upcast: Upcaster | None = None,
         sensitive: tuple[str, ...] = (),
+        published: Published = None,
     ) -> Any:
         """Class decorator registering a marshmallow schema for one version.
 
         ``sensitive`` names fields (secrets, credentials) that leave the
         system only redacted: exports, replays and analysts never see them.
+        ``published`` names the fields other services may see (see module doc).
         """
 
         def register(schema_cls: S) -> S:
-            self.register(event_type, version, schema_cls(), upcast, sensitive)
+            self.register(event_type, version, schema_cls(), upcast, sensitive, published)
             return schema_cls
 
         return register
@@ -103,7 +187,18 @@ class EventRegistry:
         schema: Schema,
         upcast: Upcaster | None = None,
         sensitive: tuple[str, ...] = (),
+        published: Published = None,
     ) -> None:
+        fields = tuple(schema.fields)
+        if published == ALL:
+            published = tuple(f for f in fields if f not in sensitive)
+        if published is not None:
+            unknown = set(published) - set(fields)
+            if unknown:
+                raise SchemaError(f"{event_type} v{version} publishes unknown fields {unknown}")
+            secret = set(published) & set(sensitive)
+            if secret:
+                raise SchemaError(f"{event_type} v{version} may not publish sensitive {secret}")
         versions = self._types.setdefault(event_type, {})
         existing = versions.get(version)
         if existing is not None:
@@ -112,7 +207,10 @@ class EventRegistry:
             raise SchemaError(f"{event_type} v{version} is registered twice")
         if version > 1 and upcast is None:
             raise SchemaError(f"{event_type} v{version} needs an upcaster from v{version - 1}")
-        versions[version] = _Version(schema, upcast, tuple(sensitive))
+        published_schema = None
+        if published is not None:
+            published_schema = type(schema)(only=published) if published else Schema()
+        versions[version] = _Version(schema, upcast, tuple(sensitive), published, published_schema)
 
     def current_version(self, event_type: str) -> int:
         versions = self._types.get(event_type)
@@ -198,15 +296,137 @@ class EventRegistry:
         envelope.update(schema_version=version, data=self.redact(event.type, version, data))
         return envelope
 
+    # -- the published API ------------------------------------------------------
+
+    def published_fields(self, event_type: str) -> tuple[str, ...] | None:
+        """The current version's published fields; None if the type is private
+        (or unknown: what a registry has not heard of, it does not publish)."""
+        versions = self._types.get(event_type)
+        if not versions:
+            return None
+        return versions[max(versions)].published
+
+    def is_published(self, event_type: str) -> bool:
+        return self.published_fields(event_type) is not None
+
+    def published_schemas(self) -> dict[str, tuple[int, Schema]]:
+        """Every published type with its current version and published schema."""
+        found = {}
+        for event_type, versions in self._types.items():
+            current = versions[max(versions)]
+            if current.published_schema is not None:
+                found[event_type] = (max(versions), current.published_schema)
+        return found
+
+    def publish(self, event: RecordedEvent) -> dict[str, Any] | None:
+        """The event's published envelope (JSON-ready), or None if it is private."""
+        fields = self.published_fields(event.type)
+        if fields is None:
+            return None
+        version, data = self.upcast(event.type, event.schema_version, event.data)
+        meta = event.metadata
+        return {
+            "event_id": str(event.event_id),
+            "event_type": event.type,
+            "schema_version": version,
+            "source": meta.source,
+            "subject": subject_of(event.stream),
+            "revision": event.revision,
+            "position": event.position,
+            "recorded_at": event.recorded_at.isoformat(),
+            "metadata": {
+                "correlation_id": meta.correlation_id,
+                "causation_id": meta.causation_id,
+                "actor_id": meta.actor_id,
+            },
+            "data": {k: data[k] for k in fields if k in data},
+        }
+
+    def published_event(self, event: RecordedEvent, *, private: bool = False) -> PublishedEvent:
+        """The event as a consumer sees it. ``private``: with every field, for
+        the owner's own projections of its own streams."""
+        if private:
+            data = self.decode_data(event.type, event.schema_version, event.data)
+            version = self.current_version(event.type)
+        else:
+            envelope = self.publish(event)
+            if envelope is None:
+                raise NotPublished(event.type)
+            version, data = envelope["schema_version"], self._load_published(envelope)
+        return PublishedEvent(
+            event_id=event.event_id,
+            type=event.type,
+            version=version,
+            source=event.metadata.source,
+            subject=subject_of(event.stream),
+            revision=event.revision,
+            position=event.position,
+            recorded_at=event.recorded_at,
+            metadata=event.metadata,
+            data=data,
+        )
+
+    def decode_published(self, envelope: Mapping[str, Any]) -> PublishedEvent:
+        """A published envelope (from the broker) back to an event, validated
+        with the published schema; raises if the type is not published."""
+        meta = envelope.get("metadata") or {}
+        version, data = self._published_data(envelope)
+        return PublishedEvent(
+            event_id=uuid.UUID(str(envelope["event_id"])),
+            type=str(envelope["event_type"]),
+            version=version,
+            source=str(envelope.get("source") or ""),
+            subject=str(envelope.get("subject") or ""),
+            revision=int(envelope["revision"]),
+            position=int(envelope["position"]),
+            recorded_at=datetime.fromisoformat(str(envelope["recorded_at"])),
+            metadata=EventMetadata(
+                correlation_id=str(meta.get("correlation_id") or ""),
+                causation_id=str(meta.get("causation_id") or ""),
+                actor_id=str(meta.get("actor_id") or ""),
+                source=str(envelope.get("source") or ""),
+            ),
+            data=data,
+        )
+
+    def _published_data(self, envelope: Mapping[str, Any]) -> tuple[int, dict[str, Any]]:
+        event_type = str(envelope["event_type"])
+        if not self.is_published(event_type):
+            raise NotPublished(event_type)
+        version, data = self.upcast(
+            event_type, int(envelope["schema_version"]), dict(envelope["data"])
+        )
+        return version, self._load_published({"event_type": event_type, "data": data})
+
+    def _load_published(self, envelope: Mapping[str, Any]) -> dict[str, Any]:
+        event_type = envelope["event_type"]
+        current = self._version(event_type, self.current_version(event_type))
+        assert current.published_schema is not None
+        try:
+            loaded: dict[str, Any] = current.published_schema.load(envelope["data"])
+        except ValidationError as exc:
+            version = self.current_version(event_type)
+            raise InvalidEventPayload(event_type, version, exc.normalized_messages()) from exc
+        return loaded
+
 
 registry = EventRegistry()
 """The process-wide registry every service's ``events.py`` registers into."""
 
 
+EXTRA_SCHEMAS_VARIABLE = "EXTRA_EVENT_SCHEMAS"
+"""Comma-separated modules that declare more event schemas (a test's own
+event types, which a relay it starts must know in order to publish them)."""
+
+
 def load_all_event_schemas() -> list[str]:
-    """Import every module listed under the entry point group; returns their names."""
+    """Import every module listed under the entry point group (and in
+    ``EXTRA_EVENT_SCHEMAS``); returns their names."""
     loaded = []
     for entry in entry_points(group=ENTRY_POINT_GROUP):
         entry.load()
         loaded.append(entry.value)
+    for module in filter(None, os.environ.get(EXTRA_SCHEMAS_VARIABLE, "").split(",")):
+        importlib.import_module(module.strip())
+        loaded.append(module.strip())
     return loaded

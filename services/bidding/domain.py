@@ -43,6 +43,17 @@ class ProjectFacts:
     version: int = 0
 
 
+PROJECT_FACTS = (
+    "ProjectPosted",
+    "ProjectEdited",
+    "ProjectClosed",
+    "ProjectCancelled",
+    "ProjectExpired",
+    "ProjectAwarded",
+)
+"""The projects service's published events that ``evolve_project`` folds."""
+
+
 def evolve_project(state: ProjectFacts, event: DecodedEvent) -> ProjectFacts:
     data = event.data
     match event.type:
@@ -63,7 +74,7 @@ class Slot:
 
 def evolve_slot(state: Slot, event: DecodedEvent) -> Slot:
     if event.type == "BidSlotClaimed":
-        return Slot(event.data["proposal_id"], event.recorded.recorded_at)
+        return Slot(event.data["proposal_id"], event.recorded_at)
     if event.type == "BidSlotReleased":
         return Slot()
     return state

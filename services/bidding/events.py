@@ -10,7 +10,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from shared.money import MoneySchema
-from shared.schemas import registry
+from shared.schemas import ALL, registry
 
 PRICE_TYPES = ("fixed", "hourly")
 PROPOSAL_STATUSES = ("submitted", "withdrawn", "declined", "hired")
@@ -35,7 +35,7 @@ class ProposalContent(Schema):
     attachment_ids = fields.List(fields.String(), load_default=list)
 
 
-@registry.event("ProposalSubmitted")
+@registry.event("ProposalSubmitted", published=ALL)
 class ProposalSubmitted(ProposalContent):
     proposal_id = fields.String(required=True)
     project_id = fields.String(required=True)
@@ -44,7 +44,7 @@ class ProposalSubmitted(ProposalContent):
     project_version = fields.Integer(required=True)
 
 
-@registry.event("ProposalEdited")
+@registry.event("ProposalEdited", published=ALL)
 class ProposalEdited(Schema):
     """The fields that changed, and the project version the edit answers."""
 
@@ -57,32 +57,32 @@ class ProposalEdited(Schema):
     attachment_ids = fields.List(fields.String())
 
 
-@registry.event("ProposalWithdrawn")
+@registry.event("ProposalWithdrawn", published=ALL)
 class ProposalWithdrawn(Schema):
     reason = fields.String(load_default="")
 
 
-@registry.event("ProposalShortlisted")
+@registry.event("ProposalShortlisted", published=ALL)
 class ProposalShortlisted(Schema):
     pass
 
 
-@registry.event("ProposalUnshortlisted")
+@registry.event("ProposalUnshortlisted", published=ALL)
 class ProposalUnshortlisted(Schema):
     pass
 
 
-@registry.event("ProposalArchived")
+@registry.event("ProposalArchived", published=ALL)
 class ProposalArchived(Schema):
     pass
 
 
-@registry.event("ProposalDeclined")
+@registry.event("ProposalDeclined", published=ALL)
 class ProposalDeclined(Schema):
     reason = fields.String(load_default="")
 
 
-@registry.event("ProposalHired")
+@registry.event("ProposalHired", published=ALL)
 class ProposalHired(Schema):
     contract_id = fields.String(required=True)
 
@@ -97,7 +97,7 @@ class BidSlotReleased(Schema):
     proposal_id = fields.String(required=True)
 
 
-@registry.event("SellerInvited")
+@registry.event("SellerInvited", published=ALL)
 class SellerInvited(Schema):
     project_id = fields.String(required=True)
     buyer_id = fields.String(required=True)

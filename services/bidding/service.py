@@ -8,9 +8,10 @@ from typing import Any
 
 from services.bidding import api, domain
 from services.bidding.domain import ProjectFacts, Proposal, Slot
-from shared.consumer import decode_message, event_handler
+from shared.consumer import decode_message, event_handler, event_handlers
 from shared.errors import Conflict, Forbidden, NotFound, StaleState
 from shared.eventstore import StreamState
+from shared.facts import LearnedFacts
 from shared.jsonready import json_ready
 from shared.logging import get_logger
 from shared.service import MarketplaceService, rpc
@@ -35,12 +36,24 @@ def proposal_view(state: Proposal) -> dict[str, Any]:
 
 class BiddingService(MarketplaceService):
     name = "bidding"
+    facts = LearnedFacts()
+
+    @event_handlers("projects", *domain.PROJECT_FACTS)
+    def learn_project(self, payload: dict[str, Any]) -> None:
+        """What bidding needs of a project, kept from projects' published events."""
+        self.facts.learn(payload)
 
     def _project(self, project_id: str) -> ProjectFacts:
-        """The project as its events tell it: bidding never reads projects' tables."""
-        stream = f"project-{known_id(project_id, 'project')}"
-        state, _ = self.event_log.state(stream, domain.evolve_project, ProjectFacts())
-        return state
+        """The project as projects' published events told it (bidding reads
+        neither projects' streams nor its tables)."""
+        return self.facts.require(
+            "projects",
+            known_id(project_id, "project"),
+            domain.evolve_project,
+            ProjectFacts(),
+            lambda p: bool(p.project_id),
+            "project",
+        )
 
     def _proposal(self, proposal_id: str) -> tuple[Proposal, int | None]:
         return self.event_log.state(

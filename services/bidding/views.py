@@ -13,7 +13,7 @@ from shared.errors import InvalidInput, NotFound
 from shared.jsonready import json_ready
 from shared.pagination import decode_cursor, encode_cursor
 from shared.projection import Projection
-from shared.schemas import DecodedEvent
+from shared.schemas import PublishedEvent
 
 metadata = sa.MetaData()
 
@@ -76,8 +76,8 @@ class ProposalsView(Projection):
         "SellerInvited",
     )
 
-    def apply(self, conn: Connection, event: DecodedEvent) -> None:
-        data, at = event.data, event.recorded.recorded_at
+    def apply(self, conn: Connection, event: PublishedEvent) -> None:
+        data, at = event.data, event.recorded_at
         if event.type == "SellerInvited":
             conn.execute(
                 invitations.delete().where(
@@ -87,7 +87,7 @@ class ProposalsView(Projection):
             )
             conn.execute(invitations.insert().values(**data, invited_at=at))
             return
-        proposal_id = event.recorded.stream.split("-", 1)[1]
+        proposal_id = event.subject
         where = proposals.c.proposal_id == proposal_id
         if event.type == "ProposalSubmitted":
             conn.execute(

@@ -95,7 +95,7 @@ def _apply_change(state: Contract, change: dict[str, Any]) -> Contract:
 
 
 def evolve(state: Contract, event: DecodedEvent) -> Contract:
-    data, at = event.data, event.recorded.recorded_at
+    data, at = event.data, event.recorded_at
     mid = data.get("milestone_id", "")
     match event.type:
         case "OfferSent":
@@ -594,6 +594,16 @@ def _cancelled(state: Contract, actor: str, reason: str, by_agreement: bool) -> 
     )
 
 
+def cancel_refused_award(state: Contract) -> list[EventSpec]:
+    """The project refused this contract's award (it had closed, or was
+    awarded to another, while the offer was being accepted): the contract
+    ends, and whatever was funded meanwhile goes back to the buyer."""
+    if state.status != "active":
+        return []
+    reason = "the project was no longer open when the offer was accepted"
+    return [_cancelled(state, "system:contracts", reason, by_agreement=False)]
+
+
 def propose_cancellation(state: Contract, actor: str, reason: str) -> list[EventSpec]:
     """Ends at once if the buyer cancels before anything was funded; otherwise
     the other party must agree. Never while a dispute or an approval is open."""
@@ -652,6 +662,18 @@ def overdue_milestones(state: Contract, today: date) -> list[str]:
 
 
 # -- what contracts learns from other services' events -----------------------------
+
+
+PROPOSAL_FACTS = ("ProposalSubmitted", "ProposalWithdrawn", "ProposalDeclined", "ProposalHired")
+"""Bidding's published events that ``evolve_proposal`` folds."""
+PROJECT_FACTS = (
+    "ProjectPosted",
+    "ProjectClosed",
+    "ProjectCancelled",
+    "ProjectExpired",
+    "ProjectAwarded",
+)
+"""Projects' published events that ``evolve_project_status`` folds."""
 
 
 def evolve_proposal(state: dict[str, Any], event: DecodedEvent) -> dict[str, Any]:

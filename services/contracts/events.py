@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields
 
-from shared.schemas import registry
+from shared.schemas import ALL, registry
 
 
-@registry.event("ContractStarted")
+@registry.event("ContractStarted", published=ALL)
 class ContractStarted(Schema):
     """An offer was accepted: the project is awarded to the seller."""
 
@@ -42,7 +42,7 @@ class OfferTerms(Schema):
     milestones = fields.List(fields.Nested(OfferMilestone), required=True)
 
 
-@registry.event("OfferSent")
+@registry.event("OfferSent", published=ALL)
 class OfferSentV1(Schema):
     contract_id = fields.String(required=True)
     project_id = fields.String(required=True)
@@ -58,7 +58,7 @@ def _review_seconds(v1: dict) -> dict:
     return {**data, "review_seconds": v1["review_days"] * 86_400}
 
 
-@registry.event("OfferSent", version=2, upcast=_review_seconds)
+@registry.event("OfferSent", version=2, upcast=_review_seconds, published=ALL)
 class OfferSent(Schema):
     """v2: the review period in seconds, so an operator can set one shorter
     than a day (v1 stored whole days)."""
@@ -72,19 +72,19 @@ class OfferSent(Schema):
     terms = fields.Nested(OfferTerms, required=True)
 
 
-@registry.event("OfferChangesRequested")
+@registry.event("OfferChangesRequested", published=ALL)
 class OfferChangesRequested(Schema):
     version = fields.Integer(required=True)
     message = fields.String(required=True)
 
 
-@registry.event("OfferRevised")
+@registry.event("OfferRevised", published=ALL)
 class OfferRevised(Schema):
     version = fields.Integer(required=True)
     terms = fields.Nested(OfferTerms, required=True)
 
 
-@registry.event("OfferDeclined")
+@registry.event("OfferDeclined", published=ALL)
 class OfferDeclined(Schema):
     version = fields.Integer(required=True)
     reason = fields.String(load_default="")
@@ -97,7 +97,7 @@ class MilestoneRef(Schema):
     milestone_id = fields.String(required=True)
 
 
-@registry.event("MilestoneFunded")
+@registry.event("MilestoneFunded", published=ALL)
 class MilestoneFunded(MilestoneRef):
     """Escrow holds the milestone's amount (learned from escrow's EscrowFunded)."""
 
@@ -105,7 +105,7 @@ class MilestoneFunded(MilestoneRef):
     charge_id = fields.String(required=True)
 
 
-@registry.event("WorkSubmitted")
+@registry.event("WorkSubmitted", published=ALL)
 class WorkSubmitted(MilestoneRef):
     """``review_due_at``: when it is approved automatically unless the buyer answers.
     Recorded, not computed on reading, so a replay finds the same deadline."""
@@ -118,13 +118,13 @@ class WorkSubmitted(MilestoneRef):
     review_due_at = fields.AwareDateTime(required=True)
 
 
-@registry.event("ChangesRequested")
+@registry.event("ChangesRequested", published=ALL)
 class ChangesRequested(MilestoneRef):
     revision = fields.Integer(required=True)
     reason = fields.String(required=True)
 
 
-@registry.event("MilestoneApproved")
+@registry.event("MilestoneApproved", published=ALL)
 class MilestoneApproved(MilestoneRef):
     """Escrow releases the milestone's money on this event."""
 
@@ -134,7 +134,7 @@ class MilestoneApproved(MilestoneRef):
     seller_id = fields.String(required=True)
 
 
-@registry.event("MilestonePaid")
+@registry.event("MilestonePaid", published=ALL)
 class MilestonePaid(MilestoneRef):
     """Escrow released the money: ``amount`` gross, ``fee`` the platform's part."""
 
@@ -142,12 +142,12 @@ class MilestonePaid(MilestoneRef):
     fee = fields.Integer(required=True)
 
 
-@registry.event("ProgressReported")
+@registry.event("ProgressReported", published=ALL)
 class ProgressReported(MilestoneRef):
     note = fields.String(required=True)
 
 
-@registry.event("MilestoneDisputed")
+@registry.event("MilestoneDisputed", published=ALL)
 class MilestoneDisputed(MilestoneRef):
     """Freezes the milestone's escrow until an administrator resolves it."""
 
@@ -155,7 +155,7 @@ class MilestoneDisputed(MilestoneRef):
     reason = fields.String(required=True)
 
 
-@registry.event("DisputeResolved")
+@registry.event("DisputeResolved", published=ALL)
 class DisputeResolved(MilestoneRef):
     """An administrator's split: ``to_seller`` released, the rest refunded."""
 
@@ -164,7 +164,7 @@ class DisputeResolved(MilestoneRef):
     note = fields.String(load_default="")
 
 
-@registry.event("MilestoneSettled")
+@registry.event("MilestoneSettled", published=ALL)
 class MilestoneSettled(MilestoneRef):
     """Escrow carried out a dispute's split."""
 
@@ -179,14 +179,14 @@ class MilestoneChange(Schema):
     milestone = fields.Nested(OfferMilestone, allow_none=True, load_default=None)
 
 
-@registry.event("MilestoneChangeProposed")
+@registry.event("MilestoneChangeProposed", published=ALL)
 class MilestoneChangeProposed(Schema):
     change_id = fields.String(required=True)
     proposed_by = fields.String(required=True)
     change = fields.Nested(MilestoneChange, required=True)
 
 
-@registry.event("MilestoneChangeAccepted")
+@registry.event("MilestoneChangeAccepted", published=ALL)
 class MilestoneChangeAccepted(Schema):
     """The other party agreed: the change applies."""
 
@@ -194,7 +194,7 @@ class MilestoneChangeAccepted(Schema):
     change = fields.Nested(MilestoneChange, required=True)
 
 
-@registry.event("MilestoneChangeRejected")
+@registry.event("MilestoneChangeRejected", published=ALL)
 class MilestoneChangeRejected(Schema):
     change_id = fields.String(required=True)
 
@@ -215,23 +215,23 @@ class ContractOutcome(Schema):
     late_milestones = fields.List(fields.String(), load_default=list)
 
 
-@registry.event("ContractCompleted")
+@registry.event("ContractCompleted", published=ALL)
 class ContractCompleted(ContractOutcome):
     """Every milestone is paid, settled or removed."""
 
 
-@registry.event("CancellationProposed")
+@registry.event("CancellationProposed", published=ALL)
 class CancellationProposed(Schema):
     proposed_by = fields.String(required=True)
     reason = fields.String(required=True)
 
 
-@registry.event("CancellationRejected")
+@registry.event("CancellationRejected", published=ALL)
 class CancellationRejected(Schema):
     rejected_by = fields.String(required=True)
 
 
-@registry.event("ContractCancelled")
+@registry.event("ContractCancelled", published=ALL)
 class ContractCancelled(ContractOutcome):
     """Escrow refunds what ``refund_milestone_ids`` still hold."""
 

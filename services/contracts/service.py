@@ -13,11 +13,12 @@ from nameko.timer import timer
 from services.contracts import api, domain, views
 from services.contracts.domain import Contract, EventSpec
 from services.contracts.views import ContractsView
-from shared.attachments import check_own_files
+from shared.attachments import FILE_FACTS, check_own_files
 from shared.config import settings
-from shared.consumer import decode_message, event_handler
+from shared.consumer import decode_message, event_handler, event_handlers
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
 from shared.eventstore import StreamState
+from shared.facts import LearnedFacts
 from shared.logging import get_logger
 from shared.projection import ProjectionWorker
 from shared.service import MarketplaceService, rpc
@@ -39,6 +40,28 @@ def _with_ids(terms: dict[str, Any], new_id: Any) -> dict[str, Any]:
 class ContractsService(MarketplaceService):
     name = "contracts"
     contract_views = ProjectionWorker(ContractsView())
+    facts = LearnedFacts()
+
+    # -- what contracts learns of proposals, projects and files ---------------------
+
+    @event_handlers("bidding", *domain.PROPOSAL_FACTS)
+    def learn_proposal(self, payload: dict[str, Any]) -> None:
+        self.facts.learn(payload)
+
+    @event_handlers("projects", *domain.PROJECT_FACTS)
+    def learn_project(self, payload: dict[str, Any]) -> None:
+        self.facts.learn(payload)
+
+    @event_handlers("identity", *FILE_FACTS)
+    def learn_file(self, payload: dict[str, Any]) -> None:
+        self.facts.learn(payload)
+
+    @event_handler("projects", "ProjectAwardRefused")
+    def on_award_refused(self, payload: dict[str, Any]) -> None:
+        """The project closed while its offer was being accepted: see
+        ``services.projects.domain.award``."""
+        data = decode_message(payload).data
+        self._change(data["contract_id"], domain.cancel_refused_award)
 
     def _now(self) -> datetime:
         return datetime.now(UTC)
@@ -58,10 +81,14 @@ class ContractsService(MarketplaceService):
     @rpc
     def send_offer(self, proposal_id: str, request: dict[str, Any]) -> dict[str, Any]:
         data = load(api.SendOfferRequest(), request)
-        proposal_stream = f"proposal-{known_id(proposal_id, 'proposal')}"
-        proposal, _ = self.event_log.state(proposal_stream, domain.evolve_proposal, {})
-        if not proposal:
-            raise NotFound("no such proposal")
+        proposal = self.facts.require(
+            "bidding",
+            known_id(proposal_id, "proposal"),
+            domain.evolve_proposal,
+            {},
+            bool,
+            "proposal",
+        )
         contract_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"contract-for-proposal:{proposal_id}"))
         review_days = data["review_days"] or float(
             self.nameko_config.get("CONTRACT_REVIEW_DAYS", settings().contract_review_days)
@@ -113,8 +140,8 @@ class ContractsService(MarketplaceService):
 
         def decide(state: Contract) -> list[EventSpec]:
             events = domain.accept_offer(state, actor, version)
-            project, _ = self.event_log.state(
-                f"project-{state.project_id}", domain.evolve_project_status, ""
+            project = self.facts.require(
+                "projects", state.project_id, domain.evolve_project_status, "", bool, "project"
             )
             if project != "open":
                 raise Conflict(
@@ -132,7 +159,7 @@ class ContractsService(MarketplaceService):
     ) -> dict[str, Any]:
         data = load(api.SubmitWorkRequest(), request)
         actor, now = self.context.actor_id, self._now()
-        files = check_own_files(self.event_log, actor, data["file_ids"])
+        files = check_own_files(self.facts, actor, data["file_ids"])
         return self._change(
             contract_id,
             lambda s: domain.submit_work(s, actor, milestone_id, data["note"], files, now),

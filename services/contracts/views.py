@@ -21,7 +21,7 @@ from services.contracts.domain import Contract, Milestone
 from shared.errors import NotFound
 from shared.jsonready import aware, json_ready
 from shared.projection import Projection
-from shared.schemas import DecodedEvent
+from shared.schemas import PublishedEvent
 
 metadata = sa.MetaData()
 
@@ -155,9 +155,8 @@ class ContractsView(Projection):
         *HISTORY_TYPES,
     )
 
-    def apply(self, conn: Connection, event: DecodedEvent) -> None:
-        recorded = event.recorded
-        contract_id = recorded.stream.split("-", 1)[1]
+    def apply(self, conn: Connection, event: PublishedEvent) -> None:
+        contract_id = event.subject
         where = contracts.c.contract_id == contract_id
         if event.type == "OfferSent":
             before = Contract()
@@ -170,7 +169,7 @@ class ContractsView(Projection):
             "seller_id": state.seller_id,
             "status": state.status,
             "state": state_to_json(state),
-            "updated_at": recorded.recorded_at,
+            "updated_at": event.recorded_at,
         }
         if event.type == "OfferSent":
             conn.execute(contracts.insert().values(contract_id=contract_id, **values))
@@ -182,19 +181,19 @@ class ContractsView(Projection):
                     contract_id=contract_id,
                     version=state.offer_version,
                     terms=json_ready(state.terms),
-                    sent_at=recorded.recorded_at,
+                    sent_at=event.recorded_at,
                 )
             )
         if event.type in HISTORY_TYPES:
             conn.execute(
                 history.insert().values(
-                    position=recorded.position,
+                    position=event.position,
                     contract_id=contract_id,
                     milestone_id=event.data.get("milestone_id"),
                     type=event.type,
-                    actor_id=recorded.metadata.actor_id,
+                    actor_id=event.metadata.actor_id,
                     data=json_ready(event.data),
-                    at=recorded.recorded_at,
+                    at=event.recorded_at,
                 )
             )
         conn.execute(milestones.delete().where(milestones.c.contract_id == contract_id))

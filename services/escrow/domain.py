@@ -54,6 +54,17 @@ class ContractTerms:
     removed: frozenset[str] = frozenset()
 
 
+CONTRACT_FACTS = (
+    "OfferSent",
+    "OfferRevised",
+    "OfferDeclined",
+    "ContractStarted",
+    "ContractCompleted",
+)
+"""Contracts' published events escrow learns for ``evolve_contract`` (besides
+``ContractCancelled`` and ``MilestoneChangeAccepted``, learned where they act)."""
+
+
 def evolve_contract(state: ContractTerms, event: DecodedEvent) -> ContractTerms:
     data = event.data
     match event.type:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields
 
-from shared.schemas import registry
+from shared.schemas import ALL, registry
 
 
 class Movement(Schema):
@@ -21,7 +21,7 @@ class Movement(Schema):
     currency = fields.String(required=True)
 
 
-@registry.event("FundingRequested")
+@registry.event("FundingRequested", published=ALL)
 class FundingRequested(Schema):
     """A charge is about to be made; its outcome follows (or recovery finds it)."""
 
@@ -34,14 +34,14 @@ class FundingRequested(Schema):
     payment_method = fields.String(required=True)
 
 
-@registry.event("FundingFailed")
+@registry.event("FundingFailed", published=ALL)
 class FundingFailed(Schema):
     charge_id = fields.String(required=True)
     reason = fields.String(required=True)
     message = fields.String(required=True)
 
 
-@registry.event("EscrowFunded")
+@registry.event("EscrowFunded", published=ALL)
 class EscrowFunded(Movement):
     """The buyer's card was charged into escrow for one milestone."""
 
@@ -49,7 +49,7 @@ class EscrowFunded(Movement):
     buyer_id = fields.String(required=True)
 
 
-@registry.event("EscrowReleased")
+@registry.event("EscrowReleased", published=ALL)
 class EscrowReleased(Movement):
     """Held money went to the seller, less ``fee`` for the platform."""
 
@@ -58,21 +58,21 @@ class EscrowReleased(Movement):
     cause = fields.String(required=True)
 
 
-@registry.event("EscrowRefunded")
+@registry.event("EscrowRefunded", published=ALL)
 class EscrowRefunded(Movement):
     buyer_id = fields.String(required=True)
     reason = fields.String(required=True)
     cause = fields.String(required=True)
 
 
-@registry.event("EscrowFrozen")
+@registry.event("EscrowFrozen", published=ALL)
 class EscrowFrozen(Movement):
     """A dispute: nothing moves until an administrator's split."""
 
     cause = fields.String(required=True)
 
 
-@registry.event("EscrowDisputeSettled")
+@registry.event("EscrowDisputeSettled", published=ALL)
 class EscrowDisputeSettled(Movement):
     """``amount`` was held: ``to_seller`` released (less ``fee``), ``refunded`` returned."""
 
@@ -84,7 +84,7 @@ class EscrowDisputeSettled(Movement):
     cause = fields.String(required=True)
 
 
-@registry.event("EscrowClosed")
+@registry.event("EscrowClosed", published=ALL)
 class EscrowClosed(Schema):
     """The contract ended: a charge still running is refunded when it lands."""
 
@@ -92,7 +92,7 @@ class EscrowClosed(Schema):
     cause = fields.String(required=True)
 
 
-@registry.event("PayoutRequested")
+@registry.event("PayoutRequested", published=ALL)
 class PayoutRequested(Schema):
     """Leaves the seller's balance now; the provider is asked next (``PayoutSent``)."""
 
@@ -102,7 +102,7 @@ class PayoutRequested(Schema):
     currency = fields.String(required=True)
 
 
-@registry.event("PayoutSent")
+@registry.event("PayoutSent", published=ALL)
 class PayoutSent(Schema):
     payout_id = fields.String(required=True)
     reference = fields.String(required=True)

@@ -4,8 +4,8 @@ approval, refunds, carries out dispute splits, and pays sellers out.
 Every movement of money is an event in ``escrow-<contract>`` (or
 ``payouts-<seller>``); the balances people read are a projection of them.
 What the contract says (who is the buyer, what each milestone costs, whether
-it is still active) is read from the contract's own stream, as contracts'
-published events tell it.
+it is still active) escrow learns from contracts' published events and keeps
+in its own database (``shared.facts``); it never reads contracts' streams.
 """
 
 from __future__ import annotations
@@ -23,9 +23,10 @@ from services.escrow.domain import ContractTerms, Escrow, Payouts
 from services.escrow.payments import PaymentProvider, provider_for
 from services.escrow.views import EscrowView
 from shared.config import settings
-from shared.consumer import decode_message, event_handler
-from shared.errors import PaymentFailed
+from shared.consumer import decode_message, event_handler, event_handlers
+from shared.errors import PaymentFailed, Unavailable
 from shared.eventstore import StreamState
+from shared.facts import LearnedFacts
 from shared.logging import get_logger
 from shared.projection import ProjectionWorker
 from shared.service import MarketplaceService, rpc
@@ -46,15 +47,33 @@ class EscrowService(MarketplaceService):
     name = "escrow"
     escrow_views = ProjectionWorker(EscrowView())
     provider: PaymentProvider = provider_for("sandbox")
+    facts = LearnedFacts()
 
     @property
     def fee_bps(self) -> int:
         return int(self.nameko_config.get("ESCROW_FEE_BPS", settings().escrow_fee_bps))
 
+    @event_handlers("contracts", *domain.CONTRACT_FACTS)
+    def learn_contract(self, payload: dict[str, Any]) -> None:
+        """The contract's terms and state, from contracts' published events
+        (the two that also move money are learned by their own handlers)."""
+        self.facts.learn(payload)
+
     def _contract(self, contract_id: str) -> ContractTerms:
-        state, _ = self.event_log.state(
-            f"contract-{known_id(contract_id, 'contract')}", domain.evolve_contract, ContractTerms()
+        """The contract as escrow learned it. Funding follows acceptance at
+        once, so an offer not yet known as accepted is waited for a moment."""
+        state = self.facts.await_fold(
+            "contracts",
+            known_id(contract_id, "contract"),
+            domain.evolve_contract,
+            ContractTerms(),
+            lambda c: c.status not in ("", "offered"),
         )
+        if not state.contract_id:
+            raise Unavailable(
+                "the contract is not known here yet; retry in a moment",
+                {"reason": "not_yet_known", "contract": contract_id},
+            )
         return state
 
     def _escrow(self, contract_id: str) -> Escrow:
@@ -149,9 +168,9 @@ class EscrowService(MarketplaceService):
     @event_handler("contracts", "MilestoneApproved")
     def on_milestone_approved(self, payload: dict[str, Any]) -> None:
         event = decode_message(payload)
-        contract_id = event.recorded.stream.removeprefix("contract-")
+        contract_id = event.subject
         contract = self._contract(contract_id)
-        cause, fee = str(event.recorded.event_id), self.fee_bps
+        cause, fee = str(event.event_id), self.fee_bps
         self._run(
             contract_id,
             lambda s: domain.release(s, contract, event.data["milestone_id"], cause, fee),
@@ -160,9 +179,9 @@ class EscrowService(MarketplaceService):
     @event_handler("contracts", "MilestoneDisputed")
     def on_milestone_disputed(self, payload: dict[str, Any]) -> None:
         event = decode_message(payload)
-        contract_id = event.recorded.stream.removeprefix("contract-")
+        contract_id = event.subject
         contract = self._contract(contract_id)
-        cause = str(event.recorded.event_id)
+        cause = str(event.event_id)
         self._run(
             contract_id, lambda s: domain.freeze(s, contract, event.data["milestone_id"], cause)
         )
@@ -170,9 +189,9 @@ class EscrowService(MarketplaceService):
     @event_handler("contracts", "DisputeResolved")
     def on_dispute_resolved(self, payload: dict[str, Any]) -> None:
         event = decode_message(payload)
-        contract_id = event.recorded.stream.removeprefix("contract-")
+        contract_id = event.subject
         contract = self._contract(contract_id)
-        cause, fee, d = str(event.recorded.event_id), self.fee_bps, event.data
+        cause, fee, d = str(event.event_id), self.fee_bps, event.data
         self._run(
             contract_id,
             lambda s: domain.settle(s, contract, d["milestone_id"], d["to_seller"], cause, fee),
@@ -180,10 +199,10 @@ class EscrowService(MarketplaceService):
 
     @event_handler("contracts", "ContractCancelled")
     def on_contract_cancelled(self, payload: dict[str, Any]) -> None:
-        event = decode_message(payload)
-        contract_id = event.recorded.stream.removeprefix("contract-")
+        event = self.facts.learn(payload)
+        contract_id = event.subject
         contract = self._contract(contract_id)
-        cause = str(event.recorded.event_id)
+        cause = str(event.event_id)
         before = self._escrow(contract_id)
         after = self._run(
             contract_id,
@@ -196,13 +215,13 @@ class EscrowService(MarketplaceService):
     @event_handler("contracts", "MilestoneChangeAccepted")
     def on_milestone_changed(self, payload: dict[str, Any]) -> None:
         """A milestone removed while its charge ran: the money goes back."""
-        event = decode_message(payload)
+        event = self.facts.learn(payload)
         change = event.data["change"]
         if change["action"] != "remove":
             return
-        contract_id = event.recorded.stream.removeprefix("contract-")
+        contract_id = event.subject
         contract = self._contract(contract_id)
-        cause = str(event.recorded.event_id)
+        cause = str(event.event_id)
         before = self._escrow(contract_id)
         after = self._run(
             contract_id,

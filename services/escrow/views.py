@@ -20,7 +20,7 @@ from services.escrow import ledger as L
 from services.escrow.domain import movement
 from shared.jsonready import json_ready
 from shared.projection import Projection
-from shared.schemas import DecodedEvent
+from shared.schemas import PublishedEvent
 
 metadata = sa.MetaData()
 
@@ -155,9 +155,9 @@ class EscrowView(Projection):
         "PayoutSent",
     )
 
-    def apply(self, conn: Connection, event: DecodedEvent) -> None:
-        recorded, d = event.recorded, event.data
-        at, position = recorded.recorded_at, recorded.position
+    def apply(self, conn: Connection, event: PublishedEvent) -> None:
+        d = event.data
+        at, position = event.recorded_at, event.position
         if event.type == "FundingRequested":
             conn.execute(
                 charges.insert().values(
@@ -211,7 +211,7 @@ class EscrowView(Projection):
                     {
                         "position": position,
                         "leg": i,
-                        "event_id": str(recorded.event_id),
+                        "event_id": str(event.event_id),
                         "kind": moved["kind"],
                         "account": account,
                         "amount": amount,

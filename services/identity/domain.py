@@ -109,7 +109,7 @@ class EmailClaim:
 
 def evolve_claim(state: EmailClaim, event: DecodedEvent) -> EmailClaim:
     if event.type == "EmailClaimed":
-        return EmailClaim(event.data["user_id"], event.recorded.recorded_at)
+        return EmailClaim(event.data["user_id"], event.recorded_at)
     if event.type == "EmailClaimReleased":
         return EmailClaim()
     return state

@@ -12,7 +12,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from shared.money import MoneySchema
-from shared.schemas import registry
+from shared.schemas import ALL, registry
 
 ROLES = ("buyer", "seller")
 """Roles a user chooses; ``admin`` is granted only by an operator (marketplace-admin)."""
@@ -31,7 +31,7 @@ class EmailClaimReleased(Schema):
     reason = fields.String(required=True)
 
 
-@registry.event("UserRegistered", sensitive=("password_hash",))
+@registry.event("UserRegistered", sensitive=("password_hash",), published=ALL)
 class UserRegistered(Schema):
     user_id = fields.String(required=True)
     email = fields.String(required=True)
@@ -39,7 +39,7 @@ class UserRegistered(Schema):
     roles = fields.List(fields.String(validate=validate.OneOf(ROLES)), required=True)
 
 
-@registry.event("RoleAdded")
+@registry.event("RoleAdded", published=ALL)
 class RoleAdded(Schema):
     role = fields.String(required=True, validate=validate.OneOf((*ROLES, ADMIN)))
 
@@ -49,7 +49,7 @@ class PasswordChanged(Schema):
     password_hash = fields.String(required=True)
 
 
-@registry.event("BuyerProfileUpdated")
+@registry.event("BuyerProfileUpdated", published=ALL)
 class BuyerProfileUpdated(Schema):
     """Only the fields that changed are present."""
 
@@ -62,7 +62,7 @@ class BuyerProfileUpdated(Schema):
     preferences = fields.Dict(keys=fields.String())
 
 
-@registry.event("SellerProfileUpdated")
+@registry.event("SellerProfileUpdated", published=ALL)
 class SellerProfileUpdated(Schema):
     """Only the fields that changed are present."""
 
@@ -72,12 +72,12 @@ class SellerProfileUpdated(Schema):
     photo_file_id = fields.String(allow_none=True)
 
 
-@registry.event("SellerSkillsSet")
+@registry.event("SellerSkillsSet", published=ALL)
 class SellerSkillsSet(Schema):
     skills = fields.List(fields.String(), required=True)
 
 
-@registry.event("ExperienceAdded")
+@registry.event("ExperienceAdded", published=ALL)
 class ExperienceAdded(Schema):
     experience_id = fields.String(required=True)
     title = fields.String(required=True)
@@ -87,12 +87,12 @@ class ExperienceAdded(Schema):
     description = fields.String(load_default="")
 
 
-@registry.event("ExperienceRemoved")
+@registry.event("ExperienceRemoved", published=ALL)
 class ExperienceRemoved(Schema):
     experience_id = fields.String(required=True)
 
 
-@registry.event("PortfolioItemAdded")
+@registry.event("PortfolioItemAdded", published=ALL)
 class PortfolioItemAdded(Schema):
     item_id = fields.String(required=True)
     title = fields.String(required=True)
@@ -101,7 +101,7 @@ class PortfolioItemAdded(Schema):
     file_ids = fields.List(fields.String(), load_default=list)
 
 
-@registry.event("PortfolioItemRemoved")
+@registry.event("PortfolioItemRemoved", published=ALL)
 class PortfolioItemRemoved(Schema):
     item_id = fields.String(required=True)
 
@@ -125,7 +125,7 @@ class SessionRevoked(Schema):
     reason = fields.String(required=True)
 
 
-@registry.event("FileUploaded")
+@registry.event("FileUploaded", published=ALL)
 class FileUploaded(Schema):
     file_id = fields.String(required=True)
     owner_id = fields.String(required=True)

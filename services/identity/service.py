@@ -300,7 +300,7 @@ class IdentityService(MarketplaceService):
     def on_work_submitted(self, payload: dict[str, Any]) -> None:
         """The buyer may read the files a seller delivered (granted once per file)."""
         event = decode_message(payload)
-        owner = event.recorded.metadata.actor_id
+        owner = event.metadata.actor_id
         for file_id in event.data["file_ids"]:
             self.event_log.command(
                 domain.file_stream(file_id),

@@ -21,7 +21,7 @@ from shared.errors import InvalidInput, NotFound
 from shared.jsonready import aware, json_ready
 from shared.pagination import decode_cursor, encode_cursor
 from shared.projection import Projection
-from shared.schemas import DecodedEvent
+from shared.schemas import PublishedEvent
 
 metadata = sa.MetaData()
 
@@ -149,19 +149,19 @@ class ProfilesProjection(Projection):
         "FileUploaded",
     )
 
-    def apply(self, conn: Connection, event: DecodedEvent) -> None:
+    def apply(self, conn: Connection, event: PublishedEvent) -> None:
         data = json_ready(event.data)
         if event.type == "FileUploaded":
-            conn.execute(files.insert().values(**data, uploaded_at=event.recorded.recorded_at))
+            conn.execute(files.insert().values(**data, uploaded_at=event.recorded_at))
             return
-        user_id = event.recorded.stream.split("-", 1)[1]
+        user_id = event.subject
         if event.type == "UserRegistered":
             conn.execute(
                 users.insert().values(
                     user_id=user_id,
                     email=data["email"],
                     roles=data["roles"],
-                    registered_at=event.recorded.recorded_at,
+                    registered_at=event.recorded_at,
                     buyer={},
                     seller={},
                     skills=[],

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from shared.schemas import registry
+from shared.schemas import ALL, registry
 
 
-@registry.event("ConversationStarted")
+@registry.event("ConversationStarted", published=ALL)
 class ConversationStarted(Schema):
     conversation_id = fields.String(required=True)
     kind = fields.String(required=True, validate=validate.OneOf(("proposal", "contract")))
@@ -23,7 +23,7 @@ class ConversationStarted(Schema):
     seller_id = fields.String(required=True)
 
 
-@registry.event("MessagePosted")
+@registry.event("MessagePosted", published=ALL)
 class MessagePosted(Schema):
     message_id = fields.String(required=True)
     sender_id = fields.String(required=True)
@@ -33,7 +33,7 @@ class MessagePosted(Schema):
     file_ids = fields.List(fields.String(), load_default=list)
 
 
-@registry.event("MessagesRead")
+@registry.event("MessagesRead", published=ALL)
 class MessagesRead(Schema):
     """A read receipt: ``reader_id`` has read every message up to ``up_to``."""
 
@@ -41,7 +41,7 @@ class MessagesRead(Schema):
     up_to = fields.Integer(required=True)
 
 
-@registry.event("NotificationsRead")
+@registry.event("NotificationsRead", published=ALL)
 class NotificationsRead(Schema):
     """The listed notifications, or (``all``) every one up to ``up_to_position``."""
 

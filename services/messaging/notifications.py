@@ -1,7 +1,7 @@
 """Which events notify whom, and what they say: one table, pure functions.
 
 Each entry names the recipients (by role in the proposal or contract the
-event's stream belongs to, or by a field of the event) and the thing the
+event is about, or by a field of the event) and the thing the
 notification links to. A notification's id is derived from the event's id
 and the recipient, so replaying or redelivering an event never notifies twice.
 """
@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from shared.schemas import DecodedEvent
+from shared.schemas import PublishedEvent
 
 Parties = dict[str, str]  # buyer_id, seller_id, project_id
 
@@ -90,7 +90,7 @@ RULES: dict[str, Rule] = {
 }
 
 
-def notifications_for(event: DecodedEvent, parties: Parties) -> list[dict[str, Any]]:
+def notifications_for(event: PublishedEvent, parties: Parties) -> list[dict[str, Any]]:
     """What ``event`` tells whom. ``parties``: the buyer, seller and project of
     the proposal or contract the event's stream belongs to (empty if none)."""
     rule = RULES.get(event.type)
@@ -99,9 +99,9 @@ def notifications_for(event: DecodedEvent, parties: Parties) -> list[dict[str, A
     data = event.data
     if event.type == "MilestoneApproved" and data.get("automatic"):
         rule = Rule("auto_approved", "A milestone was approved automatically", _both, "contract")
-    category, _, ref = event.recorded.stream.partition("-")
+    ref = event.subject  # the proposal, contract or conversation it is about
     links = {
-        "proposal": ref if category == "proposal" else data.get("proposal_id"),
+        "proposal": ref if event.type.startswith("Proposal") else data.get("proposal_id"),
         "project": data.get("project_id") or parties.get("project_id"),
         "contract": data.get("contract_id") or ref,
         "conversation": ref,
@@ -109,9 +109,7 @@ def notifications_for(event: DecodedEvent, parties: Parties) -> list[dict[str, A
     recipients = dict.fromkeys(u for u in rule.recipients(data, parties) if u)
     return [
         {
-            "notification_id": str(
-                uuid.uuid5(uuid.NAMESPACE_URL, f"{event.recorded.event_id}:{user}")
-            ),
+            "notification_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{event.event_id}:{user}")),
             "user_id": user,
             "kind": rule.kind,
             "title": rule.title,

@@ -8,9 +8,11 @@ from typing import Any
 
 from services.messaging import api, domain
 from services.messaging.domain import Conversation
-from shared.attachments import check_own_files
+from shared.attachments import FILE_FACTS, check_own_files
+from shared.consumer import event_handlers
 from shared.errors import NotFound
 from shared.eventstore import StreamNotFound, StreamState
+from shared.facts import LearnedFacts
 from shared.logging import get_logger
 from shared.service import MarketplaceService, rpc
 from shared.validation import known_id, load
@@ -20,6 +22,20 @@ log = get_logger(__name__)
 
 class MessagingService(MarketplaceService):
     name = "messaging"
+    facts = LearnedFacts()
+
+    @event_handlers("bidding", "ProposalSubmitted")
+    def learn_proposal(self, payload: dict[str, Any]) -> None:
+        """Who may talk about a proposal, or a contract: its buyer and seller."""
+        self.facts.learn(payload)
+
+    @event_handlers("contracts", "OfferSent")
+    def learn_contract(self, payload: dict[str, Any]) -> None:
+        self.facts.learn(payload)
+
+    @event_handlers("identity", *FILE_FACTS)
+    def learn_file(self, payload: dict[str, Any]) -> None:
+        self.facts.learn(payload)
 
     def _conversation(self, conversation_id: str) -> tuple[Conversation, int]:
         """The conversation (from its first event only) and its last revision."""
@@ -36,9 +52,8 @@ class MessagingService(MarketplaceService):
         data = load(api.StartConversationRequest(), request)
         kind = "proposal" if data["proposal_id"] else "contract"
         ref_id = str(data["proposal_id"] or data["contract_id"])
-        parties, _ = self.event_log.state(f"{kind}-{ref_id}", domain.evolve_parties, {})
-        if not parties:
-            raise NotFound(f"no such {kind}")
+        source = "bidding" if kind == "proposal" else "contracts"
+        parties = self.facts.require(source, ref_id, domain.evolve_parties, {}, bool, kind)
         conversation_id = domain.conversation_id_for(kind, ref_id)
         stream = domain.conversation_stream(conversation_id)
         actor = self.context.actor_id
@@ -56,7 +71,7 @@ class MessagingService(MarketplaceService):
         state, _ = self._conversation(conversation_id)
         actor = self.context.actor_id
         domain.require_participant(state, actor)
-        files = check_own_files(self.event_log, actor, data["file_ids"])
+        files = check_own_files(self.facts, actor, data["file_ids"])
         message_id = self.event_log.new_id("message")
         events = domain.post(state, actor, message_id, data["text"], files)
         # Any revision: messages only append, and each one's number is its revision.

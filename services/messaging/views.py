@@ -13,7 +13,7 @@ from shared.errors import Forbidden, NotFound
 from shared.jsonready import json_ready
 from shared.pagination import decode_cursor, encode_cursor
 from shared.projection import Projection
-from shared.schemas import DecodedEvent
+from shared.schemas import PublishedEvent
 
 metadata = sa.MetaData()
 
@@ -58,9 +58,9 @@ class MessagingView(Projection):
     categories = ("conversation",)
     event_types = ("ConversationStarted", "MessagePosted", "MessagesRead")
 
-    def apply(self, conn: Connection, event: DecodedEvent) -> None:
-        d, recorded = event.data, event.recorded
-        conversation_id = recorded.stream.split("-", 1)[1]
+    def apply(self, conn: Connection, event: PublishedEvent) -> None:
+        d = event.data
+        conversation_id = event.subject
         where = conversations.c.conversation_id == conversation_id
         if event.type == "ConversationStarted":
             conn.execute(
@@ -73,7 +73,7 @@ class MessagingView(Projection):
                     seller_read=0,
                     buyer_unread=0,
                     seller_unread=0,
-                    started_at=recorded.recorded_at,
+                    started_at=event.recorded_at,
                 )
             )
             return
@@ -82,12 +82,12 @@ class MessagingView(Projection):
             conn.execute(
                 messages.insert().values(
                     conversation_id=conversation_id,
-                    seq=recorded.revision,
+                    seq=event.revision,
                     message_id=d["message_id"],
                     sender_id=d["sender_id"],
                     text=d["text"],
                     file_ids=d["file_ids"],
-                    sent_at=recorded.recorded_at,
+                    sent_at=event.recorded_at,
                 )
             )
             unread = "seller_unread" if d["recipient_id"] == row.seller_id else "buyer_unread"
@@ -96,8 +96,8 @@ class MessagingView(Projection):
                 .where(where)
                 .values(
                     {
-                        "last_seq": recorded.revision,
-                        "last_message_at": recorded.recorded_at,
+                        "last_seq": event.revision,
+                        "last_message_at": event.recorded_at,
                         unread: conversations.c[unread] + 1,
                     }
                 )
@@ -234,8 +234,8 @@ class NotificationsView(Projection):
     metadata = notifications_metadata
     event_types = (*RULES, "NotificationsRead")
 
-    def apply(self, conn: Connection, event: DecodedEvent) -> None:
-        d, recorded = event.data, event.recorded
+    def apply(self, conn: Connection, event: PublishedEvent) -> None:
+        d = event.data
         if event.type == "NotificationsRead":
             query = notifications.update().where(
                 notifications.c.user_id == d["user_id"], notifications.c.read.is_(False)
@@ -246,7 +246,7 @@ class NotificationsView(Projection):
                 query = query.where(notifications.c.notification_id.in_(d["notification_ids"]))
             conn.execute(query.values(read=True))
             return
-        ref = recorded.stream.partition("-")[2]
+        ref = event.subject
         if event.type in ("ProposalSubmitted", "OfferSent"):
             conn.execute(
                 refs.insert().values(
@@ -263,7 +263,7 @@ class NotificationsView(Projection):
             conn.execute(
                 notifications.insert(),
                 [
-                    {**n, "position": recorded.position, "read": False, "at": recorded.recorded_at}
+                    {**n, "position": event.position, "read": False, "at": event.recorded_at}
                     for n in found
                 ],
             )

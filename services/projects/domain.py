@@ -42,6 +42,9 @@ class Project:
     version: int = 0
     content: dict[str, Any] = field(default_factory=dict)
     last_activity: datetime | None = None
+    awarded_to: str = ""
+    refused: frozenset[str] = frozenset()
+    """Contracts whose award this project refused (it was no longer open)."""
 
     @property
     def exists(self) -> bool:
@@ -50,7 +53,7 @@ class Project:
 
 def evolve(state: Project, event: DecodedEvent) -> Project:
     data = event.data
-    at = event.recorded.recorded_at
+    at = event.recorded_at
     match event.type:
         case "ProjectPosted":
             content = {k: data[k] for k in CONTENT_FIELDS if k in data}
@@ -70,7 +73,9 @@ def evolve(state: Project, event: DecodedEvent) -> Project:
         case "ProjectExpired":
             return replace(state, status="expired")
         case "ProjectAwarded":
-            return replace(state, status="awarded")
+            return replace(state, status="awarded", awarded_to=data["contract_id"])
+        case "ProjectAwardRefused":
+            return replace(state, refused=state.refused | {data["contract_id"]})
     return state
 
 
@@ -154,9 +159,18 @@ def expire(state: Project, now: datetime, idle: timedelta) -> list[EventSpec]:
 
 
 def award(state: Project, contract_id: str, seller_id: str) -> list[EventSpec]:
-    if not state.exists or state.status == "awarded":
+    """A started contract awards an open project. Contracts checks that the
+    project is open when the offer is accepted, but from what it learned of
+    the project, which can lag: so the project, the owner of that truth,
+    checks again and refuses an award it can no longer take (closed,
+    cancelled, expired, or awarded to another contract), and contracts
+    cancels the contract on hearing so. Redeliveries record nothing more."""
+    if not state.exists or contract_id == state.awarded_to or contract_id in state.refused:
         return []
-    return [("ProjectAwarded", {"contract_id": contract_id, "seller_id": seller_id})]
+    if state.status == "open":
+        return [("ProjectAwarded", {"contract_id": contract_id, "seller_id": seller_id})]
+    refused = {"contract_id": contract_id, "seller_id": seller_id, "status": state.status}
+    return [("ProjectAwardRefused", refused)]
 
 
 # -- keyword alerts -------------------------------------------------------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from shared.schemas import registry
+from shared.schemas import ALL, registry
 
 BUDGET_TYPES = ("fixed", "hourly")
 STATUSES = ("open", "closed", "cancelled", "expired", "awarded")
@@ -36,13 +36,13 @@ class ProjectContent(Schema):
     attachment_ids = fields.List(fields.String(), load_default=list)
 
 
-@registry.event("ProjectPosted")
+@registry.event("ProjectPosted", published=ALL)
 class ProjectPosted(ProjectContent):
     project_id = fields.String(required=True)
     buyer_id = fields.String(required=True)
 
 
-@registry.event("ProjectEdited")
+@registry.event("ProjectEdited", published=ALL)
 class ProjectEdited(Schema):
     """The fields that changed; the project's version is its number of edits + 1."""
 
@@ -57,25 +57,35 @@ class ProjectEdited(Schema):
     attachment_ids = fields.List(fields.String())
 
 
-@registry.event("ProjectClosed")
+@registry.event("ProjectClosed", published=ALL)
 class ProjectClosed(Schema):
     reason = fields.String(load_default="")
 
 
-@registry.event("ProjectCancelled")
+@registry.event("ProjectCancelled", published=ALL)
 class ProjectCancelled(Schema):
     reason = fields.String(load_default="")
 
 
-@registry.event("ProjectExpired")
+@registry.event("ProjectExpired", published=ALL)
 class ProjectExpired(Schema):
     idle_days = fields.Integer(required=True)
 
 
-@registry.event("ProjectAwarded")
+@registry.event("ProjectAwarded", published=ALL)
 class ProjectAwarded(Schema):
     contract_id = fields.String(required=True)
     seller_id = fields.String(required=True)
+
+
+@registry.event("ProjectAwardRefused", published=ALL)
+class ProjectAwardRefused(Schema):
+    """A contract started on a project that was no longer open: contracts
+    cancels it (see ``domain.award``)."""
+
+    contract_id = fields.String(required=True)
+    seller_id = fields.String(required=True)
+    status = fields.String(required=True)
 
 
 class AlertCriteria(Schema):
@@ -90,19 +100,19 @@ class AlertCriteria(Schema):
     deadline_after = fields.Date(allow_none=True, load_default=None)
 
 
-@registry.event("KeywordAlertSaved")
+@registry.event("KeywordAlertSaved", published=ALL)
 class KeywordAlertSaved(AlertCriteria):
     alert_id = fields.String(required=True)
     seller_id = fields.String(required=True)
     name = fields.String(load_default="")
 
 
-@registry.event("KeywordAlertDeleted")
+@registry.event("KeywordAlertDeleted", published=ALL)
 class KeywordAlertDeleted(Schema):
     alert_id = fields.String(required=True)
 
 
-@registry.event("KeywordAlertMatched")
+@registry.event("KeywordAlertMatched", published=ALL)
 class KeywordAlertMatched(Schema):
     alert_id = fields.String(required=True)
     seller_id = fields.String(required=True)

@@ -14,7 +14,7 @@ from services.projects.domain import alert_stream, match_alert
 from shared.eventstore import EventMetadata, EventStore, NewEvent, StreamState
 from shared.jsonready import json_ready
 from shared.projection import Projection
-from shared.schemas import DecodedEvent, registry
+from shared.schemas import PublishedEvent, registry
 
 metadata = sa.MetaData()
 activity = sa.Table(
@@ -53,9 +53,9 @@ class ProjectActivity(Projection):
         "ProjectAwarded",
     )
 
-    def apply(self, conn: Connection, event: DecodedEvent) -> None:
-        project_id = event.recorded.stream.split("-", 1)[1]
-        at = event.recorded.recorded_at
+    def apply(self, conn: Connection, event: PublishedEvent) -> None:
+        project_id = event.subject
+        at = event.recorded_at
         if event.type == "ProjectPosted":
             conn.execute(
                 activity.insert().values(project_id=project_id, status="open", last_activity_at=at)
@@ -98,7 +98,7 @@ class AlertMatcher(Projection):
     def attach(self, store: EventStore) -> None:
         self.store = store
 
-    def apply(self, conn: Connection, event: DecodedEvent) -> None:
+    def apply(self, conn: Connection, event: PublishedEvent) -> None:
         data = event.data
         if event.type == "KeywordAlertSaved":
             criteria = {k: v for k, v in data.items() if k not in ("alert_id", "seller_id", "name")}
@@ -119,7 +119,7 @@ class AlertMatcher(Projection):
                 if matched is not None:
                     self._record(event, alert, matched)
 
-    def _record(self, cause: DecodedEvent, alert: Any, matched: dict[str, list[str]]) -> None:
+    def _record(self, cause: PublishedEvent, alert: Any, matched: dict[str, list[str]]) -> None:
         project_id = cause.data["project_id"]
         payload = {
             "alert_id": alert.alert_id,
@@ -131,8 +131,8 @@ class AlertMatcher(Projection):
         }
         version, data = registry.encode("KeywordAlertMatched", payload)
         metadata = EventMetadata(
-            correlation_id=cause.recorded.metadata.correlation_id,
-            causation_id=str(cause.recorded.event_id),
+            correlation_id=cause.metadata.correlation_id,
+            causation_id=str(cause.event_id),
             actor_id="system:projects",
             source="projects",
         )

@@ -19,7 +19,7 @@ from shared.errors import InvalidInput, NotFound
 from shared.jsonready import json_ready
 from shared.pagination import decode_cursor, encode_cursor
 from shared.projection import Projection
-from shared.schemas import DecodedEvent
+from shared.schemas import PublishedEvent
 from shared.skills import normalize_skills
 
 metadata = sa.MetaData()
@@ -123,8 +123,8 @@ class ProjectsView(Projection):
         "KeywordAlertMatched",
     )
 
-    def apply(self, conn: Connection, event: DecodedEvent) -> None:
-        data, at = event.data, event.recorded.recorded_at
+    def apply(self, conn: Connection, event: PublishedEvent) -> None:
+        data, at = event.data, event.recorded_at
         match event.type:
             case "ProjectPosted":
                 row = {
@@ -139,7 +139,7 @@ class ProjectsView(Projection):
                 conn.execute(projects.insert(), row)
                 self._index(conn, data["project_id"], row, new=True)
             case "ProjectEdited":
-                project_id = event.recorded.stream.split("-", 1)[1]
+                project_id = event.subject
                 current = conn.execute(
                     sa.select(projects).where(projects.c.project_id == project_id)
                 ).one()
@@ -150,7 +150,7 @@ class ProjectsView(Projection):
                 )
                 self._index(conn, project_id, values, new=False)
             case "ProjectClosed" | "ProjectCancelled" | "ProjectExpired" | "ProjectAwarded":
-                project_id = event.recorded.stream.split("-", 1)[1]
+                project_id = event.subject
                 status = event.type.removeprefix("Project").lower()
                 conn.execute(
                     projects.update()

@@ -63,7 +63,8 @@ def evolve_contract(state: ContractEnd, event: DecodedEvent) -> ContractEnd:
         return ContractEnd(d["contract_id"], d["buyer_id"], d["seller_id"])
     if event.type in ("ContractCompleted", "ContractCancelled"):
         outcome = {**d, "outcome": event.type.removeprefix("Contract").lower()}
-        return replace(state, outcome=outcome, ended_at=event.recorded.recorded_at)
+        parties = ContractEnd(d["contract_id"], d["buyer_id"], d["seller_id"])
+        return replace(parties, outcome=outcome, ended_at=event.recorded_at)
     return state
 
 

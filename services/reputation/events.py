@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from shared.schemas import registry
+from shared.schemas import ALL, registry
 
 SELLER_CATEGORIES = ("quality", "communication", "expertise", "deadlines", "value")
 """What a buyer rates a seller on."""
@@ -18,7 +18,7 @@ BUYER_CATEGORIES = ("clarity", "communication", "payment_promptness")
 """What a seller rates a buyer on."""
 
 
-@registry.event("FeedbackWindowOpened")
+@registry.event("FeedbackWindowOpened", published=ALL)
 class FeedbackWindowOpened(Schema):
     """A contract ended: its parties may review each other until ``closes_at``.
     Carries the contract's outcome, which the reputation formula uses."""
@@ -35,7 +35,7 @@ class FeedbackWindowOpened(Schema):
     closes_at = fields.AwareDateTime(required=True)
 
 
-@registry.event("ReviewSubmitted")
+@registry.event("ReviewSubmitted", published=ALL)
 class ReviewSubmitted(Schema):
     """Hidden from the reviewee until both reviewed or the window closed."""
 
@@ -48,7 +48,7 @@ class ReviewSubmitted(Schema):
     text = fields.String(required=True)
 
 
-@registry.event("ReviewsRevealed")
+@registry.event("ReviewsRevealed", published=ALL)
 class ReviewsRevealed(Schema):
     contract_id = fields.String(required=True)
     reason = fields.String(

@@ -12,7 +12,8 @@ from services.reputation import api, domain, views
 from services.reputation.domain import ContractEnd, Feedback
 from services.reputation.views import ReputationView
 from shared.config import settings
-from shared.consumer import decode_message, event_handler
+from shared.consumer import event_handler
+from shared.facts import LearnedFacts
 from shared.logging import get_logger
 from shared.projection import ProjectionWorker
 from shared.service import MarketplaceService, rpc
@@ -28,6 +29,7 @@ def feedback_stream(contract_id: str) -> str:
 class ReputationService(MarketplaceService):
     name = "reputation"
     reputation_views = ProjectionWorker(ReputationView())
+    facts = LearnedFacts()
 
     @property
     def window(self) -> timedelta:
@@ -35,10 +37,15 @@ class ReputationService(MarketplaceService):
         return timedelta(days=days)
 
     def _end(self, contract_id: str) -> ContractEnd:
-        end, _ = self.event_log.state(
-            f"contract-{known_id(contract_id, 'contract')}", domain.evolve_contract, ContractEnd()
+        """How the contract ended, as contracts' published events told
+        reputation; a review just after the end waits a moment for it."""
+        return self.facts.await_fold(
+            "contracts",
+            known_id(contract_id, "contract"),
+            domain.evolve_contract,
+            ContractEnd(),
+            lambda end: end.ended_at is not None,
         )
-        return end
 
     @rpc
     def submit_review(self, contract_id: str, request: dict[str, Any]) -> dict[str, Any]:
@@ -62,7 +69,7 @@ class ReputationService(MarketplaceService):
         self._open_window(payload)
 
     def _open_window(self, payload: dict[str, Any]) -> None:
-        contract_id = decode_message(payload).data["contract_id"]
+        contract_id = self.facts.learn(payload).data["contract_id"]
         end, window = self._end(contract_id), self.window
         self.event_log.command(
             feedback_stream(contract_id),

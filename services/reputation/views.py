@@ -16,7 +16,7 @@ from services.reputation import formula
 from shared.errors import NotFound
 from shared.jsonready import aware, json_ready
 from shared.projection import Projection
-from shared.schemas import DecodedEvent
+from shared.schemas import PublishedEvent
 
 metadata = sa.MetaData()
 
@@ -123,8 +123,8 @@ class ReputationView(Projection):
     categories = ("feedback",)
     event_types = ("FeedbackWindowOpened", "ReviewSubmitted", "ReviewsRevealed")
 
-    def apply(self, conn: Connection, event: DecodedEvent) -> None:
-        d, at = event.data, event.recorded.recorded_at
+    def apply(self, conn: Connection, event: PublishedEvent) -> None:
+        d, at = event.data, event.recorded_at
         where = feedback.c.contract_id == d["contract_id"]
         if event.type == "FeedbackWindowOpened":
             conn.execute(

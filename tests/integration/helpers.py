@@ -10,18 +10,18 @@ from typing import Any
 from marshmallow import Schema, fields
 
 from shared.eventstore import EventMetadata, NewEvent
-from shared.schemas import registry
+from shared.schemas import ALL, registry
 
 SOURCE = "testsrc"
 
 
-@registry.event("ThingHappened", version=1)
+@registry.event("ThingHappened", version=1, published=ALL)
 class ThingHappenedV1(Schema):
     thing_id = fields.String(required=True)
     amount = fields.Integer(required=True)
 
 
-@registry.event("ThingFollowedUp", version=1)
+@registry.event("ThingFollowedUp", version=1, published=ALL)
 class ThingFollowedUpV1(Schema):
     thing_id = fields.String(required=True)
 

@@ -40,11 +40,11 @@ class CountingService:
     @event_handler(SOURCE, "ThingHappened")
     def on_thing(self, payload: dict[str, Any]) -> None:
         event = decode_message(payload)
-        attempts[str(event.recorded.event_id)] += 1
+        attempts[str(event.event_id)] += 1
         amount = event.data["amount"]
         if amount < 0:
             raise ValueError("negative amounts are refused")
-        if amount == 13 and attempts[str(event.recorded.event_id)] < 3:
+        if amount == 13 and attempts[str(event.event_id)] < 3:
             raise RuntimeError("transient failure")
 
         def add(conn: sa.Connection) -> None:
@@ -57,7 +57,7 @@ class CountingService:
             if updated.rowcount == 0:
                 conn.execute(totals.insert().values(thing_id=thing_id, amount=amount))
 
-        self.db.handle_once("counting.on_thing", event.recorded.event_id, add)
+        self.db.handle_once("counting.on_thing", event.event_id, add)
 
 
 def recorded(amount: int, thing_id: str) -> RecordedEvent:

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 from shared.eventstore import EventStore
 from shared.eventstore.sql import SqlEventStore
 from shared.projection import Projection, ProjectionRunner, ProjectionWorker, single_active
-from shared.schemas import DecodedEvent
+from shared.schemas import PublishedEvent
 from shared.sql import create_sql_engine
 from tests.integration.helpers import thing, wait_until
 
@@ -43,10 +43,10 @@ class ThingTotals(Projection):
             sa.Column("last_position", sa.BigInteger, nullable=False),
         )
 
-    def apply(self, conn: Connection, event: DecodedEvent) -> None:
+    def apply(self, conn: Connection, event: PublishedEvent) -> None:
         t = self.table
         thing_id, amount = event.data["thing_id"], event.data["amount"]
-        values = {"last_amount": amount, "last_position": event.recorded.position}
+        values = {"last_amount": amount, "last_position": event.position}
         updated = conn.execute(
             t.update()
             .where(t.c.thing_id == thing_id)

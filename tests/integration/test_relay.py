@@ -80,7 +80,7 @@ def test_relay_publishes_each_event_as_nameko_consumes_it(fresh_pg: str, amqp_ur
 
     assert got["event_type"] == "ThingHappened"
     assert got["data"] == {"thing_id": event.data["thing_id"], "amount": 42}
-    assert got["stream"] == "thing-1" and got["revision"] == 0
+    assert got["subject"] == "1" and got["revision"] == 0 and "stream" not in got
     assert got["metadata"]["correlation_id"] == "corr-relay-1"
     properties = got["_properties"]
     assert properties["message_id"] == str(event.event_id)
@@ -105,6 +105,8 @@ def test_relay_killed_at_random_moments_loses_nothing(fresh_pg: str, amqp_uri: s
         AMQP_URI=amqp_uri,
         RELAY_BATCH_SIZE="50",
         LOG_FORMAT="json",
+        EXTRA_EVENT_SCHEMAS="tests.integration.helpers",  # ThingHappened is published
+        PYTHONPATH=str(Path(__file__).resolve().parents[2]),
     )
 
     def start_relay() -> subprocess.Popen:

@@ -93,7 +93,19 @@ def test_award_happens_once():
     project = posted()
     awarded = fold(domain.award(project, "c1", "s1"), project)
     assert awarded.status == "awarded"
-    assert domain.award(awarded, "c2", "s2") == []
+    assert domain.award(awarded, "c1", "s1") == []  # a redelivery
+
+
+def test_a_project_no_longer_open_refuses_the_award_once():
+    project = posted()
+    awarded = fold(domain.award(project, "c1", "s1"), project)
+    refused = domain.award(awarded, "c2", "s2")
+    assert refused == [
+        ("ProjectAwardRefused", {"contract_id": "c2", "seller_id": "s2", "status": "awarded"})
+    ]
+    assert domain.award(fold(refused, awarded), "c2", "s2") == []
+    closed = fold([("ProjectClosed", {"reason": ""})], project)
+    assert domain.award(closed, "c3", "s3")[0][1]["status"] == "closed"
 
 
 PROJECT = {**CONTENT, "skills": ["python", "django"], "title": "Django developers wanted"}
