@@ -37,7 +37,7 @@ from typing import Any
 import orjson
 import psycopg2
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
@@ -60,7 +60,7 @@ from shared.eventstore.contract import (
     check_expected_revision,
     validate_append,
 )
-from shared.sql import create_sql_engine, write_transaction
+from shared.sql import create_sql_engine, insert_for, write_transaction
 
 BATCH_BITS = 20
 """Low bits of a PostgreSQL position that number events within one append."""
@@ -373,7 +373,7 @@ class SqlEventStore(EventStore):
 
     def _lock_stream(self, conn: Connection, stream: str) -> Row[Any]:
         """Create the stream's row if needed and lock it for this transaction."""
-        insert = postgresql.insert if self._is_pg else sqlite.insert
+        insert = insert_for(self.dialect)
         s = self.streams.c
         stmt = insert(self.streams).values(stream_name=stream, revision=-1, deleted=False)
         stmt = stmt.on_conflict_do_update(
