@@ -51,6 +51,7 @@ def serve_health(
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            body: dict[str, Any]
             if self.path == "/health/live":
                 status, body = 200, {"service": name, "status": "ok"}
             elif self.path == "/health/ready":

@@ -106,9 +106,10 @@ def _decode_json_with_orjson(dbapi_conn: Any, _record: Any) -> None:
 def _sqlite_engine(url: sa.URL) -> Engine:
     # One connection per process: under eventlet a second SQLite writer in the
     # same process would freeze it for the whole busy timeout.
-    in_memory = url.database in (None, "", ":memory:")
+    database = url.database or ":memory:"
+    in_memory = database == ":memory:"
     if not in_memory:
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
     kwargs: dict[str, Any] = {
         "connect_args": {"timeout": 30, "check_same_thread": False},
         "json_deserializer": orjson.loads,
