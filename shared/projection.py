@@ -108,7 +108,8 @@ class ProjectionRunner:
 
     def checkpoint(self) -> int | None:
         with self.engine.connect() as conn:
-            return read_checkpoint(conn, self.projection.name)[0]
+            position: int | None = read_checkpoint(conn, self.projection.name)[0]
+            return position
 
     def _reset(self, conn: Connection) -> None:
         self.projection.metadata.drop_all(conn, checkfirst=True)
