@@ -251,7 +251,7 @@ def single_active(
                 conn.execute(sa.select(sa.func.pg_advisory_unlock(key)))
 
 
-class ProjectionWorker(DependencyProvider):
+class ProjectionWorker(DependencyProvider):  # type: ignore[misc]  # nameko is untyped: Any
     """Runs a projection inside a Nameko service, for as long as it runs.
 
     A failing event stops the projection where it is (it is not skipped);
