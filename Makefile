@@ -40,6 +40,7 @@ tools:
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 test: install services tools lint
 	$(BIN)/pytest
@@ -59,4 +60,4 @@ bench: install services
 	$(BIN)/python bench/marketplace.py
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache *.egg-info

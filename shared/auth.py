@@ -86,7 +86,7 @@ class AccessTokens:
         return principal
 
 
-class TokenIssuer(DependencyProvider):
+class TokenIssuer(DependencyProvider):  # type: ignore[misc]  # nameko is untyped: Any
     """Injects :class:`AccessTokens` configured from ``JWT_SECRET`` (or the
     development key) and ``ACCESS_TOKEN_TTL_SECONDS``."""
 

@@ -67,7 +67,8 @@ def sniff_content_type(head: bytes) -> str | None:
     """The type the first bytes show, or None if they show none we know."""
     kind = filetype.guess(head)
     if kind is not None:
-        return kind.mime
+        mime: str = kind.mime
+        return mime
     if head and b"\x00" not in head:
         try:
             head.decode("utf-8")

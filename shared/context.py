@@ -84,7 +84,7 @@ def bind_log_context(ctx: Context, **extra: Any) -> None:
     )
 
 
-class RequestContext(DependencyProvider):
+class RequestContext(DependencyProvider):  # type: ignore[misc]  # nameko is untyped: Any
     """Injects the worker's :class:`Context` and binds it to every log line."""
 
     def get_dependency(self, worker_ctx: Any) -> Context:

@@ -229,7 +229,7 @@ WRITERS: dict[str, Callable[[Any], Any]] = {
 # -- commands ------------------------------------------------------------------------
 
 
-def category_summaries(store: SqlEventStore, category: str | None = None) -> list[tuple]:
+def category_summaries(store: SqlEventStore, category: str | None = None) -> list[tuple[Any, ...]]:
     e = store.events.c
     key = e.stream_name if category else e.category
     query = (
@@ -250,7 +250,7 @@ def category_summaries(store: SqlEventStore, category: str | None = None) -> lis
         return [tuple(row) for row in conn.execute(query)]
 
 
-def scanned_summaries(store: EventStore, category: str | None) -> list[tuple]:
+def scanned_summaries(store: EventStore, category: str | None) -> list[tuple[Any, ...]]:
     """For stores without SQL: one pass over the log."""
     seen: dict[str, list[Any]] = {}
     for event in store.read_all(categories=[category] if category else None):
@@ -437,7 +437,7 @@ def cmd_rebuild(store: EventStore, args: argparse.Namespace, out: TextIO) -> int
     return OK
 
 
-def table_rows(engine: sa.Engine, table: sa.Table) -> list[tuple]:
+def table_rows(engine: sa.Engine, table: sa.Table) -> list[tuple[Any, ...]]:
     key = list(table.primary_key.columns) or list(table.columns)
     with engine.connect() as conn:
         rows = conn.execute(sa.select(table).order_by(*key)).all()
@@ -601,11 +601,14 @@ def main(argv: Sequence[str] | None = None, stdout: Any = None) -> int:
     load_all_event_schemas()
     binary = args.command in ("read", "export", "follow")
     raw = stdout or sys.stdout.buffer
-    out = raw if binary else io.TextIOWrapper(raw, encoding="utf-8", write_through=True)
+    text = None if binary else io.TextIOWrapper(raw, encoding="utf-8", write_through=True)
+    out = raw if text is None else text
     url = args.store or settings().event_store_url
     parsed = sa.make_url(url) if "://" in url else None
-    is_sqlite = parsed is not None and parsed.get_backend_name() == "sqlite"
-    if is_sqlite and parsed.database and not Path(parsed.database).exists():
+    sqlite_file = (
+        parsed.database if parsed is not None and parsed.get_backend_name() == "sqlite" else None
+    )
+    if sqlite_file and not Path(sqlite_file).exists():
         sys.stderr.write(f"marketplace-events: no event store at {url} (no such file)\n")
         return UNAVAILABLE
     try:
@@ -627,9 +630,9 @@ def main(argv: Sequence[str] | None = None, stdout: Any = None) -> int:
         return UNAVAILABLE
     finally:
         store.close()
-        if not binary:
-            out.flush()
-            out.detach()
+        if text is not None:
+            text.flush()
+            text.detach()
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ HEALTH_ADDRESS_KEY = "HEALTH_ADDRESS"
 DEFAULT_HEALTH_ADDRESS = "127.0.0.1:0"
 
 
-class HealthServer(WebServer):
+class HealthServer(WebServer):  # type: ignore[misc]  # nameko is untyped: Any
     """Nameko's web server, bound to ``HEALTH_ADDRESS`` rather than ``WEB_SERVER_ADDRESS``."""
 
     @property
@@ -29,7 +29,7 @@ class HealthServer(WebServer):
         return parse_address(self.container.config.get(HEALTH_ADDRESS_KEY, DEFAULT_HEALTH_ADDRESS))
 
 
-class HealthEndpoint(HttpRequestHandler):
+class HealthEndpoint(HttpRequestHandler):  # type: ignore[misc]  # nameko is untyped: Any
     server = HealthServer()
 
 
@@ -51,6 +51,7 @@ def serve_health(
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            body: dict[str, Any]
             if self.path == "/health/live":
                 status, body = 200, {"service": name, "status": "ok"}
             elif self.path == "/health/ready":

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from kombu import Connection
+from kombu.connection import Connection
 
 
 def reachable_postgres(url: str) -> str | None:

@@ -116,7 +116,8 @@ class ProjectionRunner:
 
     def checkpoint(self) -> int | None:
         with self.engine.connect() as conn:
-            return read_checkpoint(conn, self.projection.name)[0]
+            position: int | None = read_checkpoint(conn, self.projection.name)[0]
+            return position
 
     def _reset(self, conn: Connection) -> None:
         self.projection.metadata.drop_all(conn, checkfirst=True)
@@ -261,7 +262,7 @@ def single_active(
                 conn.execute(sa.select(sa.func.pg_advisory_unlock(key)))
 
 
-class ProjectionWorker(DependencyProvider):
+class ProjectionWorker(DependencyProvider):  # type: ignore[misc]  # nameko is untyped: Any
     """Runs a projection inside a Nameko service, for as long as it runs.
 
     A failing event stops the projection where it is (it is not skipped);

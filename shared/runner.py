@@ -52,7 +52,8 @@ def nameko_config(name: str, cfg: Settings) -> dict[str, Any]:
 
 def load_service(name: str) -> type:
     module, _, attr = SERVICES[name].partition(":")
-    return getattr(importlib.import_module(module), attr)
+    service: type = getattr(importlib.import_module(module), attr)
+    return service
 
 
 def main(argv: list[str] | None = None) -> int:

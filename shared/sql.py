@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -18,10 +18,14 @@ import orjson
 import psycopg2
 import psycopg2.extras
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.pool import NullPool, StaticPool
 
 from shared.config import settings
+
+#: What :func:`insert_for` builds: an INSERT that offers ``on_conflict_do_*``.
+UpsertInsert = postgresql.Insert | sqlite.Insert
 
 _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
@@ -102,9 +106,10 @@ def _decode_json_with_orjson(dbapi_conn: Any, _record: Any) -> None:
 def _sqlite_engine(url: sa.URL) -> Engine:
     # One connection per process: under eventlet a second SQLite writer in the
     # same process would freeze it for the whole busy timeout.
-    in_memory = url.database in (None, "", ":memory:")
+    database = url.database or ":memory:"
+    in_memory = database == ":memory:"
     if not in_memory:
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
     kwargs: dict[str, Any] = {
         "connect_args": {"timeout": 30, "check_same_thread": False},
         "json_deserializer": orjson.loads,
@@ -131,6 +136,20 @@ def _sqlite_engine(url: sa.URL) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+def insert_for(
+    bind_or_dialect: Engine | Connection | Dialect | str,
+) -> Callable[[sa.TableClause], UpsertInsert]:
+    """The dialect's own ``insert``: SQLAlchemy's generic one has no ON CONFLICT, while
+    PostgreSQL's and SQLite's both do (``bind_or_dialect`` may be the dialect's name)."""
+    if isinstance(bind_or_dialect, str):
+        name = bind_or_dialect
+    elif isinstance(bind_or_dialect, Dialect):
+        name = bind_or_dialect.name
+    else:
+        name = bind_or_dialect.dialect.name
+    return postgresql.insert if name == "postgresql" else sqlite.insert
 
 
 @contextmanager

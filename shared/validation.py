@@ -17,7 +17,8 @@ def load(schema: Schema, data: Any, partial: bool = False) -> dict[str, Any]:
             "expected a JSON object", {"fields": {"_schema": ["Expected an object."]}}
         )
     try:
-        return schema.load(data, partial=partial)
+        loaded: dict[str, Any] = schema.load(data, partial=partial)
+        return loaded
     except ValidationError as exc:
         raise InvalidInput("the input is not valid", {"fields": exc.normalized_messages()}) from exc
 

@@ -698,5 +698,6 @@ def evolve_project_status(state: str, event: DecodedEvent) -> str:
         case "ProjectPosted":
             return "open"
         case "ProjectClosed" | "ProjectCancelled" | "ProjectExpired" | "ProjectAwarded":
-            return event.type.removeprefix("Project").lower()
+            status: str = event.type.removeprefix("Project").lower()
+            return status
     return state

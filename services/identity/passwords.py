@@ -12,7 +12,8 @@ _DUMMY_HASH = _hasher.hash("a password nobody has, to spend the same time on unk
 
 
 def hash_password(password: str) -> str:
-    return tpool.execute(_hasher.hash, password)
+    hashed: str = tpool.execute(_hasher.hash, password)
+    return hashed
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
@@ -24,7 +25,8 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         except (VerificationError, InvalidHashError):
             return False
 
-    return tpool.execute(verify)
+    verified: bool = tpool.execute(verify)
+    return verified
 
 
 def needs_rehash(password_hash: str) -> bool:

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from shared.database import Database
 from shared.errors import TooManyRequests
 from shared.jsonready import aware
+from shared.sql import insert_for
 
 metadata = sa.MetaData()
 login_throttle = sa.Table(
@@ -72,20 +72,20 @@ class LoginThrottle:
             )
 
     def failed(self, email: str, client_ip: str | None, now: datetime) -> None:
-        insert = postgresql.insert if self.db.engine.dialect.name == "postgresql" else sqlite.insert
+        insert = insert_for(self.db.engine)
         t = login_throttle
         with self.db.transaction() as conn:
             for key, limit in self.keys(email, client_ip).items():
                 stale = t.c.window_started < now - limit.window
                 stmt = insert(t).values(key=key, failures=1, window_started=now, locked_until=None)
-                stmt = stmt.on_conflict_do_update(
+                upsert = stmt.on_conflict_do_update(
                     index_elements=[t.c.key],
                     set_={
                         "failures": sa.case((stale, 1), else_=t.c.failures + 1),
                         "window_started": sa.case((stale, now), else_=t.c.window_started),
                     },
                 ).returning(t.c.failures)
-                failures = conn.execute(stmt).scalar_one()
+                failures = conn.execute(upsert).scalar_one()
                 if failures >= limit.failures:
                     conn.execute(
                         t.update().where(t.c.key == key).values(locked_until=now + limit.lockout)

@@ -63,7 +63,8 @@ def _in_eventlet() -> bool:
         from eventlet import patcher
     except ImportError:  # pragma: no cover - eventlet is a dependency
         return False
-    return patcher.is_monkey_patched("thread")
+    patched: bool = patcher.is_monkey_patched("thread")
+    return patched
 
 
 def _blocking(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -71,7 +72,8 @@ def _blocking(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     if _in_eventlet():
         from eventlet import tpool
 
-        return tpool.execute(fn, *args, **kwargs)
+        result: T = tpool.execute(fn, *args, **kwargs)
+        return result
     return fn(*args, **kwargs)
 
 

@@ -30,14 +30,15 @@ import select
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import suppress
+from contextlib import closing, suppress
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import psycopg2
+import psycopg2.extensions
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
@@ -60,7 +61,7 @@ from shared.eventstore.contract import (
     check_expected_revision,
     validate_append,
 )
-from shared.sql import create_sql_engine, write_transaction
+from shared.sql import create_sql_engine, insert_for, write_transaction
 
 BATCH_BITS = 20
 """Low bits of a PostgreSQL position that number events within one append."""
@@ -272,13 +273,14 @@ class SqlEventStore(EventStore):
         sql, params = self._pg_append_call(stream, events, expected)
         conn = self._append_engine.raw_connection()
         try:
-            with conn.cursor() as cur:
+            with closing(conn.cursor()) as cur:
                 try:
                     cur.execute(sql, params)
                 except psycopg2.Error as exc:
                     self._raise_append_error(exc, stream, expected)
                     raise
-                first, last, position = cur.fetchone()
+                # the append function's one row: first and last revision, position
+                first, last, position = cast("tuple[int, int, int]", cur.fetchone())
         except psycopg2.IntegrityError as exc:
             raise IntegrityError(sql, params, exc) from exc
         except psycopg2.OperationalError as exc:
@@ -371,9 +373,9 @@ class SqlEventStore(EventStore):
         )
         return AppendResult(first_revision=first, last_revision=last, position=last_position)
 
-    def _lock_stream(self, conn: Connection, stream: str) -> Row[Any]:
+    def _lock_stream(self, conn: Connection, stream: str) -> Row[*tuple[Any, ...]]:
         """Create the stream's row if needed and lock it for this transaction."""
-        insert = postgresql.insert if self._is_pg else sqlite.insert
+        insert = insert_for(self.dialect)
         s = self.streams.c
         stmt = insert(self.streams).values(stream_name=stream, revision=-1, deleted=False)
         stmt = stmt.on_conflict_do_update(
@@ -407,7 +409,7 @@ class SqlEventStore(EventStore):
             sa.literal_column(str(BATCH_BITS), sa.Integer)
         )
 
-    def _to_event(self, row: Row[Any]) -> RecordedEvent:
+    def _to_event(self, row: Row[*tuple[Any, ...]]) -> RecordedEvent:
         recorded_at = row[8]
         if recorded_at.tzinfo is None:
             recorded_at = recorded_at.replace(tzinfo=UTC)
@@ -725,7 +727,7 @@ class _CoalescingNotifier:
             try:
                 conn = self._engine.raw_connection()
                 try:
-                    with conn.cursor() as cur:
+                    with closing(conn.cursor()) as cur:
                         cur.execute(_PG_NOTIFY_SQL, (payload,))
                 finally:
                     conn.close()
@@ -784,9 +786,10 @@ class _PgListener:
                 if categories is None or not categories.isdisjoint(appended):
                     event.set()
 
-    def _connect(self) -> Any:
+    def _connect(self) -> psycopg2.extensions.connection:
         conn = self._engine.raw_connection()
-        raw = conn.driver_connection
+        # a connection just checked out of a psycopg2 engine's pool
+        raw = cast(psycopg2.extensions.connection, conn.driver_connection)
         conn.detach()  # it lives as long as the listener, not in the pool
         raw.autocommit = True
         with raw.cursor() as cur:

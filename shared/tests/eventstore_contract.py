@@ -43,7 +43,8 @@ def stream_name(category: str = "order") -> str:
 
 
 class EventStoreContract:
-    store: EventStore
+    # Each test takes the subclass's ``store`` fixture (an EventStore); no
+    # ``store`` attribute here, which a type checker would hold the fixtures to.
 
     # -- appending and optimistic concurrency --------------------------------
 

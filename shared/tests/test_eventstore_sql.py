@@ -14,7 +14,8 @@ import pytest
 import sqlalchemy as sa
 
 from shared.eventstore import NewEvent, StreamState
-from shared.eventstore.sql import NOTIFY_ALL, SqlEventStore, _PgListener, write_transaction
+from shared.eventstore.sql import NOTIFY_ALL, SqlEventStore, _PgListener
+from shared.sql import write_transaction
 from shared.tests.eventstore_contract import EventStoreContract, new, stream_name
 
 
