@@ -18,14 +18,13 @@ from typing import Any
 
 import sqlalchemy as sa
 from nameko.extensions import DependencyProvider
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from shared.config import settings
 from shared.database import create_schema, database_url_for
 from shared.errors import Conflict, InvalidInput
 from shared.jsonready import aware
-from shared.sql import shared_engine, write_transaction
+from shared.sql import insert_for, shared_engine, write_transaction
 
 PENDING_TIMEOUT = timedelta(seconds=60)
 MAX_KEY_LENGTH = 200
@@ -63,9 +62,7 @@ class IdempotencyStore:
         self.engine = engine
         self.ttl = ttl
         self.pending_timeout = pending_timeout
-        self._insert: Any = (
-            postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
-        )
+        self._insert = insert_for(engine)
 
     def begin(self, scope: str, key: str, print_: str) -> StoredAnswer | None:
         """None: go ahead (the key is now pending). Otherwise the stored answer."""

@@ -21,7 +21,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from kombu import Connection, Exchange, Queue
+from kombu.connection import Connection
+from kombu.entity import Exchange, Queue
 from kombu.pools import producers
 from nameko.events import SERVICE_POOL, EventHandler
 
@@ -43,7 +44,7 @@ def decode_message(payload: dict[str, Any], schemas: EventRegistry = registry) -
     return schemas.decode_published(payload)
 
 
-class ReliableEventHandler(EventHandler):
+class ReliableEventHandler(EventHandler):  # type: ignore[misc]  # nameko is untyped
     def __init__(self, source_service: str, event_type: str, **kwargs: Any) -> None:
         super().__init__(
             source_service,

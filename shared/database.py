@@ -19,11 +19,10 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from nameko.extensions import DependencyProvider
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from shared.config import settings
-from shared.sql import shared_engine, write_transaction
+from shared.sql import insert_for, shared_engine, write_transaction
 
 T = TypeVar("T")
 
@@ -45,10 +44,6 @@ checkpoints = sa.Table(
     sa.Column("version", sa.Integer, nullable=False, server_default="1"),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
-
-
-def _insert(engine_or_conn: Engine | Connection) -> Any:
-    return postgresql.insert if engine_or_conn.dialect.name == "postgresql" else sqlite.insert
 
 
 def create_schema(engine: Engine, *metadatas: sa.MetaData) -> None:
@@ -77,7 +72,7 @@ def save_checkpoint(conn: Connection, name: str, position: int | None, version: 
 @functools.cache
 def _checkpoint_upsert(dialect: str) -> Any:
     """Built once per dialect: every projection batch saves its checkpoint."""
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = insert_for(dialect)
     stmt = insert(checkpoints)
     return stmt.on_conflict_do_update(
         index_elements=[checkpoints.c.name],
@@ -114,7 +109,7 @@ class Database:
         event_uuid = event_id if isinstance(event_id, uuid.UUID) else uuid.UUID(str(event_id))
         with self.transaction() as conn:
             stmt = (
-                _insert(conn)(processed_events)
+                insert_for(conn)(processed_events)
                 .values(consumer=consumer, event_id=event_uuid, processed_at=_now())
                 .on_conflict_do_nothing()
             )
@@ -140,7 +135,7 @@ def database_url_for(container: Any) -> str:
     return container.config.get("DATABASE_URL") or settings().database_url(container.service_name)
 
 
-class ReadModelDatabase(DependencyProvider):
+class ReadModelDatabase(DependencyProvider):  # type: ignore[misc]  # nameko is untyped
     """Injects the service's :class:`Database`; creates its tables at start-up.
 
     Read-model schemas are not migrated: a changed projection gets a new

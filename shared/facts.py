@@ -133,7 +133,7 @@ class Facts:
         return state
 
 
-class LearnedFacts(DependencyProvider):
+class LearnedFacts(DependencyProvider):  # type: ignore[misc]  # nameko is untyped
     """Injects the service's :class:`Facts`; creates its table at start-up."""
 
     def setup(self) -> None:

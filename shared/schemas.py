@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from importlib.metadata import entry_points
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 from marshmallow import Schema, ValidationError
 
@@ -110,6 +110,24 @@ class PublishedEvent:
     @property
     def actor_id(self) -> str:
         return self.metadata.actor_id
+
+
+class EventView(Protocol):
+    """What a fold reads of an event, whether the owner's own
+    (:class:`DecodedEvent`) or as published (:class:`PublishedEvent`)."""
+
+    @property
+    def type(self) -> str: ...
+    @property
+    def data(self) -> dict[str, Any]: ...
+    @property
+    def event_id(self) -> uuid.UUID: ...
+    @property
+    def recorded_at(self) -> datetime: ...
+    @property
+    def subject(self) -> str: ...
+    @property
+    def metadata(self) -> EventMetadata: ...
 
 
 def subject_of(stream: str) -> str:
@@ -256,7 +274,9 @@ class EventRegistry:
         event = NewEvent(type=event_type, data=encoded, metadata=metadata, schema_version=version)
         return event if event_id is None else replace(event, event_id=event_id)
 
-    def upcast(self, event_type: str, version: int, data: dict[str, Any]) -> tuple[int, dict]:
+    def upcast(
+        self, event_type: str, version: int, data: dict[str, Any]
+    ) -> tuple[int, dict[str, Any]]:
         """Raw stored data of ``version`` brought to the current version."""
         current = self.current_version(event_type)
         if version > current:
@@ -274,9 +294,10 @@ class EventRegistry:
         current, upcast = self.upcast(event_type, version, data)
         schema = self._version(event_type, current).schema
         try:
-            return schema.load(upcast)
+            loaded: dict[str, Any] = schema.load(upcast)
         except ValidationError as exc:
             raise InvalidEventPayload(event_type, current, exc.normalized_messages()) from exc
+        return loaded
 
     def decode(self, event: RecordedEvent) -> DecodedEvent:
         data = self.decode_data(event.type, event.schema_version, event.data)

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
-from shared.schemas import DecodedEvent
+from shared.schemas import EventView
 
 EventSpec = tuple[str, dict[str, Any]]
 CONTENT_FIELDS = (
@@ -54,7 +54,7 @@ PROJECT_FACTS = (
 """The projects service's published events that ``evolve_project`` folds."""
 
 
-def evolve_project(state: ProjectFacts, event: DecodedEvent) -> ProjectFacts:
+def evolve_project(state: ProjectFacts, event: EventView) -> ProjectFacts:
     data = event.data
     match event.type:
         case "ProjectPosted":
@@ -72,7 +72,7 @@ class Slot:
     claimed_at: datetime | None = None
 
 
-def evolve_slot(state: Slot, event: DecodedEvent) -> Slot:
+def evolve_slot(state: Slot, event: EventView) -> Slot:
     if event.type == "BidSlotClaimed":
         return Slot(event.data["proposal_id"], event.recorded_at)
     if event.type == "BidSlotReleased":
@@ -97,7 +97,7 @@ class Proposal:
         return bool(self.proposal_id)
 
 
-def evolve(state: Proposal, event: DecodedEvent) -> Proposal:
+def evolve(state: Proposal, event: EventView) -> Proposal:
     data = event.data
     match event.type:
         case "ProposalSubmitted":

@@ -19,7 +19,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
-from shared.schemas import DecodedEvent
+from shared.schemas import EventView
 
 EventSpec = tuple[str, dict[str, Any]]
 DEFAULT_REVIEW_DAYS = 14
@@ -94,7 +94,7 @@ def _apply_change(state: Contract, change: dict[str, Any]) -> Contract:
     return replace(state, milestones={**state.milestones, fresh.milestone_id: fresh})
 
 
-def evolve(state: Contract, event: DecodedEvent) -> Contract:
+def evolve(state: Contract, event: EventView) -> Contract:
     data, at = event.data, event.recorded_at
     mid = data.get("milestone_id", "")
     match event.type:
@@ -676,7 +676,7 @@ PROJECT_FACTS = (
 """Projects' published events that ``evolve_project_status`` folds."""
 
 
-def evolve_proposal(state: dict[str, Any], event: DecodedEvent) -> dict[str, Any]:
+def evolve_proposal(state: dict[str, Any], event: EventView) -> dict[str, Any]:
     """A proposal as bidding's events tell it (never bidding's tables)."""
     data = event.data
     match event.type:
@@ -692,7 +692,7 @@ def evolve_proposal(state: dict[str, Any], event: DecodedEvent) -> dict[str, Any
     return state
 
 
-def evolve_project_status(state: str, event: DecodedEvent) -> str:
+def evolve_project_status(state: str, event: EventView) -> str:
     """A project's status as projects' events tell it."""
     match event.type:
         case "ProjectPosted":

@@ -20,7 +20,7 @@ from typing import Any
 
 from services.escrow import ledger as L
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
-from shared.schemas import DecodedEvent
+from shared.schemas import EventView
 
 EventSpec = tuple[str, dict[str, Any]]
 
@@ -65,7 +65,7 @@ CONTRACT_FACTS = (
 ``ContractCancelled`` and ``MilestoneChangeAccepted``, learned where they act)."""
 
 
-def evolve_contract(state: ContractTerms, event: DecodedEvent) -> ContractTerms:
+def evolve_contract(state: ContractTerms, event: EventView) -> ContractTerms:
     data = event.data
     match event.type:
         case "OfferSent" | "OfferRevised":
@@ -129,7 +129,7 @@ class Escrow:
         )
 
 
-def evolve(state: Escrow | None, event: DecodedEvent) -> Escrow:
+def evolve(state: Escrow | None, event: EventView) -> Escrow:
     state = state or Escrow()
     data = event.data
     if "cause" in data:
@@ -355,7 +355,7 @@ class Payouts:
     sent: frozenset[str] = frozenset()
 
 
-def evolve_payouts(state: Payouts, event: DecodedEvent) -> Payouts:
+def evolve_payouts(state: Payouts, event: EventView) -> Payouts:
     data = event.data
     if event.type == "PayoutRequested":
         total = state.requested.get(data["currency"], 0) + data["amount"]

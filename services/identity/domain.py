@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
-from shared.schemas import DecodedEvent
+from shared.schemas import EventView
 from shared.skills import normalize_skills
 
 EventSpec = tuple[str, dict[str, Any]]
@@ -107,7 +107,7 @@ class EmailClaim:
     claimed_at: datetime | None = None
 
 
-def evolve_claim(state: EmailClaim, event: DecodedEvent) -> EmailClaim:
+def evolve_claim(state: EmailClaim, event: EventView) -> EmailClaim:
     if event.type == "EmailClaimed":
         return EmailClaim(event.data["user_id"], event.recorded_at)
     if event.type == "EmailClaimReleased":
@@ -135,7 +135,7 @@ class User:
         return bool(self.user_id)
 
 
-def evolve_user(state: User, event: DecodedEvent) -> User:
+def evolve_user(state: User, event: EventView) -> User:
     data = event.data
     match event.type:
         case "UserRegistered":
@@ -327,7 +327,7 @@ class Session:
     revoked: bool = False
 
 
-def evolve_session(state: Session, event: DecodedEvent) -> Session:
+def evolve_session(state: Session, event: EventView) -> Session:
     data = event.data
     match event.type:
         case "SessionStarted":
@@ -394,7 +394,7 @@ class FileRecord:
         }
 
 
-def evolve_file(state: FileRecord, event: DecodedEvent) -> FileRecord:
+def evolve_file(state: FileRecord, event: EventView) -> FileRecord:
     if event.type == "FileUploaded":
         d = event.data
         return FileRecord(

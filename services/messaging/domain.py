@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
-from shared.schemas import DecodedEvent
+from shared.schemas import EventView
 
 EventSpec = tuple[str, dict[str, Any]]
 
@@ -43,7 +43,7 @@ class Conversation:
         return self.seller_id if user_id == self.buyer_id else self.buyer_id
 
 
-def evolve(state: Conversation, event: DecodedEvent) -> Conversation:
+def evolve(state: Conversation, event: EventView) -> Conversation:
     if event.type == "ConversationStarted":
         d = event.data
         return Conversation(
@@ -120,7 +120,7 @@ def mark_read(state: Conversation, actor: str, up_to: int, last: int) -> list[Ev
 # -- what messaging learns from bidding's and contracts' events ---------------------------
 
 
-def evolve_parties(state: dict[str, str], event: DecodedEvent) -> dict[str, str]:
+def evolve_parties(state: dict[str, str], event: EventView) -> dict[str, str]:
     """A proposal's or contract's buyer, seller and project, from its first event."""
     if event.type in ("ProposalSubmitted", "OfferSent"):
         d = event.data

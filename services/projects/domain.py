@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
-from shared.schemas import DecodedEvent
+from shared.schemas import EventView
 from shared.skills import normalize_skills
 
 EventSpec = tuple[str, dict[str, Any]]
@@ -51,7 +51,7 @@ class Project:
         return bool(self.project_id)
 
 
-def evolve(state: Project, event: DecodedEvent) -> Project:
+def evolve(state: Project, event: EventView) -> Project:
     data = event.data
     at = event.recorded_at
     match event.type:

@@ -14,7 +14,7 @@ from typing import Any
 
 from services.reputation.events import BUYER_CATEGORIES, SELLER_CATEGORIES
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
-from shared.schemas import DecodedEvent
+from shared.schemas import EventView
 
 EventSpec = tuple[str, dict[str, Any]]
 
@@ -33,7 +33,7 @@ class Feedback:
         return bool(self.contract_id)
 
 
-def evolve(state: Feedback, event: DecodedEvent) -> Feedback:
+def evolve(state: Feedback, event: EventView) -> Feedback:
     d = event.data
     match event.type:
         case "FeedbackWindowOpened":
@@ -57,7 +57,7 @@ class ContractEnd:
     ended_at: datetime | None = None
 
 
-def evolve_contract(state: ContractEnd, event: DecodedEvent) -> ContractEnd:
+def evolve_contract(state: ContractEnd, event: EventView) -> ContractEnd:
     d = event.data
     if event.type == "OfferSent":
         return ContractEnd(d["contract_id"], d["buyer_id"], d["seller_id"])
