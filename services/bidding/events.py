@@ -12,6 +12,9 @@ from marshmallow import Schema, fields, validate
 from shared.money import MoneySchema
 from shared.schemas import ALL, registry
 
+STREAM_CATEGORIES = ("proposal", "bidslot", "invitation")
+"""The categories of this service's streams: no other service reads them."""
+
 PRICE_TYPES = ("fixed", "hourly")
 PROPOSAL_STATUSES = ("submitted", "withdrawn", "declined", "hired")
 

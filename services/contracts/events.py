@@ -12,6 +12,9 @@ from marshmallow import Schema, fields
 
 from shared.schemas import ALL, registry
 
+STREAM_CATEGORIES = ("contract",)
+"""The categories of this service's streams: no other service reads them."""
+
 
 @registry.event("ContractStarted", published=ALL)
 class ContractStarted(Schema):

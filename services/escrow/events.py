@@ -13,6 +13,9 @@ from marshmallow import Schema, fields
 
 from shared.schemas import ALL, registry
 
+STREAM_CATEGORIES = ("escrow", "payouts")
+"""The categories of this service's streams: no other service reads them."""
+
 
 class Movement(Schema):
     contract_id = fields.String(required=True)

@@ -14,6 +14,9 @@ from marshmallow import Schema, fields, validate
 from shared.money import MoneySchema
 from shared.schemas import ALL, registry
 
+STREAM_CATEGORIES = ("user", "emailclaim", "session", "file")
+"""The categories of this service's streams: no other service reads them."""
+
 ROLES = ("buyer", "seller")
 """Roles a user chooses; ``admin`` is granted only by an operator (marketplace-admin)."""
 ADMIN = "admin"

@@ -12,6 +12,9 @@ from marshmallow import Schema, fields, validate
 
 from shared.schemas import ALL, registry
 
+STREAM_CATEGORIES = ("conversation", "inbox")
+"""The categories of this service's streams: no other service reads them."""
+
 
 @registry.event("ConversationStarted", published=ALL)
 class ConversationStarted(Schema):

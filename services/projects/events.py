@@ -11,6 +11,9 @@ from marshmallow import Schema, fields, validate
 
 from shared.schemas import ALL, registry
 
+STREAM_CATEGORIES = ("project", "alert")
+"""The categories of this service's streams: no other service reads them."""
+
 BUDGET_TYPES = ("fixed", "hourly")
 STATUSES = ("open", "closed", "cancelled", "expired", "awarded")
 

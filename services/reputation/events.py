@@ -12,6 +12,9 @@ from marshmallow import Schema, fields, validate
 
 from shared.schemas import ALL, registry
 
+STREAM_CATEGORIES = ("feedback",)
+"""The categories of this service's streams: no other service reads them."""
+
 SELLER_CATEGORIES = ("quality", "communication", "expertise", "deadlines", "value")
 """What a buyer rates a seller on."""
 BUYER_CATEGORIES = ("clarity", "communication", "payment_promptness")

@@ -9,12 +9,15 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import orjson
 import pytest
 import sqlalchemy as sa
+from kombu import Connection, Exchange, Queue
 
+from shared.schemas import load_all_event_schemas, registry
 from shared.testing import free_port, fresh_postgres_database
 from tests.integration.journey import journey
-from tests.integration.stack import Stack
+from tests.integration.stack import PASSWORD, Stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -57,7 +60,43 @@ def launched(request, tmp_path: Path, amqp_uri: str, postgres_server: str) -> It
             stack.stop_all()
 
 
-def test_the_whole_buyer_and_seller_journey(launched: Stack):
+SERVICES = ("identity", "projects", "bidding", "contracts", "escrow", "messaging", "reputation")
+
+
+def listen_to_every_exchange(amqp_uri: str, name: str) -> Queue:
+    """What any consumer of the broker could read: every service's events."""
+    queue = Queue(name, durable=False, auto_delete=False)
+    with Connection(amqp_uri) as conn:
+        channel = conn.default_channel
+        queue(channel).declare()
+        for service in SERVICES:
+            exchange = Exchange(f"{service}.events", type="topic", durable=True)
+            exchange(channel).declare()
+            channel.queue_bind(name, exchange=exchange.name, routing_key="#")
+    return queue
+
+
+def drain(amqp_uri: str, queue: Queue) -> list[bytes]:
+    bodies = []
+    with Connection(amqp_uri) as conn:
+        bound = queue(conn.default_channel)
+        while (message := bound.get(no_ack=True)) is not None:
+            body = message.body
+            bodies.append(body.encode() if isinstance(body, str) else body)
+        bound.delete()
+    return bodies
+
+
+def keys_in(value: object) -> set[str]:
+    if isinstance(value, dict):
+        return set(value) | {k for v in value.values() for k in keys_in(v)}
+    if isinstance(value, list):
+        return {k for v in value for k in keys_in(v)}
+    return set()
+
+
+def test_the_whole_buyer_and_seller_journey(launched: Stack, amqp_uri: str):
+    queue = listen_to_every_exchange(amqp_uri, f"test-every-event-{free_port()}")
     failures: Counter = Counter()
     result = journey(launched.url, failures)
     assert not failures, f"no fault was injected, yet requests failed: {failures}"
@@ -65,6 +104,27 @@ def test_the_whole_buyer_and_seller_journey(launched: Stack):
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert "differs" not in verified.stdout
     assert result["paid_out"] == 252_000
+
+    # Only published types and fields reached the broker: no secret, no hash.
+    bodies = drain(amqp_uri, queue)
+    load_all_event_schemas()
+    sensitive = {
+        field
+        for event_type in registry.event_types
+        for version in registry._types[event_type].values()
+        for field in version.sensitive
+    }
+    assert sensitive >= {"password_hash", "token_hash"}
+    seen = Counter()
+    for body in bodies:
+        assert b"$argon2" not in body and PASSWORD.encode() not in body
+        envelope = orjson.loads(body)
+        seen[envelope["event_type"]] += 1
+        assert registry.is_published(envelope["event_type"]), envelope["event_type"]
+        assert "stream" not in envelope
+        assert not keys_in(envelope["data"]) & sensitive, envelope
+    assert seen["UserRegistered"] >= 2 and seen["MilestoneApproved"] >= 1, seen
+    assert not seen.keys() & {"SessionStarted", "PasswordChanged", "EmailClaimed"}
 
 
 @pytest.fixture
