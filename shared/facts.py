@@ -42,13 +42,14 @@ facts_metadata = sa.MetaData()
 learned_events = sa.Table(
     "learned_events",
     facts_metadata,
+    sa.Column("consumer", sa.String(40), primary_key=True),
     sa.Column("event_id", sa.Uuid, primary_key=True),
     sa.Column("source", sa.String(40), nullable=False),
     sa.Column("subject", sa.String(200), nullable=False),
     sa.Column("position", sa.BigInteger, nullable=False),
     sa.Column("event_type", sa.String(100), nullable=False),
     sa.Column("envelope", sa.LargeBinary, nullable=False),
-    sa.Index("ix_learned_events_subject", "source", "subject", "position"),
+    sa.Index("ix_learned_events_subject", "consumer", "source", "subject", "position"),
 )
 
 
@@ -64,6 +65,7 @@ class Facts:
         """Validate a published envelope and keep it (once)."""
         event = self.schemas.decode_published(payload)
         row = {
+            "consumer": self.consumer,
             "event_id": event.event_id,
             "source": event.source,
             "subject": event.subject,
@@ -83,7 +85,11 @@ class Facts:
         with self.db.engine.connect() as conn:
             rows = conn.execute(
                 sa.select(learned_events.c.envelope)
-                .where(learned_events.c.source == source, learned_events.c.subject == subject)
+                .where(
+                    learned_events.c.consumer == self.consumer,
+                    learned_events.c.source == source,
+                    learned_events.c.subject == subject,
+                )
                 .order_by(learned_events.c.position)
             ).all()
         return [self.schemas.decode_published(orjson.loads(r.envelope)) for r in rows]
