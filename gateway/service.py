@@ -277,7 +277,7 @@ class GatewayService:
     )
     def buyer_profile(self, request: Request, user_id: str, body: dict[str, Any]) -> dict[str, Any]:
         self._must_be(user_id)
-        return self.identity.update_buyer_profile(user_id, request.get_json())
+        return self.identity.update_buyer_profile(user_id, json_ready(body))
 
     @endpoint(
         "PATCH",
@@ -292,7 +292,7 @@ class GatewayService:
         self, request: Request, user_id: str, body: dict[str, Any]
     ) -> dict[str, Any]:
         self._must_be(user_id)
-        return self.identity.update_seller_profile(user_id, request.get_json())
+        return self.identity.update_seller_profile(user_id, json_ready(body))
 
     @endpoint(
         "POST",
@@ -308,7 +308,7 @@ class GatewayService:
         self, request: Request, user_id: str, body: dict[str, Any]
     ) -> dict[str, Any]:
         self._must_be(user_id)
-        return self.identity.add_experience(user_id, request.get_json())
+        return self.identity.add_experience(user_id, json_ready(body))
 
     @endpoint(
         "DELETE",
@@ -338,7 +338,7 @@ class GatewayService:
         self, request: Request, user_id: str, body: dict[str, Any]
     ) -> dict[str, Any]:
         self._must_be(user_id)
-        return self.identity.add_portfolio_item(user_id, request.get_json())
+        return self.identity.add_portfolio_item(user_id, json_ready(body))
 
     @endpoint(
         "DELETE",
@@ -365,7 +365,7 @@ class GatewayService:
     )
     def post_project(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
         self._role("buyer")
-        return self.projects.post_project(request.get_json())
+        return self.projects.post_project(json_ready(body))
 
     @endpoint(
         "GET",
@@ -407,7 +407,7 @@ class GatewayService:
     def edit_project(
         self, request: Request, project_id: str, body: dict[str, Any]
     ) -> dict[str, Any]:
-        return self.projects.edit_project(project_id, request.get_json())
+        return self.projects.edit_project(project_id, json_ready(body))
 
     @endpoint(
         "POST",
@@ -450,7 +450,7 @@ class GatewayService:
     )
     def save_alert(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
         self._role("seller")
-        return self.projects.save_alert(request.get_json())
+        return self.projects.save_alert(json_ready(body))
 
     @endpoint(
         "GET",
@@ -506,7 +506,7 @@ class GatewayService:
         self, request: Request, project_id: str, body: dict[str, Any]
     ) -> dict[str, Any]:
         self._role("seller")
-        return self.bidding.submit_proposal(project_id, request.get_json())
+        return self.bidding.submit_proposal(project_id, json_ready(body))
 
     @endpoint(
         "GET",
@@ -589,7 +589,7 @@ class GatewayService:
     def edit_proposal(
         self, request: Request, proposal_id: str, body: dict[str, Any]
     ) -> dict[str, Any]:
-        return self._seller_view(self.bidding.edit_proposal(proposal_id, request.get_json()))
+        return self._seller_view(self.bidding.edit_proposal(proposal_id, json_ready(body)))
 
     @endpoint(
         "POST",
@@ -690,7 +690,7 @@ class GatewayService:
     def send_offer(
         self, request: Request, proposal_id: str, body: dict[str, Any]
     ) -> dict[str, Any]:
-        return self.contracts.send_offer(proposal_id, request.get_json())
+        return self.contracts.send_offer(proposal_id, json_ready(body))
 
     def _contract_for_party(self, contract_id: str) -> dict[str, Any]:
         assert self.scope.principal is not None
@@ -777,7 +777,7 @@ class GatewayService:
     def revise_offer(
         self, request: Request, contract_id: str, body: dict[str, Any]
     ) -> dict[str, Any]:
-        return self.contracts.revise_offer(contract_id, request.get_json())
+        return self.contracts.revise_offer(contract_id, json_ready(body))
 
     @endpoint(
         "POST",
@@ -822,7 +822,7 @@ class GatewayService:
     )
     def fund(self, request: Request, contract_id: str, body: dict[str, Any]) -> dict[str, Any]:
         return self.escrow.fund_milestones(
-            contract_id, request.get_json(), request.headers[IDEMPOTENCY_HEADER]
+            contract_id, json_ready(body), request.headers[IDEMPOTENCY_HEADER]
         )
 
     @endpoint(
@@ -837,7 +837,7 @@ class GatewayService:
     def submit_work(
         self, request: Request, contract_id: str, milestone_id: str, body: dict[str, Any]
     ) -> dict[str, Any]:
-        return self.contracts.submit_work(contract_id, milestone_id, request.get_json())
+        return self.contracts.submit_work(contract_id, milestone_id, json_ready(body))
 
     @endpoint(
         "POST",
@@ -907,7 +907,7 @@ class GatewayService:
         self, request: Request, contract_id: str, milestone_id: str, body: dict[str, Any]
     ) -> dict[str, Any]:
         self._role("admin")
-        return self.contracts.resolve_dispute(contract_id, milestone_id, request.get_json())
+        return self.contracts.resolve_dispute(contract_id, milestone_id, json_ready(body))
 
     @endpoint(
         "POST",
@@ -921,7 +921,7 @@ class GatewayService:
     def propose_change(
         self, request: Request, contract_id: str, body: dict[str, Any]
     ) -> dict[str, Any]:
-        return self.contracts.propose_change(contract_id, request.get_json())
+        return self.contracts.propose_change(contract_id, json_ready(body))
 
     @endpoint(
         "POST",
@@ -1028,7 +1028,7 @@ class GatewayService:
     )
     def payout(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
         self._role("seller")
-        return self.escrow.request_payout(request.get_json(), request.headers[IDEMPOTENCY_HEADER])
+        return self.escrow.request_payout(json_ready(body), request.headers[IDEMPOTENCY_HEADER])
 
     # -- conversations ------------------------------------------------------------
 
@@ -1042,7 +1042,7 @@ class GatewayService:
         errors=(404,),
     )
     def start_conversation(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
-        started = self.messaging.start_conversation(request.get_json())
+        started = self.messaging.start_conversation(json_ready(body))
         conversation_id = started["conversation_id"]
         return read_when_visible(
             self.messaging_views,
@@ -1108,7 +1108,7 @@ class GatewayService:
     def post_message(
         self, request: Request, conversation_id: str, body: dict[str, Any]
     ) -> dict[str, Any]:
-        posted = self.messaging.post_message(conversation_id, request.get_json())
+        posted = self.messaging.post_message(conversation_id, json_ready(body))
         return {
             "seq": posted["seq"],
             "message_id": posted["message_id"],
@@ -1161,7 +1161,7 @@ class GatewayService:
         if body["all"]:
             with self.notification_views.connect() as conn:
                 up_to = messaging_views.latest_position(conn, self._me())
-        return self.messaging.mark_notifications_read(request.get_json(), up_to)
+        return self.messaging.mark_notifications_read(json_ready(body), up_to)
 
     @endpoint(
         "GET",
@@ -1198,7 +1198,7 @@ class GatewayService:
     def submit_review(
         self, request: Request, contract_id: str, body: dict[str, Any]
     ) -> dict[str, Any]:
-        return self.reputation.submit_review(contract_id, request.get_json())
+        return self.reputation.submit_review(contract_id, json_ready(body))
 
     @endpoint(
         "GET",
