@@ -1,0 +1,92 @@
+"""What every context's routes share: the gateway's dependencies, as a handler
+sees them, and the checks of who the caller is and what they are party to.
+
+Who may act on what is checked here and again in the service that owns the data.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from typing import Any, TypeVar
+
+import eventlet
+
+from gateway.blobs import Uploads
+from gateway.http import RequestScope
+from gateway.idempotency import IdempotencyStore
+from gateway.response_cache import ResponseCache
+from services.contracts import views as contracts_views
+from shared.errors import Forbidden, NotFound
+from shared.projection import ProjectionHandle
+
+T = TypeVar("T")
+
+
+def read_when_visible(views: Any, read: Callable[[Any], T], timeout: float = 5.0) -> T:
+    """Read what a command just did from the gateway's own view, waiting for
+    the view to catch up with it (read-your-writes)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with views.connect() as conn:
+                return read(conn)
+        except NotFound:
+            if time.monotonic() > deadline:
+                raise
+            eventlet.sleep(0.05)
+
+
+def today() -> date:
+    return datetime.now(UTC).date()
+
+
+class RoutesBase:
+    """The dependencies ``GatewayService`` declares (gateway/service.py), typed as
+    Nameko injects them into a worker; each context's routes subclass this."""
+
+    scope: RequestScope
+    idempotency: IdempotencyStore
+    blobs: Uploads
+    responses: ResponseCache
+    profiles: ProjectionHandle
+    project_views: ProjectionHandle
+    proposal_views: ProjectionHandle
+    contract_views: ProjectionHandle
+    escrow_views: ProjectionHandle
+    messaging_views: ProjectionHandle
+    notification_views: ProjectionHandle
+    reputation_views: ProjectionHandle
+    identity: Any
+    projects: Any
+    bidding: Any
+    contracts: Any
+    escrow: Any
+    messaging: Any
+    reputation: Any
+
+    def _me(self) -> str:
+        assert self.scope.principal is not None
+        return self.scope.principal.user_id
+
+    def _role(self, role: str) -> str:
+        principal = self.scope.principal
+        assert principal is not None
+        if role not in principal.roles:
+            raise Forbidden(f"only {role}s may do this; add the {role} role to your profile")
+        return principal.user_id
+
+    def _must_be(self, user_id: str) -> None:
+        principal = self.scope.principal
+        if principal is None or principal.user_id != user_id:
+            raise Forbidden("you can only change your own account")
+
+    def _contract_for_party(self, contract_id: str) -> dict[str, Any]:
+        """The contract, from ``contract_views``, if the caller is one of its parties."""
+        assert self.scope.principal is not None
+        with self.contract_views.connect() as conn:
+            contract = contracts_views.get_contract(conn, contract_id, today())
+        if self.scope.principal.user_id not in (contract["buyer_id"], contract["seller_id"]):
+            raise Forbidden("only the contract's parties may see it")
+        return contract

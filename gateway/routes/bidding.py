@@ -1,0 +1,208 @@
+"""Bidding routes: sellers' proposals on projects, how buyers sort them, and
+buyers' invitations to propose."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from werkzeug.wrappers import Request
+
+from gateway.endpoint import endpoint
+from gateway.routes.base import RoutesBase
+from services.bidding import api as bidding_api
+from services.bidding import views as bidding_views
+from services.identity import views as identity_views
+from services.projects import views as projects_views
+from services.reputation import views as reputation_views
+from shared.api import ReasonRequest
+from shared.errors import Forbidden
+from shared.jsonready import json_ready
+
+
+class BiddingRoutes(RoutesBase):
+    """Sellers propose; the project's buyer sorts, declines and invites."""
+
+    # -- proposals -------------------------------------------------------------
+
+    @endpoint(
+        "POST",
+        "/projects/<project_id>/proposals",
+        summary="Send a proposal",
+        tags=("proposals",),
+        body=bidding_api.ProposalRequest,
+        response=bidding_api.ProposalResponse,
+        status=201,
+        errors=(404, 409),
+    )
+    def submit_proposal(
+        self, request: Request, project_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        self._role("seller")
+        return self.bidding.submit_proposal(project_id, json_ready(body))
+
+    @endpoint(
+        "GET",
+        "/projects/<project_id>/proposals",
+        summary="The proposals on your project, with each seller's summary",
+        tags=("proposals",),
+        query=bidding_api.ProposalQuery,
+        response=bidding_api.ProposalPage,
+        errors=(404,),
+        cached_by=("project_views", "proposal_views", "profiles", "reputation_views"),
+    )
+    def project_proposals(
+        self, request: Request, project_id: str, query: dict[str, Any]
+    ) -> dict[str, Any]:
+        assert self.scope.principal is not None
+        with self.project_views.connect() as conn:
+            project = projects_views.get_project(conn, project_id)
+        if project["buyer_id"] != self.scope.principal.user_id:
+            raise Forbidden("only the project's buyer sees its proposals")
+        with self.proposal_views.connect() as conn:
+            page = bidding_views.list_proposals(conn, query, project_id=project_id)
+        seller_ids = [p["seller_id"] for p in page["items"]]
+        with self.profiles.connect() as conn:
+            sellers = identity_views.seller_summaries(conn, seller_ids)
+        with self.reputation_views.connect() as conn:
+            reputations = reputation_views.summaries(conn, seller_ids, "seller")
+        for item in page["items"]:
+            summary = sellers.get(item["seller_id"], {"user_id": item["seller_id"], "skills": []})
+            item["seller"] = {**summary, "reputation": reputations.get(item["seller_id"])}
+        return page
+
+    def _seller_view(self, proposal: dict[str, Any]) -> dict[str, Any]:
+        """A seller does not see how the buyer sorts their proposals."""
+        return {k: v for k, v in proposal.items() if k not in ("shortlisted", "archived")}
+
+    @endpoint(
+        "GET",
+        "/proposals/<proposal_id>",
+        summary="A proposal (its seller or the project's buyer)",
+        tags=("proposals",),
+        response=bidding_api.ProposalResponse,
+        errors=(404,),
+    )
+    def get_proposal(self, request: Request, proposal_id: str) -> dict[str, Any]:
+        assert self.scope.principal is not None
+        viewer = self.scope.principal.user_id
+        with self.proposal_views.connect() as conn:
+            proposal = bidding_views.get_proposal(conn, proposal_id)
+        if viewer == proposal["buyer_id"]:
+            return proposal
+        if viewer == proposal["seller_id"]:
+            return self._seller_view(proposal)
+        raise Forbidden("only the proposal's seller and the project's buyer may see it")
+
+    @endpoint(
+        "GET",
+        "/me/proposals",
+        summary="Your proposals and their status",
+        tags=("proposals",),
+        query=bidding_api.ProposalQuery,
+        response=bidding_api.ProposalPage,
+    )
+    def my_proposals(self, request: Request, query: dict[str, Any]) -> dict[str, Any]:
+        assert self.scope.principal is not None
+        query = {**query, "archived": None, "shortlisted": None}
+        with self.proposal_views.connect() as conn:
+            page = bidding_views.list_proposals(conn, query, seller_id=self.scope.principal.user_id)
+        page["items"] = [self._seller_view(p) for p in page["items"]]
+        return page
+
+    @endpoint(
+        "PATCH",
+        "/proposals/<proposal_id>",
+        summary="Edit your proposal",
+        tags=("proposals",),
+        body=bidding_api.ProposalEditRequest,
+        response=bidding_api.ProposalResponse,
+        errors=(404, 409),
+    )
+    def edit_proposal(
+        self, request: Request, proposal_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        return self._seller_view(self.bidding.edit_proposal(proposal_id, json_ready(body)))
+
+    @endpoint(
+        "POST",
+        "/proposals/<proposal_id>/withdraw",
+        summary="Withdraw your proposal",
+        tags=("proposals",),
+        body=ReasonRequest,
+        response=bidding_api.ProposalResponse,
+        errors=(404, 409),
+    )
+    def withdraw_proposal(
+        self, request: Request, proposal_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        return self._seller_view(self.bidding.withdraw_proposal(proposal_id, body["reason"]))
+
+    @endpoint(
+        "POST",
+        "/proposals/<proposal_id>/shortlist",
+        summary="Shortlist a proposal",
+        tags=("proposals",),
+        response=bidding_api.ProposalResponse,
+        errors=(404, 409),
+    )
+    def shortlist(self, request: Request, proposal_id: str) -> dict[str, Any]:
+        return self.bidding.shortlist_proposal(proposal_id, True)
+
+    @endpoint(
+        "POST",
+        "/proposals/<proposal_id>/unshortlist",
+        summary="Take a proposal off the shortlist",
+        tags=("proposals",),
+        response=bidding_api.ProposalResponse,
+        errors=(404, 409),
+    )
+    def unshortlist(self, request: Request, proposal_id: str) -> dict[str, Any]:
+        return self.bidding.shortlist_proposal(proposal_id, False)
+
+    @endpoint(
+        "POST",
+        "/proposals/<proposal_id>/archive",
+        summary="Archive a proposal",
+        tags=("proposals",),
+        response=bidding_api.ProposalResponse,
+        errors=(404,),
+    )
+    def archive(self, request: Request, proposal_id: str) -> dict[str, Any]:
+        return self.bidding.archive_proposal(proposal_id)
+
+    @endpoint(
+        "POST",
+        "/proposals/<proposal_id>/decline",
+        summary="Decline a proposal",
+        tags=("proposals",),
+        body=ReasonRequest,
+        response=bidding_api.ProposalResponse,
+        errors=(404, 409),
+    )
+    def decline(self, request: Request, proposal_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self.bidding.decline_proposal(proposal_id, body["reason"])
+
+    @endpoint(
+        "POST",
+        "/projects/<project_id>/invitations",
+        summary="Invite a seller to propose",
+        tags=("proposals",),
+        body=bidding_api.InvitationRequest,
+        response=bidding_api.InvitationResponse,
+        status=201,
+        errors=(404, 409),
+    )
+    def invite(self, request: Request, project_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self.bidding.invite_seller(project_id, str(body["seller_id"]), body["message"])
+
+    @endpoint(
+        "GET",
+        "/me/invitations",
+        summary="Projects you were invited to",
+        tags=("proposals",),
+        response=bidding_api.InvitationList,
+    )
+    def my_invitations(self, request: Request) -> dict[str, Any]:
+        assert self.scope.principal is not None
+        with self.proposal_views.connect() as conn:
+            return {"items": bidding_views.list_invitations(conn, self.scope.principal.user_id)}

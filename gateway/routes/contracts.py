@@ -1,0 +1,288 @@
+"""Contracts routes: offers and their versions, milestones and their work,
+disputes, milestone changes and cancellation (funding is escrow's)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from werkzeug.wrappers import Request
+
+from gateway.endpoint import endpoint
+from gateway.routes.base import RoutesBase, today
+from services.contracts import api as contracts_api
+from services.contracts import views as contracts_views
+from shared.api import ReasonRequest
+from shared.jsonready import json_ready
+
+
+class ContractsRoutes(RoutesBase):
+    """Offers and contracts: reads are for the contract's parties only."""
+
+    # -- offers and contracts ----------------------------------------------------
+
+    @endpoint(
+        "POST",
+        "/proposals/<proposal_id>/offer",
+        summary="Send an offer on a proposal",
+        tags=("contracts",),
+        body=contracts_api.SendOfferRequest,
+        response=contracts_api.ContractResponse,
+        status=201,
+        errors=(404, 409),
+    )
+    def send_offer(
+        self, request: Request, proposal_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        return self.contracts.send_offer(proposal_id, json_ready(body))
+
+    @endpoint(
+        "GET",
+        "/contracts/<contract_id>",
+        summary="A contract or offer, with its milestones (its parties only)",
+        tags=("contracts",),
+        response=contracts_api.ContractResponse,
+        errors=(404,),
+    )
+    def get_contract(self, request: Request, contract_id: str) -> dict[str, Any]:
+        return self._contract_for_party(contract_id)
+
+    @endpoint(
+        "GET",
+        "/contracts/<contract_id>/offers",
+        summary="Every version of the offer",
+        tags=("contracts",),
+        response=contracts_api.OfferVersionList,
+        errors=(404,),
+    )
+    def offer_versions(self, request: Request, contract_id: str) -> dict[str, Any]:
+        self._contract_for_party(contract_id)
+        with self.contract_views.connect() as conn:
+            return {"items": contracts_views.list_versions(conn, contract_id)}
+
+    @endpoint(
+        "GET",
+        "/contracts/<contract_id>/history",
+        summary="What happened to the contract's milestones, oldest first",
+        tags=("contracts",),
+        response=contracts_api.HistoryList,
+        errors=(404,),
+    )
+    def contract_history(self, request: Request, contract_id: str) -> dict[str, Any]:
+        self._contract_for_party(contract_id)
+        with self.contract_views.connect() as conn:
+            return {"items": contracts_views.list_history(conn, contract_id)}
+
+    @endpoint(
+        "GET",
+        "/me/contracts",
+        summary="Your contracts and offers",
+        tags=("contracts",),
+        response=contracts_api.ContractList,
+    )
+    def my_contracts(self, request: Request) -> dict[str, Any]:
+        assert self.scope.principal is not None
+        with self.contract_views.connect() as conn:
+            return {
+                "items": contracts_views.list_for_user(conn, self.scope.principal.user_id, today())
+            }
+
+    @endpoint(
+        "POST",
+        "/contracts/<contract_id>/request-changes",
+        summary="Ask for changes to the offer",
+        tags=("contracts",),
+        body=contracts_api.MessageRequest,
+        response=contracts_api.ContractResponse,
+        errors=(404, 409),
+    )
+    def request_offer_changes(
+        self, request: Request, contract_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        return self.contracts.request_offer_changes(contract_id, body["message"])
+
+    @endpoint(
+        "POST",
+        "/contracts/<contract_id>/revise",
+        summary="Send a revised offer (a new version)",
+        tags=("contracts",),
+        body=contracts_api.ReviseOfferRequest,
+        response=contracts_api.ContractResponse,
+        errors=(404, 409),
+    )
+    def revise_offer(
+        self, request: Request, contract_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        return self.contracts.revise_offer(contract_id, json_ready(body))
+
+    @endpoint(
+        "POST",
+        "/contracts/<contract_id>/decline",
+        summary="Decline the offer",
+        tags=("contracts",),
+        body=ReasonRequest,
+        response=contracts_api.ContractResponse,
+        errors=(404, 409),
+    )
+    def decline_offer(
+        self, request: Request, contract_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        return self.contracts.decline_offer(contract_id, body["reason"])
+
+    @endpoint(
+        "POST",
+        "/contracts/<contract_id>/accept",
+        summary="Accept the offer version you read: the contract starts",
+        tags=("contracts",),
+        body=contracts_api.AcceptOfferRequest,
+        response=contracts_api.ContractResponse,
+        errors=(404, 409),
+    )
+    def accept_offer(
+        self, request: Request, contract_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        return self.contracts.accept_offer(contract_id, body["version"])
+
+    # -- milestones ------------------------------------------------------------
+
+    @endpoint(
+        "POST",
+        "/contracts/<contract_id>/milestones/<milestone_id>/submit",
+        summary="Submit work on a funded milestone (the seller)",
+        tags=("contracts",),
+        body=contracts_api.SubmitWorkRequest,
+        response=contracts_api.ContractResponse,
+        errors=(404, 409),
+    )
+    def submit_work(
+        self, request: Request, contract_id: str, milestone_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        return self.contracts.submit_work(contract_id, milestone_id, json_ready(body))
+
+    @endpoint(
+        "POST",
+        "/contracts/<contract_id>/milestones/<milestone_id>/request-changes",
+        summary="Ask for a revision of submitted work (the buyer; counts against the limit)",
+        tags=("contracts",),
+        body=contracts_api.ChangesRequest,
+        response=contracts_api.ContractResponse,
+        errors=(404, 409),
+    )
+    def request_milestone_changes(
+        self, request: Request, contract_id: str, milestone_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        return self.contracts.request_changes(contract_id, milestone_id, body["reason"])
+
+    @endpoint(
+        "POST",
+        "/contracts/<contract_id>/milestones/<milestone_id>/approve",
+        summary="Approve submitted work: its escrow is released to the seller",
+        tags=("contracts",),
+        response=contracts_api.ContractResponse,
+        errors=(404, 409),
+        key_required=True,
+    )
+    def approve(self, request: Request, contract_id: str, milestone_id: str) -> dict[str, Any]:
+        return self.contracts.approve(contract_id, milestone_id)
+
+    @endpoint(
+        "POST",
+        "/contracts/<contract_id>/milestones/<milestone_id>/progress",
+        summary="Post a progress update on a milestone (the seller)",
+        tags=("contracts",),
+        body=contracts_api.NoteRequest,
+        response=contracts_api.ContractResponse,
+        errors=(404, 409),
+    )
+    def report_progress(
+        self, request: Request, contract_id: str, milestone_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        return self.contracts.report_progress(contract_id, milestone_id, body["note"])
+
+    @endpoint(
+        "POST",
+        "/contracts/<contract_id>/milestones/<milestone_id>/dispute",
+        summary="Dispute a funded milestone (either party): its escrow is frozen",
+        tags=("contracts",),
+        body=contracts_api.ChangesRequest,
+        response=contracts_api.ContractResponse,
+        errors=(404, 409),
+    )
+    def open_dispute(
+        self, request: Request, contract_id: str, milestone_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        return self.contracts.open_dispute(contract_id, milestone_id, body["reason"])
+
+    @endpoint(
+        "POST",
+        "/contracts/<contract_id>/milestones/<milestone_id>/resolve",
+        summary="Resolve a dispute with a split (administrators)",
+        tags=("contracts",),
+        body=contracts_api.ResolveDisputeRequest,
+        response=contracts_api.ContractResponse,
+        errors=(404, 409),
+        key_required=True,
+    )
+    def resolve_dispute(
+        self, request: Request, contract_id: str, milestone_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        self._role("admin")
+        return self.contracts.resolve_dispute(contract_id, milestone_id, json_ready(body))
+
+    @endpoint(
+        "POST",
+        "/contracts/<contract_id>/changes",
+        summary="Propose adding, changing or removing a milestone",
+        tags=("contracts",),
+        body=contracts_api.MilestoneChangeRequest,
+        response=contracts_api.ContractResponse,
+        errors=(404, 409),
+    )
+    def propose_change(
+        self, request: Request, contract_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        return self.contracts.propose_change(contract_id, json_ready(body))
+
+    @endpoint(
+        "POST",
+        "/contracts/<contract_id>/changes/<change_id>/answer",
+        summary="Accept or refuse the other party's proposed change",
+        tags=("contracts",),
+        body=contracts_api.AnswerRequest,
+        response=contracts_api.ContractResponse,
+        errors=(404, 409),
+        key_required=True,
+    )
+    def answer_change(
+        self, request: Request, contract_id: str, change_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        return self.contracts.answer_change(contract_id, change_id, body["accept"])
+
+    @endpoint(
+        "POST",
+        "/contracts/<contract_id>/cancellation",
+        summary="Propose ending the contract (the buyer ends it at once if nothing is funded)",
+        tags=("contracts",),
+        body=contracts_api.ChangesRequest,
+        response=contracts_api.ContractResponse,
+        errors=(404, 409),
+        key_required=True,
+    )
+    def propose_cancellation(
+        self, request: Request, contract_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        return self.contracts.propose_cancellation(contract_id, body["reason"])
+
+    @endpoint(
+        "POST",
+        "/contracts/<contract_id>/cancellation/answer",
+        summary="Agree to (held money is refunded) or refuse the proposed cancellation",
+        tags=("contracts",),
+        body=contracts_api.AnswerRequest,
+        response=contracts_api.ContractResponse,
+        errors=(404, 409),
+        key_required=True,
+    )
+    def answer_cancellation(
+        self, request: Request, contract_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        return self.contracts.answer_cancellation(contract_id, body["accept"])

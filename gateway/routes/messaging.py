@@ -1,0 +1,203 @@
+"""Messaging routes: conversations and their messages, notifications, and the
+live notification stream (server-sent events)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import eventlet
+import orjson
+from werkzeug.wrappers import Request, Response
+
+from gateway.endpoint import endpoint
+from gateway.routes.base import RoutesBase, read_when_visible
+from services.messaging import api as messaging_api
+from services.messaging import views as messaging_views
+from shared.jsonready import json_ready
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+STREAM_POLL_SECONDS = 0.5
+
+
+def live_notifications(views: Any, user_id: str, position: int) -> Iterator[bytes]:
+    """Server-sent events from the gateway's own inbox view: a green thread per
+    connection polls one indexed query; a comment every 15 s keeps proxies from
+    closing an idle stream. Each event's id is its log position, which the
+    browser sends back as Last-Event-ID when it reconnects."""
+    yield b"retry: 2000\n\n"
+    idle = 0.0
+    while True:
+        try:
+            with views.connect() as conn:
+                fresh = messaging_views.notifications_after(conn, user_id, position)
+        except Exception:
+            # The client reconnects after `retry` with Last-Event-ID: nothing is missed.
+            log.warning("notification stream ended", exc_info=True)
+            return
+        for item in fresh:
+            position = max(position, item["position"])
+            yield b"id: %d\nevent: notification\ndata: %s\n\n" % (
+                item["position"],
+                orjson.dumps(item),
+            )
+        idle = 0.0 if fresh else idle + STREAM_POLL_SECONDS
+        if idle >= 15:
+            idle = 0.0
+            yield b": keep-alive\n\n"
+        eventlet.sleep(STREAM_POLL_SECONDS)
+
+
+class MessagingRoutes(RoutesBase):
+    """Conversations are for their participants; notifications for their user."""
+
+    # -- conversations ------------------------------------------------------------
+
+    @endpoint(
+        "POST",
+        "/conversations",
+        summary="Start (or find) the conversation about a proposal or a contract",
+        tags=("messages",),
+        body=messaging_api.StartConversationRequest,
+        response=messaging_api.ConversationResponse,
+        errors=(404,),
+    )
+    def start_conversation(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
+        started = self.messaging.start_conversation(json_ready(body))
+        conversation_id = started["conversation_id"]
+        return read_when_visible(
+            self.messaging_views,
+            lambda conn: messaging_views.get_conversation(conn, conversation_id, self._me()),
+        )
+
+    @endpoint(
+        "GET",
+        "/me/conversations",
+        summary="Your conversations, with unread counts",
+        tags=("messages",),
+        response=messaging_api.ConversationList,
+    )
+    def my_conversations(self, request: Request) -> dict[str, Any]:
+        with self.messaging_views.connect() as conn:
+            return messaging_views.list_conversations(conn, self._me())
+
+    @endpoint(
+        "GET",
+        "/conversations/<conversation_id>",
+        summary="A conversation, with read receipts (its participants only)",
+        tags=("messages",),
+        response=messaging_api.ConversationResponse,
+        errors=(404,),
+    )
+    def get_conversation(self, request: Request, conversation_id: str) -> dict[str, Any]:
+        with self.messaging_views.connect() as conn:
+            return messaging_views.get_conversation(conn, conversation_id, self._me())
+
+    @endpoint(
+        "GET",
+        "/conversations/<conversation_id>/messages",
+        summary="Messages, newest first (order=desc) or oldest first (order=asc)",
+        tags=("messages",),
+        query=messaging_api.MessagesQuery,
+        response=messaging_api.MessagePage,
+        errors=(404,),
+        cached_by=("messaging_views",),
+    )
+    def list_messages(
+        self, request: Request, conversation_id: str, query: dict[str, Any]
+    ) -> dict[str, Any]:
+        with self.messaging_views.connect() as conn:
+            messaging_views.get_conversation(conn, conversation_id, self._me())
+            return messaging_views.list_messages(
+                conn, conversation_id, query["order"], query["limit"], query["cursor"]
+            )
+
+    @endpoint(
+        "POST",
+        "/conversations/<conversation_id>/messages",
+        summary="Send a message (text and/or your own files)",
+        tags=("messages",),
+        body=messaging_api.PostMessageRequest,
+        response=messaging_api.MessageResponse,
+        status=201,
+        errors=(404,),
+    )
+    def post_message(
+        self, request: Request, conversation_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        posted = self.messaging.post_message(conversation_id, json_ready(body))
+        return {
+            "seq": posted["seq"],
+            "message_id": posted["message_id"],
+            "sender_id": self._me(),
+            "text": body["text"],
+            "file_ids": [str(f) for f in body["file_ids"]],
+            "sent_at": json_ready(datetime.now(UTC)),
+        }
+
+    @endpoint(
+        "POST",
+        "/conversations/<conversation_id>/read",
+        summary="A read receipt: you have read up to this message",
+        tags=("messages",),
+        body=messaging_api.ReadRequest,
+        response=messaging_api.MarkedResponse,
+        errors=(404, 409),
+    )
+    def mark_read(
+        self, request: Request, conversation_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        return self.messaging.mark_read(conversation_id, body["up_to"])
+
+    # -- notifications --------------------------------------------------------------
+
+    @endpoint(
+        "GET",
+        "/me/notifications",
+        summary="Your notifications, newest first (unread=true for unread only)",
+        tags=("notifications",),
+        query=messaging_api.NotificationsQuery,
+        response=messaging_api.NotificationPage,
+    )
+    def my_notifications(self, request: Request, query: dict[str, Any]) -> dict[str, Any]:
+        with self.notification_views.connect() as conn:
+            return messaging_views.list_notifications(
+                conn, self._me(), query["unread"], query["limit"], query["cursor"]
+            )
+
+    @endpoint(
+        "POST",
+        "/me/notifications/read",
+        summary="Mark notifications read: the listed ones, or all",
+        tags=("notifications",),
+        body=messaging_api.MarkNotificationsRequest,
+        response=messaging_api.MarkedResponse,
+    )
+    def mark_notifications(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
+        up_to = None
+        if body["all"]:
+            with self.notification_views.connect() as conn:
+                up_to = messaging_views.latest_position(conn, self._me())
+        return self.messaging.mark_notifications_read(json_ready(body), up_to)
+
+    @endpoint(
+        "GET",
+        "/me/notifications/stream",
+        summary="Live notifications as server-sent events (resume with Last-Event-ID)",
+        tags=("notifications",),
+    )
+    def notification_stream(self, request: Request) -> Response:
+        user = self._me()
+        # eventlet's server buffers 4 KB before writing; an event must go out at once.
+        request.environ["eventlet.minimum_write_chunk_size"] = 0
+        last = request.headers.get("Last-Event-ID", "")
+        with self.notification_views.connect() as conn:
+            position = int(last) if last.isdigit() else messaging_views.latest_position(conn, user)
+        return Response(
+            live_notifications(self.notification_views, user, position),
+            mimetype="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )

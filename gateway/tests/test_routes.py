@@ -1,0 +1,133 @@
+"""The one router: every route is served once, by its context's module, and
+forwards only the input its schemas validated."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Any
+
+from marshmallow import Schema, fields
+from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR, DependencyProvider
+from nameko.rpc import RpcProxy
+
+from gateway.endpoint import API_PREFIX, ROUTES
+from gateway.routes import CONTEXTS
+from gateway.routes.base import RoutesBase
+from gateway.routes.health import SERVICES
+from gateway.service import GatewayService
+from shared.money import MoneySchema
+
+MODULE_OF_TAG = {
+    "accounts": "identity",
+    "profiles": "identity",
+    "projects": "projects",
+    "alerts": "projects",
+    "proposals": "bidding",
+    "contracts": "contracts",
+    "escrow": "escrow",
+    "messages": "messaging",
+    "notifications": "messaging",
+    "reputation": "reputation",
+    "files": "files",
+}
+"""Each OpenAPI tag belongs to one bounded context, whose module serves it."""
+
+
+def entrypoints() -> list[tuple[str, str, str, str]]:
+    """(method, url, handler name, handler module) of every HTTP entrypoint."""
+    found = []
+    for name, member in inspect.getmembers(GatewayService):
+        for entrypoint in getattr(member, ENTRYPOINT_EXTENSIONS_ATTR, ()):
+            module = member.__module__.rpartition(".")[2]
+            found.append((entrypoint.method, entrypoint.url, name, module))
+    return found
+
+
+def test_every_api_route_is_declared_once_and_served_by_one_handler():
+    declared = [(route.method, route.path) for route in ROUTES]
+    assert len(declared) == len(set(declared)) >= 70
+    served = [(method, url) for method, url, _, _ in entrypoints()]
+    assert len(served) == len(set(served))
+    api = {pair for pair in served if pair[1].startswith(API_PREFIX + "/")}
+    catch_all = {
+        ("GET", f"{API_PREFIX}/openapi.json"),
+        ("OPTIONS", f"{API_PREFIX}/<path:rest>"),
+        ("GET,POST,PUT,PATCH,DELETE", f"{API_PREFIX}/<path:rest>"),
+    }
+    assert api - catch_all == set(declared)
+
+
+def test_no_context_hides_another_contexts_handler():
+    """Two contexts defining one name would leave GatewayService one handler."""
+    owners: dict[str, str] = {}
+    for context in CONTEXTS:
+        for name in vars(context):
+            if not name.startswith("__"):
+                assert name not in owners, f"{name} in {owners.get(name)} and {context.__name__}"
+                owners[name] = context.__name__
+    assert not set(owners) & set(vars(RoutesBase)) - {"__annotations__"}
+
+
+def test_every_route_is_in_its_contexts_module():
+    tags = {(route.method, route.path): route.tags for route in ROUTES}
+    for method, url, name, module in entrypoints():
+        route_tags = tags.get((method, url))
+        if route_tags is None:  # a plain @http route: health, metrics, docs
+            assert module == "health", f"{name} ({method} {url}) is in {module}"
+            continue
+        assert route_tags, f"{method} {url} has no tag"
+        expected = {MODULE_OF_TAG[tag] for tag in route_tags}
+        assert expected == {module}, f"{name} ({method} {url}) is in {module}"
+
+
+def test_every_dependency_a_route_may_use_is_declared_by_the_service():
+    for name in RoutesBase.__annotations__:
+        assert isinstance(getattr(GatewayService, name, None), DependencyProvider), name
+    for name in SERVICES:
+        assert isinstance(getattr(GatewayService, name), RpcProxy), name
+
+
+def test_no_handler_reads_the_raw_body():
+    """Handlers take the ``body`` and ``query`` their endpoint validated."""
+    for path in sorted(Path(__file__).parents[1].joinpath("routes").glob("*.py")):
+        source = path.read_text()
+        for raw in ("get_json(", "get_data(", "request.json", "request.data", "request.args"):
+            assert raw not in source, f"{path.name} reads {raw}"
+
+
+ROUND_TRIP = (fields.String, fields.Integer, fields.Boolean, fields.UUID, fields.Date)
+"""Field types whose value, in JSON form (``json_ready``), loads back to itself."""
+CHECKS_ONLY = {MoneySchema: {"amount": 1, "currency": "EUR"}}
+"""Schemas whose load hooks only validate, and return what they were given."""
+
+
+def _field_types_round_trip(schema: Schema, where: str) -> None:
+    hooks = {tag for tag in schema._hooks if "load" in tag}
+    sample = CHECKS_ONLY.get(type(schema))
+    if sample is not None and schema.load(sample) == sample:
+        hooks = set()
+    assert not hooks, f"{where} transforms its input ({hooks})"
+    for name, field in schema.fields.items():
+        _field_round_trips(field, f"{where}.{name}")
+
+
+def _field_round_trips(field: Any, where: str) -> None:
+    assert field.data_key is None, f"{where} is read from another key"
+    if isinstance(field, fields.Nested):
+        _field_types_round_trip(field.schema, where)
+    elif isinstance(field, fields.List):
+        _field_round_trips(field.inner, where + "[]")
+    elif isinstance(field, fields.Dict):
+        _field_round_trips(field.key_field, where + "{key}")
+        _field_round_trips(field.value_field, where + "{value}")
+    else:
+        assert isinstance(field, ROUND_TRIP), f"{where} is a {type(field).__name__}"
+
+
+def test_every_body_a_handler_forwards_loads_again_as_the_service_loads_it():
+    """Handlers send ``json_ready(body)`` on, and the service loads it with the
+    same schema: that must give what the gateway loaded from the request."""
+    for route in ROUTES:
+        if route.body_schema is not None:
+            _field_types_round_trip(route.body_schema, route.body.__name__)
