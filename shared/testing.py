@@ -1,4 +1,5 @@
-"""Finding real PostgreSQL and RabbitMQ servers for tests.
+"""Finding real PostgreSQL and RabbitMQ servers for tests, and
+:class:`ServiceHarness` for the fast tests of each service's entrypoints.
 
 testcontainers is tried first; where no Docker engine runs (it fails within a
 second) the tests use the servers given by ``TEST_POSTGRES_URL`` and
@@ -7,17 +8,38 @@ second) the tests use the servers given by ``TEST_POSTGRES_URL`` and
 
 from __future__ import annotations
 
+import inspect
 import os
 import random
 import socket
+import uuid
+from collections.abc import Sequence
 from contextlib import suppress
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
+from nameko.testing.services import worker_factory
+
+from shared.clock import FixedClock
+from shared.context import Context
+from shared.database import Database, create_schema
+from shared.eventlog import ServiceEventLog
+from shared.eventstore import RecordedEvent, StreamNotFound, category_of
+from shared.eventstore.sql import SqlEventStore
 from shared.probes import reachable_amqp, reachable_postgres
+from shared.projection import ProjectionHandle, ProjectionRunner, ProjectionWorker
+from shared.sql import create_sql_engine
 from shared.sql import temporary_database as fresh_postgres_database
 
-__all__ = ["free_port", "fresh_postgres_database", "reachable_amqp", "reachable_postgres"]
+__all__ = [
+    "ServiceHarness",
+    "free_port",
+    "fresh_postgres_database",
+    "reachable_amqp",
+    "reachable_postgres",
+]
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 DEFAULT_AMQP_URI = "amqp://guest:guest@127.0.0.1:5672/"
@@ -82,3 +104,94 @@ def free_port() -> int:
                 continue
             return port
     raise RuntimeError(f"no free port found between 10000 and {low}")
+
+
+# -- driving a service's entrypoints without a broker ---------------------------------
+
+TEST_TIME = datetime(2030, 1, 7, 9, 0, tzinfo=UTC)
+"""What a :class:`ServiceHarness`'s clock says unless told otherwise (a Monday)."""
+
+
+class ServiceHarness:
+    """A service's entrypoints called directly, as Nameko's ``worker_factory``
+    makes them: the event log on an embedded SQLite event store, the read
+    models in a SQLite file beside it, a :class:`FixedClock`, and the
+    service's projections run when the test says (:meth:`catch_up`).
+
+    Each :meth:`worker` is one request (one worker): its own context, and so its
+    own event-id sequence. Two workers with the same ``key`` are a request and
+    its retry. Any other dependency is a ``MagicMock`` unless given.
+    """
+
+    def __init__(
+        self,
+        service_cls: type,
+        directory: Path,
+        config: dict[str, Any] | None = None,
+        **dependencies: Any,
+    ) -> None:
+        self.service_cls = service_cls
+        self.store = SqlEventStore(f"sqlite:///{directory / 'events.sqlite'}")
+        self.engine = create_sql_engine(f"sqlite:///{directory / 'readmodel.sqlite'}")
+        create_schema(self.engine, *service_cls.db.metadatas)
+        self.db = Database(self.engine)
+        self.clock = FixedClock(TEST_TIME)
+        self.config: dict[str, Any] = {"AMQP_URI": "memory://", **(config or {})}
+        self.dependencies = dependencies
+        self.views: dict[str, ProjectionHandle] = {}
+        for name, provider in inspect.getmembers(service_cls):
+            if isinstance(provider, ProjectionWorker):
+                runner = ProjectionRunner(provider.projection, self.store, self.engine)
+                runner.prepare()
+                self.views[name] = ProjectionHandle(self.engine, runner)
+
+    def worker(
+        self,
+        actor: str = "system:test",
+        roles: Sequence[str] = (),
+        key: str | None = None,
+        **dependencies: Any,
+    ) -> Any:
+        """A service instance for one request by ``actor`` (``key``: its Idempotency-Key)."""
+        correlation = str(uuid.uuid4())
+        context = Context(correlation, correlation, actor, self.service_cls.name, tuple(roles), key)
+        given = {**self.dependencies, **dependencies}
+        return worker_factory(
+            self.service_cls,
+            context=context,
+            event_log=given.pop("event_log", None) or ServiceEventLog(self.store, context),
+            db=self.db,
+            clock=self.clock,
+            nameko_config=self.config,
+            **self.views,
+            **given,
+        )
+
+    def catch_up(self) -> None:
+        """Bring the service's read models up to the log."""
+        for view in self.views.values():
+            view.runner.catch_up()
+
+    def append(
+        self, stream: str, events: Sequence[tuple[str, dict[str, Any]]], actor: str = "system:test"
+    ) -> None:
+        """Record events as another service would have (a test's setup)."""
+        correlation = str(uuid.uuid4())
+        context = Context(correlation, correlation, actor, category_of(stream))
+        ServiceEventLog(self.store, context).record(stream, events)
+
+    def recorded(self, stream: str) -> list[RecordedEvent]:
+        try:
+            return self.store.read_stream(stream)
+        except StreamNotFound:
+            return []
+
+    def types(self, stream: str) -> list[str]:
+        """The types of the stream's events, in order."""
+        return [e.type for e in self.recorded(stream)]
+
+    def message(self, stream: str, event_type: str) -> dict[str, Any]:
+        """The last ``event_type`` of the stream as the relay publishes it (an
+        event handler's payload)."""
+        event = next(e for e in reversed(self.recorded(stream)) if e.type == event_type)
+        return orjson.loads(orjson.dumps(event.envelope()))
