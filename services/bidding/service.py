@@ -85,11 +85,10 @@ class BiddingService(MarketplaceService):
         actor = self.context.actor_id
         current = self.event_log.get(PROPOSAL, proposal_id)
         project = self._project(current.project_id) if current.exists else ProjectFacts()
-        return proposal_view(
-            self.event_log.run(
-                PROPOSAL, proposal_id, lambda s: domain.edit(s, actor, wanted, project)
-            )
+        state = self.event_log.run(
+            PROPOSAL, proposal_id, lambda s: domain.edit(s, actor, wanted, project)
         )
+        return proposal_view(state)
 
     @rpc
     def withdraw_proposal(self, proposal_id: str, reason: str = "") -> dict[str, Any]:
@@ -110,23 +109,22 @@ class BiddingService(MarketplaceService):
     @rpc
     def shortlist_proposal(self, proposal_id: str, on: bool = True) -> dict[str, Any]:
         actor = self.context.actor_id
-        return proposal_view(
-            self.event_log.run(PROPOSAL, proposal_id, lambda s: domain.shortlist(s, actor, on))
-        )
+        state = self.event_log.run(PROPOSAL, proposal_id, lambda s: domain.shortlist(s, actor, on))
+        return proposal_view(state)
 
     @rpc
     def archive_proposal(self, proposal_id: str) -> dict[str, Any]:
         actor = self.context.actor_id
-        return proposal_view(
-            self.event_log.run(PROPOSAL, proposal_id, lambda s: domain.archive(s, actor))
-        )
+        state = self.event_log.run(PROPOSAL, proposal_id, lambda s: domain.archive(s, actor))
+        return proposal_view(state)
 
     @rpc
     def decline_proposal(self, proposal_id: str, reason: str = "") -> dict[str, Any]:
         actor = self.context.actor_id
-        return proposal_view(
-            self.event_log.run(PROPOSAL, proposal_id, lambda s: domain.decline(s, actor, reason))
+        state = self.event_log.run(
+            PROPOSAL, proposal_id, lambda s: domain.decline(s, actor, reason)
         )
+        return proposal_view(state)
 
     @rpc
     def invite_seller(self, project_id: str, seller_id: str, message: str = "") -> dict[str, Any]:
