@@ -3,7 +3,7 @@ reputation numbers are a projection of its events (``views.ReputationView``)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from nameko.timer import timer
@@ -13,6 +13,7 @@ from services.reputation.domain import ContractEnd, Feedback
 from services.reputation.views import ReputationView
 from shared.config import settings
 from shared.consumer import decode_message, event_handler
+from shared.eventlog import Aggregate
 from shared.logging import get_logger
 from shared.projection import ProjectionWorker
 from shared.service import MarketplaceService, rpc
@@ -23,6 +24,10 @@ log = get_logger(__name__)
 
 def feedback_stream(contract_id: str) -> str:
     return f"feedback-{contract_id}"
+
+
+FEEDBACK = Aggregate("contract", feedback_stream, domain.evolve, Feedback)
+"""The reviews of one contract's parties, and whether they are revealed."""
 
 
 class ReputationService(MarketplaceService):
@@ -44,11 +49,10 @@ class ReputationService(MarketplaceService):
     def submit_review(self, contract_id: str, request: dict[str, Any]) -> dict[str, Any]:
         review = load(api.ReviewRequest(), request)
         end = self._end(contract_id)
-        actor, now, window = self.context.actor_id, datetime.now(UTC), self.window
-        state = self.event_log.command(
-            feedback_stream(contract_id),
-            domain.evolve,
-            Feedback(),
+        actor, now, window = self.context.actor_id, self.clock.now(), self.window
+        state = self.event_log.run(
+            FEEDBACK,
+            contract_id,
             lambda s: domain.submit_review(s, end, actor, review, now, window),
         )
         return {"contract_id": contract_id, "revealed": state.revealed}
@@ -64,25 +68,15 @@ class ReputationService(MarketplaceService):
     def _open_window(self, payload: dict[str, Any]) -> None:
         contract_id = decode_message(payload).data["contract_id"]
         end, window = self._end(contract_id), self.window
-        self.event_log.command(
-            feedback_stream(contract_id),
-            domain.evolve,
-            Feedback(),
-            lambda s: domain.open_window(s, end, window),
-        )
+        self.event_log.run(FEEDBACK, contract_id, lambda s: domain.open_window(s, end, window))
 
     @timer(interval=settings().review_reveal_check_seconds)
     def reveal_closed_windows(self) -> int:
-        now = datetime.now(UTC)
+        now = self.clock.now()
         with self.reputation_views.connect() as conn:
             due = views.windows_to_close(conn, now)
         for contract_id in due:
-            self.event_log.command(
-                feedback_stream(contract_id),
-                domain.evolve,
-                Feedback(),
-                lambda s: domain.reveal_when_closed(s, now),
-            )
+            self.event_log.run(FEEDBACK, contract_id, lambda s: domain.reveal_when_closed(s, now))
         if due:
             log.info("review windows closed", contracts=len(due))
         return len(due)
