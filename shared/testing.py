@@ -13,20 +13,30 @@ import os
 import random
 import socket
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
+from nameko.dependency_providers import Config
 from nameko.testing.services import worker_factory
 
 from shared.clock import FixedClock
 from shared.context import Context
 from shared.database import Database, create_schema
 from shared.eventlog import ServiceEventLog
-from shared.eventstore import RecordedEvent, StreamNotFound, category_of
+from shared.eventstore import (
+    AppendResult,
+    EventStore,
+    ExpectedRevision,
+    NewEvent,
+    RecordedEvent,
+    StreamNotFound,
+    StreamState,
+    category_of,
+)
 from shared.eventstore.sql import SqlEventStore
 from shared.probes import reachable_amqp, reachable_postgres
 from shared.projection import ProjectionHandle, ProjectionRunner, ProjectionWorker
@@ -108,15 +118,37 @@ def free_port() -> int:
 
 # -- driving a service's entrypoints without a broker ---------------------------------
 
-TEST_TIME = datetime(2030, 1, 7, 9, 0, tzinfo=UTC)
-"""What a :class:`ServiceHarness`'s clock says unless told otherwise (a Monday)."""
+
+class RacingStore:
+    """An event store whose next appends to a stream may first let another
+    writer in (see :meth:`ServiceHarness.race`); otherwise the store it wraps."""
+
+    def __init__(self, store: EventStore) -> None:
+        self.inner = store
+        self.races: dict[str, list[Callable[[], None]]] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def append(
+        self,
+        stream: str,
+        events: Sequence[NewEvent],
+        expected_revision: ExpectedRevision = StreamState.ANY,
+    ) -> AppendResult:
+        pending = self.races.get(stream)
+        if pending:
+            pending.pop()()
+        return self.inner.append(stream, events, expected_revision)
 
 
 class ServiceHarness:
     """A service's entrypoints called directly, as Nameko's ``worker_factory``
     makes them: the event log on an embedded SQLite event store, the read
-    models in a SQLite file beside it, a :class:`FixedClock`, and the
-    service's projections run when the test says (:meth:`catch_up`).
+    models in a SQLite file beside it, a :class:`FixedClock` (stopped at the
+    time the harness was made: the store stamps events with the real time,
+    and some decisions compare the two), and the service's projections run
+    when the test says (:meth:`catch_up`).
 
     Each :meth:`worker` is one request (one worker): its own context, and so its
     own event-id sequence. Two workers with the same ``key`` are a request and
@@ -131,15 +163,18 @@ class ServiceHarness:
         **dependencies: Any,
     ) -> None:
         self.service_cls = service_cls
-        self.store = SqlEventStore(f"sqlite:///{directory / 'events.sqlite'}")
+        self.store = RacingStore(SqlEventStore(f"sqlite:///{directory / 'events.sqlite'}"))
         self.engine = create_sql_engine(f"sqlite:///{directory / 'readmodel.sqlite'}")
         create_schema(self.engine, *service_cls.db.metadatas)
         self.db = Database(self.engine)
-        self.clock = FixedClock(TEST_TIME)
+        self.clock = FixedClock(datetime.now(UTC).replace(microsecond=0))
         self.config: dict[str, Any] = {"AMQP_URI": "memory://", **(config or {})}
         self.dependencies = dependencies
         self.views: dict[str, ProjectionHandle] = {}
+        self.configs: dict[str, dict[str, Any]] = {}
         for name, provider in inspect.getmembers(service_cls):
+            if isinstance(provider, Config):
+                self.configs[name] = self.config
             if isinstance(provider, ProjectionWorker):
                 runner = ProjectionRunner(provider.projection, self.store, self.engine)
                 runner.prepare()
@@ -162,10 +197,19 @@ class ServiceHarness:
             event_log=given.pop("event_log", None) or ServiceEventLog(self.store, context),
             db=self.db,
             clock=self.clock,
-            nameko_config=self.config,
-            **self.views,
-            **given,
+            **{**self.configs, **self.views, **given},
         )
+
+    def race(
+        self,
+        stream: str,
+        events: Sequence[tuple[str, dict[str, Any]]],
+        times: int = 1,
+        actor: str = "system:other",
+    ) -> None:
+        """Another writer appends ``events`` to ``stream`` just before each of the
+        service's next ``times`` appends there (after it decided): a race lost."""
+        self.store.races[stream] = [lambda: self.append(stream, events, actor)] * times
 
     def catch_up(self) -> None:
         """Bring the service's read models up to the log."""
@@ -178,7 +222,7 @@ class ServiceHarness:
         """Record events as another service would have (a test's setup)."""
         correlation = str(uuid.uuid4())
         context = Context(correlation, correlation, actor, category_of(stream))
-        ServiceEventLog(self.store, context).record(stream, events)
+        ServiceEventLog(self.store.inner, context).record(stream, events)
 
     def recorded(self, stream: str) -> list[RecordedEvent]:
         try:
