@@ -2,9 +2,14 @@
 
 Entrypoints keep domain logic pure: ``evolve(state, event) -> state`` folds a
 stream into state, ``decide(state) -> [(type, data), ...]`` says what happens.
-:meth:`ServiceEventLog.execute` loads, decides and appends with the stream's
-revision as the expected one, and decides again on the fresh state if another
-writer got there first.
+An :class:`Aggregate` names one kind of entity a service keeps (its stream
+name, its fold, its empty state), and every command of every service goes
+through :meth:`ServiceEventLog.run`: load the entity, decide, append with the
+stream's revision as the expected one, and decide again on the fresh state
+if another writer got there first (up to ``attempts`` times, then
+:class:`StaleState`, a 409). :meth:`ServiceEventLog.create` starts a new
+entity's stream; :meth:`ServiceEventLog.record` stays for appends that are
+not one entity's decision (several streams, or any revision).
 
 Retried requests: when the request carries the client's Idempotency-Key, the
 events a command records get ids derived from it (and from the stream and
@@ -21,13 +26,14 @@ import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from nameko.extensions import DependencyProvider
 
 from shared.config import settings
 from shared.context import Context, worker_context
-from shared.errors import StaleState
+from shared.errors import NotFound, StaleState
 from shared.eventstore import (
     AppendResult,
     EventStore,
@@ -38,9 +44,47 @@ from shared.eventstore import (
     open_event_store,
 )
 from shared.schemas import DecodedEvent, EventRegistry, registry
+from shared.validation import known_id
 
 S = TypeVar("S")
 EventSpec = tuple[str, Mapping[str, Any]]
+Decide = Callable[[S], Sequence[EventSpec]]
+EntityId = str | tuple[str, ...]
+
+ATTEMPTS = 5
+"""How many times a command decides before a stream that keeps moving is a 409."""
+
+
+@dataclass(frozen=True)
+class Aggregate(Generic[S]):
+    """One kind of entity a service keeps, one stream per entity.
+
+    ``stream`` names an entity's stream from its id (or from the parts of its
+    id, given as a tuple). ``initial`` makes the empty state (called for every
+    fold: a fold may build its state in place). ``exists`` says whether a state
+    is an entity at all, for :meth:`require`. Ids come from callers: unless
+    ``checks_id`` is off (an email address names a claim), one that is not a
+    UUID names nothing.
+    """
+
+    name: str
+    stream: Callable[..., str]
+    evolve: Callable[[S, DecodedEvent], S]
+    initial: Callable[[], S]
+    exists: Callable[[S], bool] | None = None
+    checks_id: bool = True
+
+    def stream_for(self, entity_id: EntityId) -> str:
+        parts = entity_id if isinstance(entity_id, tuple) else (entity_id,)
+        if self.checks_id:
+            parts = tuple(known_id(part, self.name) for part in parts)
+        return self.stream(*(str(part) for part in parts))
+
+    def require(self, state: S) -> S:
+        """The state, or NotFound ("no such <name>") if it is no entity."""
+        if self.exists is not None and not self.exists(state):
+            raise NotFound(f"no such {self.name}")
+        return state
 
 
 class ServiceEventLog:
@@ -60,16 +104,6 @@ class ServiceEventLog:
         n = self._new_ids[purpose]
         self._new_ids[purpose] += 1
         return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{key}|id|{purpose}|{n}"))
-
-    def recorded_by_this_request(self, stream: str) -> bool:
-        """Whether this request (a retry) already recorded its next append to ``stream``."""
-        first = self._request_event_id(stream, 0)
-        if first is None:
-            return False
-        try:
-            return any(e.event_id == first for e in self.store.read_stream(stream))
-        except StreamNotFound:
-            return False
 
     def _request_event_id(self, stream: str, index: int) -> uuid.UUID | None:
         key = self.context.request_key
@@ -109,27 +143,92 @@ class ServiceEventLog:
         revision = recorded[-1].revision if recorded else self.store.stream_revision(stream)
         return [self.schemas.decode(e) for e in recorded], revision
 
+    # -- the command path ------------------------------------------------------
+
+    def get(self, aggregate: Aggregate[S], entity_id: EntityId) -> S:
+        """The entity's state now (its empty state if it has no stream)."""
+        state, _ = self._fold(aggregate.stream_for(entity_id), aggregate.evolve, aggregate.initial)
+        return state
+
+    def run(
+        self,
+        aggregate: Aggregate[S],
+        entity_id: EntityId,
+        decide: Decide[S],
+        attempts: int = ATTEMPTS,
+    ) -> S:
+        """Load the entity, decide, append at the revision it was loaded at, and
+        decide again on the fresh state when another writer got there first.
+        Returns the state after the command (unchanged if it decided nothing).
+
+        ``attempts=1``: a conflict is not decided again but raised as
+        :class:`StaleState`, for commands where losing a race is the answer
+        (two sign-ups for one address, two rotations of one token).
+        """
+        stream = aggregate.stream_for(entity_id)
+        state, result = self._execute(stream, aggregate.evolve, aggregate.initial, decide, attempts)
+        return self._after(stream, aggregate.evolve, state, result)
+
+    def create(
+        self, aggregate: Aggregate[S], entity_id: EntityId, events: Sequence[EventSpec]
+    ) -> S:
+        """Start a new entity's stream with ``events``; :class:`StaleState` if
+        it exists already (a retry of this request finds its own events instead,
+        by their ids). Returns the new entity's state."""
+        self.record(aggregate.stream_for(entity_id), events, StreamState.NO_STREAM)
+        return self.get(aggregate, entity_id)
+
+    # -- the same on a stream named directly (tools, tests) --------------------------
+
     def state(
         self, stream: str, evolve: Callable[[S, DecodedEvent], S], initial: S
     ) -> tuple[S, int | None]:
-        events, revision = self.load(stream)
-        state = initial
-        for event in events:
-            state = evolve(state, event)
-        return state, revision
+        return self._fold(stream, evolve, lambda: initial)
 
     def execute(
         self,
         stream: str,
         evolve: Callable[[S, DecodedEvent], S],
         initial: S,
-        decide: Callable[[S], Sequence[EventSpec]],
-        attempts: int = 5,
+        decide: Decide[S],
+        attempts: int = ATTEMPTS,
     ) -> tuple[S, AppendResult | None]:
         """Run a command against a stream; returns the state it decided on."""
+        return self._execute(stream, evolve, lambda: initial, decide, attempts)
+
+    def command(
+        self,
+        stream: str,
+        evolve: Callable[[S, DecodedEvent], S],
+        initial: S,
+        decide: Decide[S],
+    ) -> S:
+        """Run a command; return the stream's state after it."""
+        state, result = self.execute(stream, evolve, initial, decide)
+        return self._after(stream, evolve, state, result)
+
+    # -- inside ----------------------------------------------------------------------
+
+    def _fold(
+        self, stream: str, evolve: Callable[[S, DecodedEvent], S], initial: Callable[[], S]
+    ) -> tuple[S, int | None]:
+        events, revision = self.load(stream)
+        state = initial()
+        for event in events:
+            state = evolve(state, event)
+        return state, revision
+
+    def _execute(
+        self,
+        stream: str,
+        evolve: Callable[[S, DecodedEvent], S],
+        initial: Callable[[], S],
+        decide: Decide[S],
+        attempts: int,
+    ) -> tuple[S, AppendResult | None]:
         for _ in range(attempts):
             recorded, revision = self.load(stream)
-            state = initial
+            state = initial()
             for event in recorded:
                 state = evolve(state, event)
             first = self._request_event_id(stream, 0)
@@ -149,19 +248,15 @@ class ServiceEventLog:
             {"stream": stream, "attempts": attempts},
         )
 
-    def command(
+    def _after(
         self,
         stream: str,
         evolve: Callable[[S, DecodedEvent], S],
-        initial: S,
-        decide: Callable[[S], Sequence[EventSpec]],
+        state: S,
+        result: AppendResult | None,
     ) -> S:
-        """Run a command; return the stream's state after it.
-
-        Only the events from the command's first revision on are read back
-        and folded in, rather than the whole stream again.
-        """
-        state, result = self.execute(stream, evolve, initial, decide)
+        """The state a command decided on, with the command's own events folded
+        in (read back from its first revision on, not the whole stream again)."""
         if result is not None:
             for recorded in self.store.read_stream(stream, from_revision=result.first_revision):
                 state = evolve(state, self.schemas.decode(recorded))

@@ -56,10 +56,17 @@ learned_events = sa.Table(
 class Facts:
     """One service's store of the published events it learned."""
 
-    def __init__(self, db: Database, consumer: str, schemas: EventRegistry = registry) -> None:
+    def __init__(
+        self,
+        db: Database,
+        consumer: str,
+        schemas: EventRegistry = registry,
+        wait_seconds: float = FACTS_WAIT_SECONDS,
+    ) -> None:
         self.db = db
         self.consumer = consumer
         self.schemas = schemas
+        self.wait_seconds = wait_seconds
 
     def learn(self, payload: Mapping[str, Any]) -> PublishedEvent:
         """Validate a published envelope and keep it (once)."""
@@ -107,11 +114,11 @@ class Facts:
         evolve: Evolve[S],
         initial: S,
         ready: Callable[[S], bool],
-        timeout: float = FACTS_WAIT_SECONDS,
+        timeout: float | None = None,
     ) -> S:
         """The fold, once ``ready`` says it holds what the caller needs, or as
         it stands after ``timeout`` (the caller then says what is missing)."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + (self.wait_seconds if timeout is None else timeout)
         while True:
             state = self.fold(source, subject, evolve, initial)
             if ready(state) or time.monotonic() >= deadline:

@@ -1,5 +1,5 @@
 """What every marketplace service has: request context, its event log, its own
-read-model database, and a health check the gateway's readiness probe calls."""
+read-model database, a clock, and a health check the gateway's readiness probe calls."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from nameko.dependency_providers import Config
 from nameko.rpc import rpc as nameko_rpc
 from werkzeug.wrappers import Request, Response
 
+from shared.clock import Clock
 from shared.context import RequestContext
 from shared.database import ReadModelDatabase
 from shared.errors import ServiceError
@@ -31,6 +32,7 @@ class MarketplaceService:
     event_log = EventLog()
     db = ReadModelDatabase()
     nameko_config = Config()
+    clock = Clock()
 
     @property
     def config_amqp_uri(self) -> str:

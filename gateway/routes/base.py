@@ -17,8 +17,11 @@ from gateway.blobs import Uploads
 from gateway.http import RequestScope
 from gateway.idempotency import IdempotencyStore
 from gateway.response_cache import ResponseCache
+from services.bidding import views as bidding_views
 from services.contracts import views as contracts_views
-from shared.errors import Forbidden, NotFound
+from services.identity import views as identity_views
+from services.projects import views as projects_views
+from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
 from shared.projection import ProjectionHandle
 
 T = TypeVar("T")
@@ -81,6 +84,41 @@ class RoutesBase:
         principal = self.scope.principal
         if principal is None or principal.user_id != user_id:
             raise Forbidden("you can only change your own account")
+
+    # -- what a command needs to exist, checked in the gateway's own views ----------
+    # A service waits a moment for a fact it has not heard of yet (shared.facts),
+    # which only what exists deserves: what these views never saw is a 404 (or a
+    # 422, for attachments) here, at once, before any RPC.
+
+    def _open_project(self, project_id: str) -> dict[str, Any]:
+        with self.project_views.connect() as conn:
+            project = projects_views.get_project(conn, project_id)
+        if project["status"] != "open":
+            raise Conflict(
+                f"the project is {project['status']}",
+                {"reason": "project_not_open", "state": project["status"]},
+            )
+        return project
+
+    def _known_proposal(self, proposal_id: str) -> dict[str, Any]:
+        with self.proposal_views.connect() as conn:
+            return bidding_views.get_proposal(conn, proposal_id)
+
+    def _known_contract(self, contract_id: str) -> dict[str, Any]:
+        with self.contract_views.connect() as conn:
+            return contracts_views.get_contract(conn, contract_id, today())
+
+    def _own_files(self, file_ids: list[Any]) -> None:
+        wanted = [str(f) for f in file_ids]
+        if not wanted:
+            return
+        with self.profiles.connect() as conn:
+            owners = identity_views.file_owners(conn, wanted)
+        for file_id in wanted:
+            if owners.get(file_id) != self._me():
+                raise InvalidInput(
+                    "attach files you uploaded yourself", {"fields": {"file_ids": [file_id]}}
+                )
 
     def _contract_for_party(self, contract_id: str) -> dict[str, Any]:
         """The contract, from ``contract_views``, if the caller is one of its parties."""

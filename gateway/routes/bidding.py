@@ -38,6 +38,7 @@ class BiddingRoutes(RoutesBase):
         self, request: Request, project_id: str, body: dict[str, Any]
     ) -> dict[str, Any]:
         self._role("seller")
+        self._open_project(project_id)
         return self.bidding.submit_proposal(project_id, json_ready(body))
 
     @endpoint(
@@ -193,6 +194,7 @@ class BiddingRoutes(RoutesBase):
         errors=(404, 409),
     )
     def invite(self, request: Request, project_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        self._open_project(project_id)
         return self.bidding.invite_seller(project_id, str(body["seller_id"]), body["message"])
 
     @endpoint(

@@ -33,6 +33,7 @@ class ContractsRoutes(RoutesBase):
     def send_offer(
         self, request: Request, proposal_id: str, body: dict[str, Any]
     ) -> dict[str, Any]:
+        self._known_proposal(proposal_id)
         return self.contracts.send_offer(proposal_id, json_ready(body))
 
     @endpoint(
@@ -156,6 +157,8 @@ class ContractsRoutes(RoutesBase):
     def submit_work(
         self, request: Request, contract_id: str, milestone_id: str, body: dict[str, Any]
     ) -> dict[str, Any]:
+        self._known_contract(contract_id)
+        self._own_files(body["file_ids"])
         return self.contracts.submit_work(contract_id, milestone_id, json_ready(body))
 
     @endpoint(

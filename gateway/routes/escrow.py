@@ -29,6 +29,7 @@ class EscrowRoutes(RoutesBase):
         key_required=True,
     )
     def fund(self, request: Request, contract_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        self._known_contract(contract_id)
         return self.escrow.fund_milestones(
             contract_id, json_ready(body), request.headers[IDEMPOTENCY_HEADER]
         )

@@ -10,11 +10,11 @@ from urllib.parse import quote
 from werkzeug.wrappers import Request, Response
 
 from gateway.endpoint import endpoint
-from gateway.routes.base import RoutesBase
+from gateway.routes.base import RoutesBase, read_when_visible
 from services.identity import api as identity_api
 from services.identity import views as identity_views
 from shared.blobs import ALLOWED_TYPES, CHUNK_SIZE
-from shared.errors import InvalidInput
+from shared.errors import InvalidInput, NotFound
 from shared.pagination import PageQuery, page_schema
 
 UPLOAD_FORM = {
@@ -25,6 +25,13 @@ UPLOAD_FORM = {
         "purpose": {"type": "string", "enum": sorted(ALLOWED_TYPES)},
     },
 }
+
+
+def _seen(conn: Any, file_id: str) -> str:
+    owner = identity_views.file_owners(conn, [file_id]).get(file_id)
+    if owner is None:
+        raise NotFound("not yet visible")
+    return owner
 
 
 def _safe_filename(name: str | None) -> str:
@@ -67,13 +74,17 @@ class FilesRoutes(RoutesBase):
             )
         chunks = iter(lambda: upload.stream.read(CHUNK_SIZE), b"")
         stored = self.blobs.store.put(chunks, max_bytes=limit, allowed=ALLOWED_TYPES[purpose])
-        return self.identity.record_file(
+        record = self.identity.record_file(
             stored.sha256,
             stored.size,
             stored.content_type,
             _safe_filename(upload.filename),
             purpose,
         )
+        # Read-your-writes: a file can be attached as soon as its upload answered.
+        file_id = str(record["file_id"])
+        read_when_visible(self.profiles, lambda conn: _seen(conn, file_id))
+        return record
 
     @endpoint(
         "GET",

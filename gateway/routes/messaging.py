@@ -66,6 +66,10 @@ class MessagingRoutes(RoutesBase):
         errors=(404,),
     )
     def start_conversation(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
+        if body.get("proposal_id"):
+            self._known_proposal(str(body["proposal_id"]))
+        else:
+            self._known_contract(str(body["contract_id"]))
         started = self.messaging.start_conversation(json_ready(body))
         conversation_id = started["conversation_id"]
         return read_when_visible(
@@ -128,6 +132,7 @@ class MessagingRoutes(RoutesBase):
     def post_message(
         self, request: Request, conversation_id: str, body: dict[str, Any]
     ) -> dict[str, Any]:
+        self._own_files(body["file_ids"])
         posted = self.messaging.post_message(conversation_id, json_ready(body))
         return {
             "seq": posted["seq"],

@@ -33,6 +33,7 @@ class ReputationRoutes(RoutesBase):
     def submit_review(
         self, request: Request, contract_id: str, body: dict[str, Any]
     ) -> dict[str, Any]:
+        self._known_contract(contract_id)
         return self.reputation.submit_review(contract_id, json_ready(body))
 
     @endpoint(

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from contextlib import suppress
-from datetime import UTC, datetime
 from typing import Any
 
 from services.bidding import api, domain
 from services.bidding.domain import ProjectFacts, Proposal, Slot
 from shared.consumer import decode_message, event_handler, event_handlers
 from shared.errors import Conflict, Forbidden, NotFound, StaleState
-from shared.eventstore import StreamState
+from shared.eventlog import Aggregate, EventSpec
 from shared.facts import LearnedFacts
 from shared.jsonready import json_ready
 from shared.logging import get_logger
@@ -19,8 +17,15 @@ from shared.validation import known_id, load
 
 log = get_logger(__name__)
 
+PROPOSAL = Aggregate(
+    "proposal", domain.proposal_stream, domain.evolve, Proposal, lambda p: p.exists
+)
+SLOT = Aggregate("bid slot", domain.slot_stream, domain.evolve_slot, Slot, checks_id=False)
+"""Keyed by (project id, seller id): one live proposal per seller and project."""
+
 
 def proposal_view(state: Proposal) -> dict[str, Any]:
+    PROPOSAL.require(state)
     return {
         "proposal_id": state.proposal_id,
         "project_id": state.project_id,
@@ -55,38 +60,26 @@ class BiddingService(MarketplaceService):
             "project",
         )
 
-    def _proposal(self, proposal_id: str) -> tuple[Proposal, int | None]:
-        return self.event_log.state(
-            domain.proposal_stream(known_id(proposal_id, "proposal")), domain.evolve, Proposal()
-        )
-
-    def _change(self, proposal_id: str, decide: Any) -> dict[str, Any]:
-        stream = domain.proposal_stream(known_id(proposal_id, "proposal"))
-        state = self.event_log.command(stream, domain.evolve, Proposal(), decide)
-        if not state.exists:
-            raise NotFound("no such proposal")
-        return proposal_view(state)
-
     @rpc
     def submit_proposal(self, project_id: str, content: dict[str, Any]) -> dict[str, Any]:
         data = domain.check_content(json_ready(load(api.ProposalRequest(), content)))
-        seller = self.context.actor_id
+        seller, now = self.context.actor_id, self.clock.now()
         project = self._project(project_id)
-        slot_name = domain.slot_stream(project_id, seller)
-        slot, slot_revision = self.event_log.state(slot_name, domain.evolve_slot, Slot())
         proposal_id = self.event_log.new_id("proposal")
-        if slot.proposal_id != proposal_id:  # else a retry: its first attempt claimed the slot
-            holder = self._proposal(slot.proposal_id)[0] if slot.proposal_id else Proposal()
-            events = domain.submit(project, slot, holder, seller, datetime.now(UTC))
-            events.append(("BidSlotClaimed", {"proposal_id": proposal_id}))
-            expected = StreamState.NO_STREAM if slot_revision is None else slot_revision
-            try:
-                self.event_log.record(slot_name, events, expected)
-            except StaleState:
-                raise Conflict(
-                    "you already have a proposal on this project",
-                    {"reason": "duplicate_proposal"},
-                ) from None
+
+        def claim(slot: Slot) -> list[EventSpec]:
+            holder = (
+                self.event_log.get(PROPOSAL, slot.proposal_id) if slot.proposal_id else Proposal()
+            )
+            events = domain.submit(project, slot, holder, seller, now)
+            return [*events, ("BidSlotClaimed", {"proposal_id": proposal_id})]
+
+        try:
+            self.event_log.run(SLOT, (project_id, seller), claim, attempts=1)
+        except StaleState:
+            raise Conflict(
+                "you already have a proposal on this project", {"reason": "duplicate_proposal"}
+            ) from None
         submitted = {
             "proposal_id": proposal_id,
             "project_id": project_id,
@@ -95,50 +88,56 @@ class BiddingService(MarketplaceService):
             "project_version": project.version,
             **data,
         }
-        self.event_log.record(
-            domain.proposal_stream(proposal_id),
-            [("ProposalSubmitted", submitted)],
-            StreamState.NO_STREAM,
-        )
+        state = self.event_log.create(PROPOSAL, proposal_id, [("ProposalSubmitted", submitted)])
         log.info("proposal submitted", proposal_id=proposal_id, project_id=project_id)
-        return proposal_view(self._proposal(proposal_id)[0])
+        return proposal_view(state)
 
     @rpc
     def edit_proposal(self, proposal_id: str, changes: dict[str, Any]) -> dict[str, Any]:
         wanted = json_ready(load(api.ProposalEditRequest(), changes))
         actor = self.context.actor_id
-        current, _ = self._proposal(proposal_id)
+        current = self.event_log.get(PROPOSAL, proposal_id)
         project = self._project(current.project_id) if current.exists else ProjectFacts()
-        return self._change(proposal_id, lambda state: domain.edit(state, actor, wanted, project))
+        state = self.event_log.run(
+            PROPOSAL, proposal_id, lambda s: domain.edit(s, actor, wanted, project)
+        )
+        return proposal_view(state)
 
     @rpc
     def withdraw_proposal(self, proposal_id: str, reason: str = "") -> dict[str, Any]:
         actor = self.context.actor_id
-        view = self._change(proposal_id, lambda state: domain.withdraw(state, actor, reason))
-        slot_name = domain.slot_stream(view["project_id"], view["seller_id"])
-        slot, revision = self.event_log.state(slot_name, domain.evolve_slot, Slot())
-        if slot.proposal_id == proposal_id:
-            # (a new submission may have taken the slot over already: fine)
-            with suppress(StaleState):
-                self.event_log.record(
-                    slot_name, [("BidSlotReleased", {"proposal_id": proposal_id})], revision
-                )
+        state = self.event_log.run(
+            PROPOSAL, proposal_id, lambda s: domain.withdraw(s, actor, reason)
+        )
+        view = proposal_view(state)
+        # (a new submission may have taken the slot over already: fine)
+        released = [("BidSlotReleased", {"proposal_id": proposal_id})]
+        self.event_log.run(
+            SLOT,
+            (state.project_id, state.seller_id),
+            lambda slot: released if slot.proposal_id == proposal_id else [],
+        )
         return view
 
     @rpc
     def shortlist_proposal(self, proposal_id: str, on: bool = True) -> dict[str, Any]:
         actor = self.context.actor_id
-        return self._change(proposal_id, lambda state: domain.shortlist(state, actor, on))
+        state = self.event_log.run(PROPOSAL, proposal_id, lambda s: domain.shortlist(s, actor, on))
+        return proposal_view(state)
 
     @rpc
     def archive_proposal(self, proposal_id: str) -> dict[str, Any]:
         actor = self.context.actor_id
-        return self._change(proposal_id, lambda state: domain.archive(state, actor))
+        state = self.event_log.run(PROPOSAL, proposal_id, lambda s: domain.archive(s, actor))
+        return proposal_view(state)
 
     @rpc
     def decline_proposal(self, proposal_id: str, reason: str = "") -> dict[str, Any]:
         actor = self.context.actor_id
-        return self._change(proposal_id, lambda state: domain.decline(state, actor, reason))
+        state = self.event_log.run(
+            PROPOSAL, proposal_id, lambda s: domain.decline(s, actor, reason)
+        )
+        return proposal_view(state)
 
     @rpc
     def invite_seller(self, project_id: str, seller_id: str, message: str = "") -> dict[str, Any]:
@@ -163,9 +162,6 @@ class BiddingService(MarketplaceService):
     @event_handler("contracts", "ContractStarted")
     def on_contract_started(self, payload: dict[str, Any]) -> None:
         data = decode_message(payload).data
-        self.event_log.execute(
-            domain.proposal_stream(data["proposal_id"]),
-            domain.evolve,
-            Proposal(),
-            lambda state: domain.hire(state, data["contract_id"]),
+        self.event_log.run(
+            PROPOSAL, data["proposal_id"], lambda s: domain.hire(s, data["contract_id"])
         )

@@ -5,7 +5,6 @@ review period running out), disputes, agreed changes, and the end."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime
 from typing import Any
 
 from nameko.timer import timer
@@ -16,8 +15,8 @@ from services.contracts.views import ContractsView
 from shared.attachments import FILE_FACTS, check_own_files
 from shared.config import settings
 from shared.consumer import decode_message, event_handler, event_handlers
-from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
-from shared.eventstore import StreamState
+from shared.errors import Conflict, Forbidden, InvalidInput, StaleState
+from shared.eventlog import Aggregate
 from shared.facts import LearnedFacts
 from shared.logging import get_logger
 from shared.projection import ProjectionWorker
@@ -29,6 +28,9 @@ log = get_logger(__name__)
 
 def contract_stream(contract_id: str) -> str:
     return f"contract-{contract_id}"
+
+
+CONTRACT = Aggregate("contract", contract_stream, domain.evolve, Contract, lambda c: c.exists)
 
 
 def _with_ids(terms: dict[str, Any], new_id: Any) -> dict[str, Any]:
@@ -61,20 +63,11 @@ class ContractsService(MarketplaceService):
         """The project closed while its offer was being accepted: see
         ``services.projects.domain.award``."""
         data = decode_message(payload).data
-        self._change(data["contract_id"], domain.cancel_refused_award)
+        self.event_log.run(CONTRACT, data["contract_id"], domain.cancel_refused_award)
 
-    def _now(self) -> datetime:
-        return datetime.now(UTC)
-
-    def _today(self) -> date:
-        return self._now().date()
-
-    def _change(self, contract_id: str, decide: Any) -> dict[str, Any]:
-        stream = contract_stream(known_id(contract_id, "contract"))
-        state = self.event_log.command(stream, domain.evolve, Contract(), decide)
-        if not state.exists:
-            raise NotFound("no such contract")
-        return views.document(state, self._today())
+    def _document(self, state: Contract) -> dict[str, Any]:
+        """What a command answers: the contract as its parties read it (404 if none)."""
+        return views.document(CONTRACT.require(state), self.clock.today())
 
     # -- offers ------------------------------------------------------------------
 
@@ -100,38 +93,45 @@ class ContractsService(MarketplaceService):
             self.context.actor_id,
             _with_ids(data["terms"], self.event_log.new_id),
             max(1, round(review_days * 86_400)),
-            self._today(),
+            self.clock.today(),
         )
-        stream = contract_stream(contract_id)
-        if self.event_log.recorded_by_this_request(stream):
-            return self._change(contract_id, lambda state: [])  # a retry
-        if self.event_log.store.stream_revision(stream) is not None:
+        try:  # (a retry of this request finds its own offer, by its events' ids)
+            state = self.event_log.create(CONTRACT, contract_id, events)
+        except StaleState:
             raise Conflict(
                 "an offer was already sent on this proposal",
                 {"reason": "offer_exists", "contract_id": contract_id},
-            )
-        self.event_log.record(stream, events, StreamState.NO_STREAM)
+            ) from None
         log.info("offer sent", contract_id=contract_id, proposal_id=proposal_id)
-        return self._change(contract_id, lambda state: [])
+        return self._document(state)
 
     @rpc
     def request_offer_changes(self, contract_id: str, message: str) -> dict[str, Any]:
         data = load(api.MessageRequest(), {"message": message})
         actor = self.context.actor_id
-        return self._change(
-            contract_id, lambda s: domain.request_offer_changes(s, actor, data["message"])
+        state = self.event_log.run(
+            CONTRACT,
+            contract_id,
+            lambda s: domain.request_offer_changes(s, actor, data["message"]),
         )
+        return self._document(state)
 
     @rpc
     def revise_offer(self, contract_id: str, request: dict[str, Any]) -> dict[str, Any]:
         terms = _with_ids(load(api.ReviseOfferRequest(), request)["terms"], self.event_log.new_id)
-        actor, today = self.context.actor_id, self._today()
-        return self._change(contract_id, lambda s: domain.revise_offer(s, actor, terms, today))
+        actor, today = self.context.actor_id, self.clock.today()
+        state = self.event_log.run(
+            CONTRACT, contract_id, lambda s: domain.revise_offer(s, actor, terms, today)
+        )
+        return self._document(state)
 
     @rpc
     def decline_offer(self, contract_id: str, reason: str = "") -> dict[str, Any]:
         actor = self.context.actor_id
-        return self._change(contract_id, lambda s: domain.decline_offer(s, actor, reason))
+        state = self.event_log.run(
+            CONTRACT, contract_id, lambda s: domain.decline_offer(s, actor, reason)
+        )
+        return self._document(state)
 
     @rpc
     def accept_offer(self, contract_id: str, version: int) -> dict[str, Any]:
@@ -149,7 +149,8 @@ class ContractsService(MarketplaceService):
                 )
             return events
 
-        return self._change(contract_id, decide)
+        state = self.event_log.run(CONTRACT, contract_id, decide)
+        return self._document(state)
 
     # -- milestones ----------------------------------------------------------------
 
@@ -158,41 +159,55 @@ class ContractsService(MarketplaceService):
         self, contract_id: str, milestone_id: str, request: dict[str, Any]
     ) -> dict[str, Any]:
         data = load(api.SubmitWorkRequest(), request)
-        actor, now = self.context.actor_id, self._now()
+        actor, now = self.context.actor_id, self.clock.now()
         files = check_own_files(self.facts, actor, data["file_ids"])
-        return self._change(
+        state = self.event_log.run(
+            CONTRACT,
             contract_id,
             lambda s: domain.submit_work(s, actor, milestone_id, data["note"], files, now),
         )
+        return self._document(state)
 
     @rpc
     def request_changes(self, contract_id: str, milestone_id: str, reason: str) -> dict[str, Any]:
         data = load(api.ChangesRequest(), {"reason": reason})
         actor = self.context.actor_id
-        return self._change(
-            contract_id, lambda s: domain.request_changes(s, actor, milestone_id, data["reason"])
+        state = self.event_log.run(
+            CONTRACT,
+            contract_id,
+            lambda s: domain.request_changes(s, actor, milestone_id, data["reason"]),
         )
+        return self._document(state)
 
     @rpc
     def approve(self, contract_id: str, milestone_id: str) -> dict[str, Any]:
         actor = self.context.actor_id
-        return self._change(contract_id, lambda s: domain.approve(s, actor, milestone_id))
+        state = self.event_log.run(
+            CONTRACT, contract_id, lambda s: domain.approve(s, actor, milestone_id)
+        )
+        return self._document(state)
 
     @rpc
     def report_progress(self, contract_id: str, milestone_id: str, note: str) -> dict[str, Any]:
         data = load(api.NoteRequest(), {"note": note})
         actor = self.context.actor_id
-        return self._change(
-            contract_id, lambda s: domain.report_progress(s, actor, milestone_id, data["note"])
+        state = self.event_log.run(
+            CONTRACT,
+            contract_id,
+            lambda s: domain.report_progress(s, actor, milestone_id, data["note"]),
         )
+        return self._document(state)
 
     @rpc
     def open_dispute(self, contract_id: str, milestone_id: str, reason: str) -> dict[str, Any]:
         data = load(api.ChangesRequest(), {"reason": reason})
         actor = self.context.actor_id
-        return self._change(
-            contract_id, lambda s: domain.open_dispute(s, actor, milestone_id, data["reason"])
+        state = self.event_log.run(
+            CONTRACT,
+            contract_id,
+            lambda s: domain.open_dispute(s, actor, milestone_id, data["reason"]),
         )
+        return self._document(state)
 
     @rpc
     def resolve_dispute(
@@ -202,71 +217,94 @@ class ContractsService(MarketplaceService):
             raise Forbidden("only an administrator resolves disputes")
         data = load(api.ResolveDisputeRequest(), request)
         actor = self.context.actor_id
-        return self._change(
+        state = self.event_log.run(
+            CONTRACT,
             contract_id,
             lambda s: domain.resolve_dispute(
                 s, actor, milestone_id, data["to_seller"], data["note"]
             ),
         )
+        return self._document(state)
 
     @rpc
     def propose_change(self, contract_id: str, request: dict[str, Any]) -> dict[str, Any]:
         data = load(api.MilestoneChangeRequest(), request)
-        actor, today = self.context.actor_id, self._today()
+        actor, today = self.context.actor_id, self.clock.today()
         change = _change_from(data, self.event_log.new_id("milestone"))
         change_id = self.event_log.new_id("change")
-        return self._change(
-            contract_id, lambda s: domain.propose_change(s, actor, change_id, change, today)
+        state = self.event_log.run(
+            CONTRACT,
+            contract_id,
+            lambda s: domain.propose_change(s, actor, change_id, change, today),
         )
+        return self._document(state)
 
     @rpc
     def answer_change(self, contract_id: str, change_id: str, accept: bool) -> dict[str, Any]:
         load(api.AnswerRequest(), {"accept": accept})
-        actor, today = self.context.actor_id, self._today()
-        return self._change(
-            contract_id, lambda s: domain.respond_to_change(s, actor, change_id, accept, today)
+        actor, today = self.context.actor_id, self.clock.today()
+        state = self.event_log.run(
+            CONTRACT,
+            contract_id,
+            lambda s: domain.respond_to_change(s, actor, change_id, accept, today),
         )
+        return self._document(state)
 
     @rpc
     def propose_cancellation(self, contract_id: str, reason: str) -> dict[str, Any]:
         data = load(api.ChangesRequest(), {"reason": reason})
         actor = self.context.actor_id
-        return self._change(
-            contract_id, lambda s: domain.propose_cancellation(s, actor, data["reason"])
+        state = self.event_log.run(
+            CONTRACT,
+            contract_id,
+            lambda s: domain.propose_cancellation(s, actor, data["reason"]),
         )
+        return self._document(state)
 
     @rpc
     def answer_cancellation(self, contract_id: str, accept: bool) -> dict[str, Any]:
         load(api.AnswerRequest(), {"accept": accept})
         actor = self.context.actor_id
-        return self._change(contract_id, lambda s: domain.respond_to_cancellation(s, actor, accept))
+        state = self.event_log.run(
+            CONTRACT, contract_id, lambda s: domain.respond_to_cancellation(s, actor, accept)
+        )
+        return self._document(state)
 
     # -- what escrow tells ---------------------------------------------------------
 
     @event_handler("escrow", "EscrowFunded")
     def on_escrow_funded(self, payload: dict[str, Any]) -> None:
         d = decode_message(payload).data
-        self._change(
-            d["contract_id"],
-            lambda s: domain.mark_funded(s, d["milestone_id"], d["amount"], d["charge_id"]),
+        CONTRACT.require(
+            self.event_log.run(
+                CONTRACT,
+                d["contract_id"],
+                lambda s: domain.mark_funded(s, d["milestone_id"], d["amount"], d["charge_id"]),
+            )
         )
 
     @event_handler("escrow", "EscrowReleased")
     def on_escrow_released(self, payload: dict[str, Any]) -> None:
         d = decode_message(payload).data
-        self._change(
-            d["contract_id"],
-            lambda s: domain.mark_paid(s, d["milestone_id"], d["amount"], d["fee"]),
+        CONTRACT.require(
+            self.event_log.run(
+                CONTRACT,
+                d["contract_id"],
+                lambda s: domain.mark_paid(s, d["milestone_id"], d["amount"], d["fee"]),
+            )
         )
 
     @event_handler("escrow", "EscrowDisputeSettled")
     def on_dispute_settled(self, payload: dict[str, Any]) -> None:
         d = decode_message(payload).data
-        self._change(
-            d["contract_id"],
-            lambda s: domain.mark_settled(
-                s, d["milestone_id"], d["to_seller"], d["fee"], d["refunded"]
-            ),
+        CONTRACT.require(
+            self.event_log.run(
+                CONTRACT,
+                d["contract_id"],
+                lambda s: domain.mark_settled(
+                    s, d["milestone_id"], d["to_seller"], d["fee"], d["refunded"]
+                ),
+            )
         )
 
     # -- the review clock -----------------------------------------------------------
@@ -275,16 +313,11 @@ class ContractsService(MarketplaceService):
     def approve_overdue_reviews(self) -> int:
         """Approve submissions whose review period ran out (decided from the log:
         the deadline is recorded in each submission)."""
-        now = self._now()
+        now = self.clock.now()
         with self.contract_views.connect() as conn:
             due = views.due_for_review(conn, now)
         for contract_id in due:
-            self.event_log.command(
-                contract_stream(contract_id),
-                domain.evolve,
-                Contract(),
-                lambda s: domain.auto_approvals(s, now),
-            )
+            self.event_log.run(CONTRACT, contract_id, lambda s: domain.auto_approvals(s, now))
         if due:
             log.info("review periods ran out", contracts=len(due))
         return len(due)

@@ -8,7 +8,7 @@ the same id, which is how recovery learns the outcome of a charge whose
 answer was lost.
 
 The sandbox keeps no state and decides by payment method, like the test
-cards of real providers:
+cards of real providers (:class:`Payments` injects the one the config names):
 
 ============================================  ==============================
 payment method                                outcome
@@ -22,8 +22,11 @@ payment method                                outcome
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
+
+from nameko.extensions import DependencyProvider
 
 from shared.logging import get_logger
 
@@ -90,3 +93,18 @@ def provider_for(name: str) -> PaymentProvider:
     if name == "sandbox":
         return SandboxProvider()
     raise ValueError(f"unknown payment provider {name!r}; this build ships 'sandbox'")
+
+
+class Payments(DependencyProvider):
+    """Injects the payment provider that ``PAYMENT_PROVIDER`` names (the service's
+    config, else the environment): the sandbox unless told otherwise. Tests
+    give the service a fake instead."""
+
+    def setup(self) -> None:
+        name = self.container.config.get("PAYMENT_PROVIDER") or os.environ.get(
+            "PAYMENT_PROVIDER", "sandbox"
+        )
+        self.provider = provider_for(name)
+
+    def get_dependency(self, worker_ctx: Any) -> PaymentProvider:
+        return self.provider

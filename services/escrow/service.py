@@ -12,20 +12,19 @@ from __future__ import annotations
 
 import uuid
 from contextlib import suppress
-from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from nameko.timer import timer
 
 from services.escrow import api, domain, views
 from services.escrow.domain import ContractTerms, Escrow, Payouts
-from services.escrow.payments import PaymentProvider, provider_for
+from services.escrow.payments import Payments
 from services.escrow.views import EscrowView
 from shared.config import settings
 from shared.consumer import decode_message, event_handler, event_handlers
 from shared.errors import PaymentFailed, Unavailable
-from shared.eventstore import StreamState
+from shared.eventlog import Aggregate
 from shared.facts import LearnedFacts
 from shared.logging import get_logger
 from shared.projection import ProjectionWorker
@@ -43,10 +42,15 @@ def payouts_stream(seller_id: str) -> str:
     return f"payouts-{seller_id}"
 
 
+ESCROW = Aggregate("contract", escrow_stream, domain.evolve, Escrow)
+"""One contract's escrow (the fold builds it in place, from a new ``Escrow()`` each time)."""
+PAYOUTS = Aggregate("seller", payouts_stream, domain.evolve_payouts, Payouts, checks_id=False)
+
+
 class EscrowService(MarketplaceService):
     name = "escrow"
     escrow_views = ProjectionWorker(EscrowView())
-    provider: PaymentProvider = provider_for("sandbox")
+    provider = Payments()
     facts = LearnedFacts()
 
     @property
@@ -76,18 +80,6 @@ class EscrowService(MarketplaceService):
             )
         return state
 
-    def _escrow(self, contract_id: str) -> Escrow:
-        state, _ = self.event_log.state(escrow_stream(contract_id), domain.evolve, None)
-        return state or Escrow()
-
-    def _run(self, contract_id: str, decide: Any) -> Escrow:
-        """A decision on the contract's escrow. The fold starts from None rather
-        than an ``Escrow()`` because it builds its state in place."""
-        state = self.event_log.command(
-            escrow_stream(contract_id), domain.evolve, None, lambda s: decide(s or Escrow())
-        )
-        return state or Escrow()
-
     # -- funding ------------------------------------------------------------------
 
     @rpc
@@ -103,7 +95,8 @@ class EscrowService(MarketplaceService):
             uuid.uuid5(uuid.NAMESPACE_URL, f"charge:{contract_id}:{actor}:{key}:{milestone_ids}")
         )
         contract = self._contract(contract_id)
-        self._run(
+        self.event_log.run(
+            ESCROW,
             contract_id,
             lambda s: domain.request_funding(
                 s, contract, actor, milestone_ids, data["payment_method"], charge_id
@@ -112,14 +105,15 @@ class EscrowService(MarketplaceService):
         return self._complete_charge(contract_id, charge_id)
 
     def _complete_charge(self, contract_id: str, charge_id: str) -> dict[str, Any]:
-        escrow = self._escrow(contract_id)
+        escrow = self.event_log.get(ESCROW, contract_id)
         charge = escrow.charges[charge_id]
         if charge.status == "requested":
             result = self.provider.charge(
                 charge_id, charge.amount, charge.currency, charge.payment_method
             )
             contract = self._contract(contract_id)
-            escrow = self._run(
+            escrow = self.event_log.run(
+                ESCROW,
                 contract_id,
                 lambda s: domain.record_charge(
                     s, contract, charge_id, result.succeeded, result.reason, result.message
@@ -150,7 +144,7 @@ class EscrowService(MarketplaceService):
                 "ESCROW_FUNDING_RECOVERY_SECONDS", settings().escrow_funding_recovery_seconds
             )
         )
-        before = datetime.now(UTC) - timedelta(seconds=age)
+        before = self.clock.now() - timedelta(seconds=age)
         with self.escrow_views.connect() as conn:
             charges = views.pending_charges(conn, before)
             payouts = views.unsent_payouts(conn, before)
@@ -171,7 +165,8 @@ class EscrowService(MarketplaceService):
         contract_id = event.subject
         contract = self._contract(contract_id)
         cause, fee = str(event.event_id), self.fee_bps
-        self._run(
+        self.event_log.run(
+            ESCROW,
             contract_id,
             lambda s: domain.release(s, contract, event.data["milestone_id"], cause, fee),
         )
@@ -182,8 +177,10 @@ class EscrowService(MarketplaceService):
         contract_id = event.subject
         contract = self._contract(contract_id)
         cause = str(event.event_id)
-        self._run(
-            contract_id, lambda s: domain.freeze(s, contract, event.data["milestone_id"], cause)
+        self.event_log.run(
+            ESCROW,
+            contract_id,
+            lambda s: domain.freeze(s, contract, event.data["milestone_id"], cause),
         )
 
     @event_handler("contracts", "DisputeResolved")
@@ -192,7 +189,8 @@ class EscrowService(MarketplaceService):
         contract_id = event.subject
         contract = self._contract(contract_id)
         cause, fee, d = str(event.event_id), self.fee_bps, event.data
-        self._run(
+        self.event_log.run(
+            ESCROW,
             contract_id,
             lambda s: domain.settle(s, contract, d["milestone_id"], d["to_seller"], cause, fee),
         )
@@ -203,8 +201,9 @@ class EscrowService(MarketplaceService):
         contract_id = event.subject
         contract = self._contract(contract_id)
         cause = str(event.event_id)
-        before = self._escrow(contract_id)
-        after = self._run(
+        before = self.event_log.get(ESCROW, contract_id)
+        after = self.event_log.run(
+            ESCROW,
             contract_id,
             lambda s: domain.refund_all(
                 s, contract, event.data["refund_milestone_ids"], "contract cancelled", cause
@@ -222,8 +221,9 @@ class EscrowService(MarketplaceService):
         contract_id = event.subject
         contract = self._contract(contract_id)
         cause = str(event.event_id)
-        before = self._escrow(contract_id)
-        after = self._run(
+        before = self.event_log.get(ESCROW, contract_id)
+        after = self.event_log.run(
+            ESCROW,
             contract_id,
             lambda s: domain.refund_all(
                 s, contract, [change["milestone_id"]], "milestone removed", cause
@@ -250,15 +250,14 @@ class EscrowService(MarketplaceService):
         payout_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"payout:{seller}:{key}"))
         with self.escrow_views.connect() as conn:
             credited = views.credited_to_seller(conn, seller, data["currency"])
-        stream = payouts_stream(seller)
-        state, revision = self.event_log.state(stream, domain.evolve_payouts, Payouts())
-        if payout_id not in state.payouts:  # else a retry: pay out what was requested
-            events = domain.request_payout(
-                state, credited, seller, payout_id, data["amount"], data["currency"]
-            )
-            expected = StreamState.NO_STREAM if revision is None else revision
-            self.event_log.record(stream, events, expected)
-            state = replace(state, payouts={**state.payouts, payout_id: dict(events[0][1])})
+
+        def decide(state: Payouts) -> list[domain.EventSpec]:
+            if payout_id in state.payouts:
+                return []  # a retry: pay out what was requested
+            amount, currency = data["amount"], data["currency"]
+            return domain.request_payout(state, credited, seller, payout_id, amount, currency)
+
+        state = self.event_log.run(PAYOUTS, seller, decide)
         reference = self._send_payout(seller, payout_id, state)
         return {
             "payout_id": payout_id,
@@ -270,17 +269,13 @@ class EscrowService(MarketplaceService):
 
     def _send_payout(self, seller_id: str, payout_id: str, state: Payouts | None = None) -> str:
         """Ask the provider (idempotent by payout id) and record its reference."""
-        stream = payouts_stream(seller_id)
         if state is None:
-            state, _ = self.event_log.state(stream, domain.evolve_payouts, Payouts())
+            state = self.event_log.get(PAYOUTS, seller_id)
         requested = state.payouts[payout_id]
         reference = self.provider.payout(
             payout_id, seller_id, requested["amount"], requested["currency"]
         )
-        self.event_log.command(
-            stream,
-            domain.evolve_payouts,
-            Payouts(),
-            lambda s: domain.payout_sent(s, payout_id, reference),
+        self.event_log.run(
+            PAYOUTS, seller_id, lambda s: domain.payout_sent(s, payout_id, reference)
         )
         return reference

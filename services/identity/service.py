@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from services.identity import api, domain
@@ -18,18 +18,29 @@ from shared.blobs import ALLOWED_TYPES
 from shared.config import settings
 from shared.consumer import decode_message, event_handler
 from shared.database import ReadModelDatabase
-from shared.errors import Conflict, Forbidden, InvalidInput, NotFound, StaleState, Unauthorized
-from shared.eventstore import StreamState
+from shared.errors import Conflict, Forbidden, InvalidInput, StaleState, Unauthorized
+from shared.eventlog import Aggregate
 from shared.jsonready import json_ready
 from shared.logging import get_logger
 from shared.service import MarketplaceService, rpc
-from shared.validation import known_id, load
+from shared.validation import load
 
 log = get_logger(__name__)
 
 STALE_CLAIM = timedelta(minutes=1)
 """A claim whose registration never completed (the process died between the
 two appends) may be taken over after this long."""
+
+CLAIM = Aggregate(
+    "email address", domain.email_claim_stream, domain.evolve_claim, EmailClaim, checks_id=False
+)
+"""Who holds an address: appended at the revision it was read at, so racing
+sign-ups conflict."""
+USER = Aggregate("user", domain.user_stream, domain.evolve_user, User, lambda u: u.exists)
+SESSION = Aggregate("session", domain.session_stream, domain.evolve_session, Session)
+FILE = Aggregate(
+    "file", domain.file_stream, domain.evolve_file, FileRecord, lambda f: f.file_id != ""
+)
 
 
 class IdentityService(MarketplaceService):
@@ -50,60 +61,53 @@ class IdentityService(MarketplaceService):
         user_id = self.event_log.new_id("user")
         self._claim_email(email, user_id)
         events = domain.register(User(), user_id, email, password_hash, data["roles"])
-        self.event_log.record(domain.user_stream(user_id), events, StreamState.NO_STREAM)
+        self.event_log.create(USER, user_id, events)
         log.info("user registered", user_id=user_id, roles=data["roles"])
         return {"user_id": user_id, "email": email, "roles": sorted(set(data["roles"]))}
 
     def _claim_email(self, email: str, user_id: str) -> None:
-        """Exactly one registration holds an address: the claim stream is
-        appended with the revision it was read at, so racing sign-ups conflict."""
-        stream = domain.email_claim_stream(email)
-        claim, revision = self.event_log.state(stream, domain.evolve_claim, EmailClaim())
-        if claim.user_id == user_id:
-            return  # a retry of this registration: its first attempt claimed the address
-        events: list[domain.EventSpec] = []
-        if claim.user_id is not None:
-            holder, _ = self._user(claim.user_id)
-            age = datetime.now(UTC) - (claim.claimed_at or datetime.now(UTC))
-            if holder.exists or age < STALE_CLAIM:
-                raise Conflict(
-                    "this email address is already registered", {"reason": "email_taken"}
+        """Exactly one registration holds an address: of two racing sign-ups, the
+        one whose claim lands second finds the address taken."""
+        now = self.clock.now()
+
+        def claim(state: EmailClaim) -> list[domain.EventSpec]:
+            events: list[domain.EventSpec] = []
+            if state.user_id is not None:
+                holder = self.event_log.get(USER, state.user_id)
+                if holder.exists or now - (state.claimed_at or now) < STALE_CLAIM:
+                    raise Conflict(
+                        "this email address is already registered", {"reason": "email_taken"}
+                    )
+                events.append(
+                    (
+                        "EmailClaimReleased",
+                        {"user_id": state.user_id, "reason": "registration never completed"},
+                    )
                 )
-            events.append(
-                (
-                    "EmailClaimReleased",
-                    {"user_id": claim.user_id, "reason": "registration never completed"},
-                )
-            )
-        events.append(("EmailClaimed", {"user_id": user_id, "email": email}))
-        expected = StreamState.NO_STREAM if revision is None else revision
-        try:
-            self.event_log.record(stream, events, expected)
+            return [*events, ("EmailClaimed", {"user_id": user_id, "email": email})]
+
+        try:  # (a retry of this registration finds its first attempt's claim)
+            self.event_log.run(CLAIM, email, claim, attempts=1)
         except StaleState:
             raise Conflict(
                 "this email address is already registered", {"reason": "email_taken"}
             ) from None
 
-    def _user(self, user_id: str) -> tuple[User, int | None]:
-        return self.event_log.state(domain.user_stream(user_id), domain.evolve_user, User())
-
     @rpc
     def login(self, email: str, password: str, client_ip: str | None = None) -> dict[str, Any]:
         data = load(api.LoginRequest(), {"email": email, "password": password})
         email = domain.normalize_email(data["email"])
-        now = datetime.now(UTC)
+        now = self.clock.now()
         throttle = LoginThrottle(self.db)
         throttle.check(email, client_ip, now)
-        claim, _ = self.event_log.state(
-            domain.email_claim_stream(email), domain.evolve_claim, EmailClaim()
-        )
-        user = self._user(claim.user_id)[0] if claim.user_id else User()
+        claim = self.event_log.get(CLAIM, email)
+        user = self.event_log.get(USER, claim.user_id) if claim.user_id else User()
         if not verify_password(user.password_hash or None, data["password"]):
             throttle.failed(email, client_ip, now)
             # The same answer whether or not the address has an account.
             raise Unauthorized("the email or password is wrong", {"reason": "invalid_credentials"})
         throttle.succeeded(email)
-        if needs_rehash(user.password_hash):
+        if needs_rehash(user.password_hash):  # whatever else changed: any revision
             self.event_log.record(
                 domain.user_stream(user.user_id),
                 [("PasswordChanged", {"password_hash": hash_password(data["password"])})],
@@ -114,21 +118,13 @@ class IdentityService(MarketplaceService):
         session_id = str(uuid.uuid4())
         refresh_token = f"{session_id}.{secrets.token_urlsafe(32)}"
         expires = now + timedelta(seconds=settings().refresh_token_ttl)
-        self.event_log.record(
-            domain.session_stream(session_id),
-            [
-                (
-                    "SessionStarted",
-                    {
-                        "session_id": session_id,
-                        "user_id": user.user_id,
-                        "token_hash": domain.hash_token(refresh_token),
-                        "expires_at": expires,
-                    },
-                )
-            ],
-            StreamState.NO_STREAM,
-        )
+        started = {
+            "session_id": session_id,
+            "user_id": user.user_id,
+            "token_hash": domain.hash_token(refresh_token),
+            "expires_at": expires,
+        }
+        self.event_log.create(SESSION, session_id, [("SessionStarted", started)])
         return self._token_pair(user, session_id, refresh_token)
 
     def _token_pair(self, user: User, session_id: str, refresh_token: str) -> dict[str, Any]:
@@ -142,50 +138,53 @@ class IdentityService(MarketplaceService):
             "roles": roles,
         }
 
-    def _session(self, refresh_token: str) -> tuple[Session, int | None]:
+    def _session_id(self, refresh_token: str) -> str:
         session_id = refresh_token.split(".", 1)[0]
         try:
             uuid.UUID(session_id)
         except ValueError:
             raise Unauthorized("the refresh token is not valid", {"reason": "invalid"}) from None
-        return self.event_log.state(
-            domain.session_stream(session_id), domain.evolve_session, Session()
-        )
+        return session_id
 
     @rpc
     def refresh(self, refresh_token: str) -> dict[str, Any]:
         load(api.RefreshRequest(), {"refresh_token": refresh_token})
-        session, revision = self._session(refresh_token)
-        now = datetime.now(UTC)
-        new_token = f"{session.session_id}.{secrets.token_urlsafe(32)}"
+        session_id, now = self._session_id(refresh_token), self.clock.now()
+        new_token = f"{session_id}.{secrets.token_urlsafe(32)}"
         expires = now + timedelta(seconds=settings().refresh_token_ttl)
-        events, accepted = domain.refresh_session(
-            session, domain.hash_token(refresh_token), domain.hash_token(new_token), now, expires
-        )
-        if events:
-            try:
-                self.event_log.record(domain.session_stream(session.session_id), events, revision)
-            except StaleState:
-                # Two refreshes with the same token at once: one rotation wins.
-                raise Unauthorized(
-                    "the refresh token was already used", {"reason": "reused"}
-                ) from None
-        if not accepted:
-            if events:
-                log.warning("refresh token reuse: session revoked", session_id=session.session_id)
+        presented, new_hash = domain.hash_token(refresh_token), domain.hash_token(new_token)
+        outcome: dict[str, bool] = {}
+
+        def rotate(session: Session) -> list[domain.EventSpec]:
+            events, outcome["accepted"] = domain.refresh_session(
+                session, presented, new_hash, now, expires
+            )
+            outcome["revoked"] = bool(events) and not outcome["accepted"]
+            return events
+
+        try:
+            session = self.event_log.run(SESSION, session_id, rotate, attempts=1)
+        except StaleState:
+            # Two refreshes with the same token at once: one rotation wins.
+            raise Unauthorized("the refresh token was already used", {"reason": "reused"}) from None
+        if not outcome.get("accepted"):  # (or a retry: its token was never seen)
+            if outcome.get("revoked"):
+                log.warning("refresh token reuse: session revoked", session_id=session_id)
             raise Unauthorized("the refresh token is not valid", {"reason": "invalid"})
-        user, _ = self._user(session.user_id)
-        return self._token_pair(user, session.session_id, new_token)
+        user = self.event_log.get(USER, session.user_id)
+        return self._token_pair(user, session_id, new_token)
 
     @rpc
     def logout(self, refresh_token: str) -> dict[str, Any]:
         load(api.RefreshRequest(), {"refresh_token": refresh_token})
-        session, revision = self._session(refresh_token)
-        if not session.session_id or domain.hash_token(refresh_token) != session.token_hash:
-            raise Unauthorized("the refresh token is not valid", {"reason": "invalid"})
-        events = domain.revoke_session(session, None)
-        if events:
-            self.event_log.record(domain.session_stream(session.session_id), events, revision)
+        presented = domain.hash_token(refresh_token)
+
+        def revoke(session: Session) -> list[domain.EventSpec]:
+            if not session.session_id or presented != session.token_hash:
+                raise Unauthorized("the refresh token is not valid", {"reason": "invalid"})
+            return domain.revoke_session(session, None)
+
+        self.event_log.run(SESSION, self._session_id(refresh_token), revoke)
         return {"revoked": True}
 
     # -- profiles ------------------------------------------------------------
@@ -195,17 +194,17 @@ class IdentityService(MarketplaceService):
         if self.context.actor_id != user_id:
             raise Forbidden("you can only change your own profile")
 
-    def _change(self, user_id: str, decide: Any) -> dict[str, Any]:
-        self._own(user_id)
-        state = self.event_log.command(
-            domain.user_stream(user_id), domain.evolve_user, User(), decide
-        )
-        return profile_view(domain.require_user(state), owner=True)
+    def _profile(self, state: User) -> dict[str, Any]:
+        return profile_view(USER.require(state), owner=True)
 
     @rpc
     def update_buyer_profile(self, user_id: str, changes: dict[str, Any]) -> dict[str, Any]:
         wanted = load(api.BuyerProfileRequest(), changes)
-        return self._change(user_id, lambda user: domain.update_buyer_profile(user, wanted))
+        self._own(user_id)
+        state = self.event_log.run(
+            USER, user_id, lambda user: domain.update_buyer_profile(user, wanted)
+        )
+        return self._profile(state)
 
     @rpc
     def update_seller_profile(self, user_id: str, changes: dict[str, Any]) -> dict[str, Any]:
@@ -214,19 +213,29 @@ class IdentityService(MarketplaceService):
         if wanted.get("photo_file_id"):
             record = self._file(wanted["photo_file_id"])
             owned_photo = record.owner_id == user_id and record.purpose == "photo"
-        return self._change(
-            user_id, lambda user: domain.update_seller_profile(user, wanted, owned_photo)
+        self._own(user_id)
+        state = self.event_log.run(
+            USER, user_id, lambda user: domain.update_seller_profile(user, wanted, owned_photo)
         )
+        return self._profile(state)
 
     @rpc
     def add_experience(self, user_id: str, entry: dict[str, Any]) -> dict[str, Any]:
         data = load(api.ExperienceRequest(), entry)
         experience_id = self.event_log.new_id("experience")
-        return self._change(user_id, lambda user: domain.add_experience(user, experience_id, data))
+        self._own(user_id)
+        state = self.event_log.run(
+            USER, user_id, lambda user: domain.add_experience(user, experience_id, data)
+        )
+        return self._profile(state)
 
     @rpc
     def remove_experience(self, user_id: str, experience_id: str) -> dict[str, Any]:
-        return self._change(user_id, lambda user: domain.remove_experience(user, experience_id))
+        self._own(user_id)
+        state = self.event_log.run(
+            USER, user_id, lambda user: domain.remove_experience(user, experience_id)
+        )
+        return self._profile(state)
 
     @rpc
     def add_portfolio_item(self, user_id: str, item: dict[str, Any]) -> dict[str, Any]:
@@ -238,24 +247,25 @@ class IdentityService(MarketplaceService):
             and record.purpose in ("portfolio", "photo")
         }
         item_id = self.event_log.new_id("portfolio_item")
-        return self._change(
-            user_id, lambda user: domain.add_portfolio_item(user, item_id, data, owned)
+        self._own(user_id)
+        state = self.event_log.run(
+            USER, user_id, lambda user: domain.add_portfolio_item(user, item_id, data, owned)
         )
+        return self._profile(state)
 
     @rpc
     def remove_portfolio_item(self, user_id: str, item_id: str) -> dict[str, Any]:
-        return self._change(user_id, lambda user: domain.remove_portfolio_item(user, item_id))
+        self._own(user_id)
+        state = self.event_log.run(
+            USER, user_id, lambda user: domain.remove_portfolio_item(user, item_id)
+        )
+        return self._profile(state)
 
     # -- files ---------------------------------------------------------------
 
     def _file(self, file_id: str, missing_ok: bool = False) -> FileRecord:
-        known_id(file_id, "file")
-        record, _ = self.event_log.state(
-            domain.file_stream(str(file_id)), domain.evolve_file, FileRecord()
-        )
-        if not record.file_id and not missing_ok:
-            raise NotFound("no such file")
-        return record
+        record = self.event_log.get(FILE, str(file_id))
+        return record if missing_ok else FILE.require(record)
 
     @rpc
     def record_file(
@@ -280,9 +290,7 @@ class IdentityService(MarketplaceService):
             "purpose": purpose,
             "visibility": domain.visibility_for(purpose),
         }
-        self.event_log.record(
-            domain.file_stream(file_id), [("FileUploaded", record)], StreamState.NO_STREAM
-        )
+        self.event_log.create(FILE, file_id, [("FileUploaded", record)])
         return record
 
     @rpc
@@ -302,10 +310,9 @@ class IdentityService(MarketplaceService):
         event = decode_message(payload)
         owner = event.metadata.actor_id
         for file_id in event.data["file_ids"]:
-            self.event_log.command(
-                domain.file_stream(file_id),
-                domain.evolve_file,
-                FileRecord(),
+            self.event_log.run(
+                FILE,
+                file_id,
                 lambda record: domain.grant_file_access(record, owner, event.data["buyer_id"]),
             )
 
@@ -314,10 +321,9 @@ class IdentityService(MarketplaceService):
         """The other participant may read the files attached to a message."""
         data = decode_message(payload).data
         for file_id in data["file_ids"]:
-            self.event_log.command(
-                domain.file_stream(file_id),
-                domain.evolve_file,
-                FileRecord(),
+            self.event_log.run(
+                FILE,
+                file_id,
                 lambda record: domain.grant_file_access(
                     record, data["sender_id"], data["recipient_id"]
                 ),

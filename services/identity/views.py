@@ -101,6 +101,14 @@ def get_profile(conn: Connection, user_id: str, viewer_id: str | None) -> dict[s
     return profile_view(user, owner=viewer_id == user_id)
 
 
+def file_owners(conn: Connection, file_ids: list[str]) -> dict[str, str]:
+    """Who uploaded each of ``file_ids`` (the ones this view has seen)."""
+    rows = conn.execute(
+        sa.select(files.c.file_id, files.c.owner_id).where(files.c.file_id.in_(file_ids))
+    ).all()
+    return {r.file_id: r.owner_id for r in rows}
+
+
 def list_files(conn: Connection, owner_id: str, limit: int, cursor: str | None) -> dict[str, Any]:
     """One page of a user's uploads, newest first."""
     after = decode_cursor(cursor)

@@ -11,6 +11,7 @@ from services.messaging.domain import Conversation
 from shared.attachments import FILE_FACTS, check_own_files
 from shared.consumer import event_handlers
 from shared.errors import NotFound
+from shared.eventlog import Aggregate
 from shared.eventstore import StreamNotFound, StreamState
 from shared.facts import LearnedFacts
 from shared.logging import get_logger
@@ -18,6 +19,10 @@ from shared.service import MarketplaceService, rpc
 from shared.validation import known_id, load
 
 log = get_logger(__name__)
+
+CONVERSATION = Aggregate(
+    "conversation", domain.conversation_stream, domain.evolve, Conversation, lambda c: c.exists
+)
 
 
 class MessagingService(MarketplaceService):
@@ -55,13 +60,9 @@ class MessagingService(MarketplaceService):
         source = "bidding" if kind == "proposal" else "contracts"
         parties = self.facts.require(source, ref_id, domain.evolve_parties, {}, bool, kind)
         conversation_id = domain.conversation_id_for(kind, ref_id)
-        stream = domain.conversation_stream(conversation_id)
         actor = self.context.actor_id
-        state = self.event_log.command(
-            stream,
-            domain.evolve,
-            Conversation(),
-            lambda s: domain.start(s, kind, ref_id, parties, actor),
+        state = self.event_log.run(
+            CONVERSATION, conversation_id, lambda s: domain.start(s, kind, ref_id, parties, actor)
         )
         return {"conversation_id": state.conversation_id, "kind": kind, "ref_id": ref_id}
 
@@ -74,7 +75,8 @@ class MessagingService(MarketplaceService):
         files = check_own_files(self.facts, actor, data["file_ids"])
         message_id = self.event_log.new_id("message")
         events = domain.post(state, actor, message_id, data["text"], files)
-        # Any revision: messages only append, and each one's number is its revision.
+        # Not event_log.run: messages only append (at any revision), and each
+        # one's number is its revision; folding the whole stream is not needed.
         result = self.event_log.record(
             domain.conversation_stream(conversation_id), events, StreamState.STREAM_EXISTS
         )

@@ -3,7 +3,7 @@ sellers' keyword alerts."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,18 +15,35 @@ from services.projects.domain import Project
 from services.projects.readmodel import AlertMatcher, ProjectActivity, activity
 from shared.config import settings
 from shared.consumer import decode_message, event_handler
-from shared.errors import Forbidden, NotFound
-from shared.eventstore import StreamState
+from shared.errors import Forbidden
+from shared.eventlog import Aggregate, EventSpec
 from shared.jsonready import json_ready
 from shared.logging import get_logger
 from shared.projection import ProjectionWorker
+from shared.schemas import DecodedEvent
 from shared.service import MarketplaceService, rpc
 from shared.validation import load
 
 log = get_logger(__name__)
 
 
+def evolve_alert(state: dict[str, Any], event: DecodedEvent) -> dict[str, Any]:
+    """A keyword alert: its criteria as saved, and whether it was deleted."""
+    if event.type == "KeywordAlertSaved":
+        return {**event.data, "deleted": False}
+    if event.type == "KeywordAlertDeleted":
+        return {**state, "deleted": True}
+    return state
+
+
+PROJECT = Aggregate("project", domain.project_stream, domain.evolve, Project, lambda p: p.exists)
+ALERT = Aggregate(
+    "alert", domain.alert_stream, evolve_alert, dict, lambda a: not a.get("deleted", True)
+)
+
+
 def project_view(state: Project) -> dict[str, Any]:
+    PROJECT.require(state)
     return json_ready(
         {
             "project_id": state.project_id,
@@ -44,27 +61,14 @@ class ProjectsService(MarketplaceService):
     activity = ProjectionWorker(ProjectActivity())
     alert_matcher = ProjectionWorker(AlertMatcher())
 
-    def _today(self) -> Any:
-        return datetime.now(UTC).date()
-
-    def _execute(self, project_id: str, decide: Any) -> dict[str, Any]:
-        state = self.event_log.command(
-            domain.project_stream(project_id), domain.evolve, Project(), decide
-        )
-        if not state.exists:
-            raise NotFound("no such project")
-        return project_view(state)
-
     @rpc
     def post_project(self, content: dict[str, Any]) -> dict[str, Any]:
         data = load(api.PostProjectRequest(), content)
         data["attachment_ids"] = [str(a) for a in data["attachment_ids"]]
         project_id = self.event_log.new_id("project")
-        events = domain.post(Project(), project_id, self.context.actor_id, data, self._today())
-        stream = domain.project_stream(project_id)
-        self.event_log.record(stream, events, StreamState.NO_STREAM)
+        events = domain.post(Project(), project_id, self.context.actor_id, data, self.clock.today())
+        state = self.event_log.create(PROJECT, project_id, events)
         log.info("project posted", project_id=project_id)
-        state, _ = self.event_log.state(stream, domain.evolve, Project())
         return project_view(state)
 
     @rpc
@@ -72,18 +76,23 @@ class ProjectsService(MarketplaceService):
         wanted = load(api.EditProjectRequest(), changes)
         if "attachment_ids" in wanted:
             wanted["attachment_ids"] = [str(a) for a in wanted["attachment_ids"]]
-        actor, today = self.context.actor_id, self._today()
-        return self._execute(project_id, lambda state: domain.edit(state, actor, wanted, today))
+        actor, today = self.context.actor_id, self.clock.today()
+        state = self.event_log.run(
+            PROJECT, project_id, lambda s: domain.edit(s, actor, wanted, today)
+        )
+        return project_view(state)
 
     @rpc
     def close_project(self, project_id: str, reason: str = "") -> dict[str, Any]:
         actor = self.context.actor_id
-        return self._execute(project_id, lambda state: domain.close(state, actor, reason))
+        state = self.event_log.run(PROJECT, project_id, lambda s: domain.close(s, actor, reason))
+        return project_view(state)
 
     @rpc
     def cancel_project(self, project_id: str, reason: str = "") -> dict[str, Any]:
         actor = self.context.actor_id
-        return self._execute(project_id, lambda state: domain.cancel(state, actor, reason))
+        state = self.event_log.run(PROJECT, project_id, lambda s: domain.cancel(s, actor, reason))
+        return project_view(state)
 
     # -- keyword alerts --------------------------------------------------------
 
@@ -91,29 +100,24 @@ class ProjectsService(MarketplaceService):
     def save_alert(self, criteria: dict[str, Any]) -> dict[str, Any]:
         data = load(api.AlertRequest(), criteria)
         if data["skills"]:
-            data["skills"] = domain.check_content({"skills": data["skills"]}, self._today())[
+            data["skills"] = domain.check_content({"skills": data["skills"]}, self.clock.today())[
                 "skills"
             ]
         alert_id = self.event_log.new_id("alert")
         alert = {"alert_id": alert_id, "seller_id": self.context.actor_id, **data}
-        self.event_log.record(
-            domain.alert_stream(alert_id), [("KeywordAlertSaved", alert)], StreamState.NO_STREAM
-        )
+        self.event_log.create(ALERT, alert_id, [("KeywordAlertSaved", alert)])
         return json_ready(alert)
 
     @rpc
     def delete_alert(self, alert_id: str) -> dict[str, Any]:
-        events, revision = self.event_log.load(domain.alert_stream(alert_id))
-        saved = [e for e in events if e.type == "KeywordAlertSaved"]
-        if not saved or any(e.type == "KeywordAlertDeleted" for e in events):
-            raise NotFound("no such alert")
-        if saved[0].data["seller_id"] != self.context.actor_id:
-            raise Forbidden("this is not your alert")
-        self.event_log.record(
-            domain.alert_stream(alert_id),
-            [("KeywordAlertDeleted", {"alert_id": alert_id})],
-            revision,
-        )
+        actor = self.context.actor_id
+
+        def delete(alert: dict[str, Any]) -> list[EventSpec]:
+            if ALERT.require(alert)["seller_id"] != actor:
+                raise Forbidden("this is not your alert")
+            return [("KeywordAlertDeleted", {"alert_id": alert_id})]
+
+        self.event_log.run(ALERT, alert_id, delete)
         return {"deleted": True}
 
     # -- reactions -------------------------------------------------------------
@@ -123,10 +127,12 @@ class ProjectsService(MarketplaceService):
         """A started contract awards its project (at most once: an awarded
         project records nothing more, so redeliveries change nothing)."""
         data = decode_message(payload).data
-        self._execute(
+        state = self.event_log.run(
+            PROJECT,
             data["project_id"],
-            lambda state: domain.award(state, data["contract_id"], data["seller_id"]),
+            lambda s: domain.award(s, data["contract_id"], data["seller_id"]),
         )
+        PROJECT.require(state)
 
     @timer(interval=settings().project_expiry_check_seconds)
     def expire_idle_projects(self) -> int:
@@ -134,7 +140,7 @@ class ProjectsService(MarketplaceService):
         idle = timedelta(
             days=float(self.config.get("PROJECT_IDLE_DAYS", settings().project_idle_days))
         )
-        now = datetime.now(UTC)
+        now = self.clock.now()
         with self.activity.connect() as conn:
             candidates = (
                 conn.execute(
@@ -146,7 +152,7 @@ class ProjectsService(MarketplaceService):
                 .all()
             )
         for project_id in candidates:
-            self._execute(project_id, lambda state: domain.expire(state, now, idle))
+            self.event_log.run(PROJECT, project_id, lambda s: domain.expire(s, now, idle))
         if candidates:
             log.info("expired idle projects", count=len(candidates))
         return len(candidates)

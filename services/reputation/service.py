@@ -3,7 +3,7 @@ reputation numbers are a projection of its events (``views.ReputationView``)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from nameko.timer import timer
@@ -13,6 +13,7 @@ from services.reputation.domain import ContractEnd, Feedback
 from services.reputation.views import ReputationView
 from shared.config import settings
 from shared.consumer import event_handler
+from shared.eventlog import Aggregate
 from shared.facts import LearnedFacts
 from shared.logging import get_logger
 from shared.projection import ProjectionWorker
@@ -24,6 +25,10 @@ log = get_logger(__name__)
 
 def feedback_stream(contract_id: str) -> str:
     return f"feedback-{contract_id}"
+
+
+FEEDBACK = Aggregate("contract", feedback_stream, domain.evolve, Feedback)
+"""The reviews of one contract's parties, and whether they are revealed."""
 
 
 class ReputationService(MarketplaceService):
@@ -51,14 +56,18 @@ class ReputationService(MarketplaceService):
     def submit_review(self, contract_id: str, request: dict[str, Any]) -> dict[str, Any]:
         review = load(api.ReviewRequest(), request)
         end = self._end(contract_id)
-        actor, now, window = self.context.actor_id, datetime.now(UTC), self.window
-        state = self.event_log.command(
-            feedback_stream(contract_id),
-            domain.evolve,
-            Feedback(),
+        actor, now, window = self.context.actor_id, self.clock.now(), self.window
+        state = self.event_log.run(
+            FEEDBACK,
+            contract_id,
             lambda s: domain.submit_review(s, end, actor, review, now, window),
         )
         return {"contract_id": contract_id, "revealed": state.revealed}
+
+    @event_handler("contracts", "OfferSent")
+    def learn_parties(self, payload: dict[str, Any]) -> None:
+        """Who the contract's parties are, before it ends."""
+        self.facts.learn(payload)
 
     @event_handler("contracts", "ContractCompleted")
     def on_contract_completed(self, payload: dict[str, Any]) -> None:
@@ -71,25 +80,15 @@ class ReputationService(MarketplaceService):
     def _open_window(self, payload: dict[str, Any]) -> None:
         contract_id = self.facts.learn(payload).data["contract_id"]
         end, window = self._end(contract_id), self.window
-        self.event_log.command(
-            feedback_stream(contract_id),
-            domain.evolve,
-            Feedback(),
-            lambda s: domain.open_window(s, end, window),
-        )
+        self.event_log.run(FEEDBACK, contract_id, lambda s: domain.open_window(s, end, window))
 
     @timer(interval=settings().review_reveal_check_seconds)
     def reveal_closed_windows(self) -> int:
-        now = datetime.now(UTC)
+        now = self.clock.now()
         with self.reputation_views.connect() as conn:
             due = views.windows_to_close(conn, now)
         for contract_id in due:
-            self.event_log.command(
-                feedback_stream(contract_id),
-                domain.evolve,
-                Feedback(),
-                lambda s: domain.reveal_when_closed(s, now),
-            )
+            self.event_log.run(FEEDBACK, contract_id, lambda s: domain.reveal_when_closed(s, now))
         if due:
             log.info("review windows closed", contracts=len(due))
         return len(due)

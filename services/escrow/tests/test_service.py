@@ -1,0 +1,184 @@
+"""EscrowService's entrypoints on the embedded event store, with a fake payment
+provider that records what it is asked."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from services.escrow.payments import ChargeResult, SandboxProvider
+from services.escrow.service import EscrowService
+from shared.errors import Conflict, PaymentFailed
+from shared.testing import ServiceHarness
+
+BUYER, SELLER = str(uuid.uuid4()), str(uuid.uuid4())
+DECLINED = ChargeResult(False, reason="card_declined", message="The card was declined.")
+
+
+@dataclass
+class FakeProvider:
+    """Answers like the sandbox (``pm_declined`` is declined), and remembers each call."""
+
+    charges: list[tuple[str, int, str, str]] = field(default_factory=list)
+    payouts: list[tuple[str, str, int, str]] = field(default_factory=list)
+    refunds: list[tuple[str, int, str]] = field(default_factory=list)
+    fail_next_charge: bool = False
+
+    def charge(
+        self, charge_id: str, amount: int, currency: str, payment_method: str
+    ) -> ChargeResult:
+        self.charges.append((charge_id, amount, currency, payment_method))
+        if self.fail_next_charge:
+            self.fail_next_charge = False
+            raise ConnectionError("the provider's answer was lost")
+        if payment_method == "pm_declined":
+            return DECLINED
+        return SandboxProvider().charge(charge_id, amount, currency, "pm_card_visa")
+
+    def refund(self, refund_id: str, charge_reference: str, amount: int, currency: str) -> str:
+        self.refunds.append((refund_id, amount, currency))
+        return f"re_{refund_id}"
+
+    def payout(self, payout_id: str, seller_id: str, amount: int, currency: str) -> str:
+        self.payouts.append((payout_id, seller_id, amount, currency))
+        return f"po_{payout_id}"
+
+
+@pytest.fixture
+def provider() -> FakeProvider:
+    return FakeProvider()
+
+
+@pytest.fixture
+def h(tmp_path: Path, provider: FakeProvider) -> ServiceHarness:
+    config = {"ESCROW_FEE_BPS": 1000, "ESCROW_FUNDING_RECOVERY_SECONDS": 60}
+    return ServiceHarness(EscrowService, tmp_path, config, provider=provider)
+
+
+@dataclass(frozen=True)
+class Deal:
+    contract_id: str
+    milestones: dict[str, int]
+
+    @property
+    def stream(self) -> str:
+        return f"contract-{self.contract_id}"
+
+
+def active_contract(h: ServiceHarness, amounts: tuple[int, ...] = (50_000, 30_000)) -> Deal:
+    """A started contract, as contracts' own events tell it (the one place this
+    test sets up another service's entity)."""
+    contract_id = str(uuid.uuid4())
+    milestones = {str(uuid.uuid4()): amount for amount in amounts}
+    terms = {
+        "currency": "USD",
+        "scope": "a landing page",
+        "milestones": [
+            {
+                "milestone_id": mid,
+                "title": f"part {n}",
+                "amount": amount,
+                "due_date": h.clock.today() + timedelta(days=30),
+                "revision_limit": 2,
+            }
+            for n, (mid, amount) in enumerate(milestones.items())
+        ],
+    }
+    parties = {
+        "contract_id": contract_id,
+        "project_id": str(uuid.uuid4()),
+        "proposal_id": str(uuid.uuid4()),
+        "buyer_id": BUYER,
+        "seller_id": SELLER,
+    }
+    h.append(
+        f"contract-{contract_id}",
+        [
+            ("OfferSent", {**parties, "review_seconds": 86_400, "terms": terms}),
+            ("ContractStarted", parties),
+        ],
+    )
+    return Deal(contract_id, milestones)
+
+
+def fund(h: ServiceHarness, deal: Deal, key: str, method: str = "pm_card_visa") -> dict[str, Any]:
+    request = {"milestone_ids": list(deal.milestones), "payment_method": method}
+    return h.worker(BUYER, key=key).fund_milestones(deal.contract_id, request, key)
+
+
+def test_funding_charges_the_provider_once_with_the_charge_id_as_key(
+    h: ServiceHarness, provider: FakeProvider
+) -> None:
+    deal = active_contract(h)
+    funded = fund(h, deal, "key-1")
+    assert (funded["status"], funded["amount"], funded["currency"]) == ("succeeded", 80_000, "USD")
+    assert provider.charges == [(funded["charge_id"], 80_000, "USD", "pm_card_visa")]
+    assert fund(h, deal, "key-1") == funded  # the client's retry
+    assert len(provider.charges) == 1
+    escrow = f"escrow-{deal.contract_id}"
+    assert h.types(escrow) == ["FundingRequested", "EscrowFunded", "EscrowFunded"]
+    with pytest.raises(Conflict):
+        fund(h, deal, "key-2")  # another request for the same milestones
+
+
+def test_a_declined_payment_is_recorded_and_raises_payment_failed(
+    h: ServiceHarness, provider: FakeProvider
+) -> None:
+    deal = active_contract(h)
+    with pytest.raises(PaymentFailed) as caught:
+        fund(h, deal, "key-1", method="pm_declined")
+    assert caught.value.details["reason"] == "card_declined"
+    with pytest.raises(PaymentFailed):
+        fund(h, deal, "key-1", method="pm_declined")  # the retry answers the same
+    assert len(provider.charges) == 1
+    assert h.types(f"escrow-{deal.contract_id}") == ["FundingRequested", "FundingFailed"]
+    assert fund(h, deal, "key-2")["status"] == "succeeded"  # another card, another charge
+
+
+def test_recovery_asks_the_provider_about_a_charge_whose_answer_was_lost(
+    h: ServiceHarness, provider: FakeProvider
+) -> None:
+    deal = active_contract(h)
+    provider.fail_next_charge = True
+    with pytest.raises(ConnectionError):
+        fund(h, deal, "key-1")
+    h.catch_up()
+    assert h.worker().recover() == 0  # not old enough yet, by the clock
+    h.clock.advance(timedelta(seconds=61))
+    assert h.worker().recover() == 1
+    (first, second) = provider.charges
+    assert first == second  # the same charge id: the provider's idempotency key
+    assert h.types(f"escrow-{deal.contract_id}")[-1] == "EscrowFunded"
+
+
+def test_an_approval_releases_once_and_the_seller_is_paid_out_once(
+    h: ServiceHarness, provider: FakeProvider
+) -> None:
+    deal = active_contract(h, (50_000,))
+    fund(h, deal, "key-1")
+    (milestone_id,) = deal.milestones
+    approved = {
+        "milestone_id": milestone_id,
+        "automatic": False,
+        "amount": 50_000,
+        "currency": "USD",
+        "seller_id": SELLER,
+    }
+    h.append(deal.stream, [("MilestoneApproved", approved)], actor=BUYER)
+    message = h.message(deal.stream, "MilestoneApproved")
+    h.worker().on_milestone_approved(message)
+    h.worker().on_milestone_approved(message)  # redelivered
+    assert h.types(f"escrow-{deal.contract_id}").count("EscrowReleased") == 1
+    h.catch_up()
+    request = {"amount": 45_000, "currency": "USD"}  # 10% fee
+    paid = h.worker(SELLER, key="p1").request_payout(request, "p1")
+    assert h.worker(SELLER, key="p1").request_payout(request, "p1") == paid
+    assert provider.payouts == [(paid["payout_id"], SELLER, 45_000, "USD")] * 2
+    assert h.types(f"payouts-{SELLER}") == ["PayoutRequested", "PayoutSent"]
+    with pytest.raises(Conflict):
+        h.worker(SELLER, key="p2").request_payout({"amount": 1, "currency": "USD"}, "p2")

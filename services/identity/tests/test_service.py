@@ -1,0 +1,70 @@
+"""IdentityService's entrypoints on the embedded event store, with a fixed clock."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from services.identity import domain
+from services.identity.service import IdentityService
+from shared.config import settings
+from shared.errors import Conflict, Unauthorized
+from shared.testing import ServiceHarness
+
+EMAIL, PASSWORD = "ada@example.com", "correct horse battery staple 42"
+
+
+@pytest.fixture
+def h(tmp_path: Path) -> ServiceHarness:
+    return ServiceHarness(IdentityService, tmp_path)
+
+
+def test_an_address_is_registered_once_and_a_retry_is_that_registration(
+    h: ServiceHarness,
+) -> None:
+    first = h.worker(key="k1").register(EMAIL, PASSWORD, ["buyer"])
+    assert h.worker(key="k1").register(EMAIL, PASSWORD, ["buyer"]) == first
+    with pytest.raises(Conflict) as caught:
+        h.worker(key="k2").register(EMAIL.upper(), PASSWORD, ["seller"])
+    assert caught.value.details["reason"] == "email_taken"
+    assert h.types(f"user-{first['user_id']}") == ["UserRegistered"]
+
+
+def test_losing_the_race_for_an_address_is_email_taken(h: ServiceHarness) -> None:
+    other = str(uuid.uuid4())
+    h.race(domain.email_claim_stream(EMAIL), [("EmailClaimed", {"user_id": other, "email": EMAIL})])
+    with pytest.raises(Conflict) as caught:
+        h.worker().register(EMAIL, PASSWORD, ["buyer"])
+    assert caught.value.details["reason"] == "email_taken"
+
+
+def test_sessions_expire_by_the_clock_and_a_reused_token_revokes_them(
+    h: ServiceHarness,
+) -> None:
+    h.worker().register(EMAIL, PASSWORD, ["buyer"])
+    tokens = h.worker().login(EMAIL, PASSWORD)
+    session_id = tokens["refresh_token"].split(".")[0]
+    stream = f"session-{session_id}"
+    (started,) = h.recorded(stream)
+    expires = datetime.fromisoformat(started.data["expires_at"])
+    assert expires == h.clock.now() + timedelta(seconds=settings().refresh_token_ttl)
+    rotated = h.worker().refresh(tokens["refresh_token"])
+    with pytest.raises(Unauthorized):
+        h.worker().refresh(tokens["refresh_token"])  # the old one again: stolen
+    assert h.types(stream) == ["SessionStarted", "SessionRefreshed", "SessionRevoked"]
+    with pytest.raises(Unauthorized):
+        h.worker().refresh(rotated["refresh_token"])
+
+
+def test_two_refreshes_at_once_one_wins(h: ServiceHarness) -> None:
+    h.worker().register(EMAIL, PASSWORD, ["buyer"])
+    token = h.worker().login(EMAIL, PASSWORD)["refresh_token"]
+    stream = f"session-{token.split('.')[0]}"
+    h.race(stream, [("SessionRefreshed", {"token_hash": "x", "expires_at": h.clock.now()})])
+    with pytest.raises(Unauthorized) as caught:
+        h.worker().refresh(token)
+    assert caught.value.details["reason"] == "reused"
+    assert h.types(stream) == ["SessionStarted", "SessionRefreshed"]
