@@ -327,6 +327,10 @@ class EventRegistry:
             return None
         return versions[max(versions)].published
 
+    def declared_in(self, event_type: str) -> str:
+        """The module that declares the type's current schema."""
+        return type(self._version(event_type, self.current_version(event_type)).schema).__module__
+
     def is_published(self, event_type: str) -> bool:
         return self.published_fields(event_type) is not None
 

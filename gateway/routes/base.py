@@ -90,6 +90,23 @@ class RoutesBase:
     # which only what exists deserves: what these views never saw is a 404 (or a
     # 422, for attachments) here, at once, before any RPC.
 
+    def _shown(
+        self,
+        views: ProjectionHandle,
+        read: Callable[[Any], dict[str, Any]],
+        ready: Callable[[dict[str, Any]], bool] = lambda found: True,
+    ) -> None:
+        """Read-your-writes: a command answers once the gateway's own view shows
+        what it did, so the caller's next request (and the checks below) see it."""
+
+        def shown(conn: Any) -> dict[str, Any]:
+            found = read(conn)
+            if not ready(found):
+                raise NotFound("not yet visible")
+            return found
+
+        read_when_visible(views, shown)
+
     def _open_project(self, project_id: str) -> dict[str, Any]:
         with self.project_views.connect() as conn:
             project = projects_views.get_project(conn, project_id)

@@ -39,7 +39,10 @@ class BiddingRoutes(RoutesBase):
     ) -> dict[str, Any]:
         self._role("seller")
         self._open_project(project_id)
-        return self.bidding.submit_proposal(project_id, json_ready(body))
+        submitted = self.bidding.submit_proposal(project_id, json_ready(body))
+        proposal_id = str(submitted["proposal_id"])
+        self._shown(self.proposal_views, lambda c: bidding_views.get_proposal(c, proposal_id))
+        return submitted
 
     @endpoint(
         "GET",

@@ -34,7 +34,13 @@ class ContractsRoutes(RoutesBase):
         self, request: Request, proposal_id: str, body: dict[str, Any]
     ) -> dict[str, Any]:
         self._known_proposal(proposal_id)
-        return self.contracts.send_offer(proposal_id, json_ready(body))
+        offer = self.contracts.send_offer(proposal_id, json_ready(body))
+        contract_id = str(offer["contract_id"])
+        self._shown(
+            self.contract_views,
+            lambda conn: contracts_views.get_contract(conn, contract_id, today()),
+        )
+        return offer
 
     @endpoint(
         "GET",

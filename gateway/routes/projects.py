@@ -32,7 +32,10 @@ class ProjectsRoutes(RoutesBase):
     )
     def post_project(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
         self._role("buyer")
-        return self.projects.post_project(json_ready(body))
+        posted = self.projects.post_project(json_ready(body))
+        project_id = str(posted["project_id"])
+        self._shown(self.project_views, lambda c: projects_views.get_project(c, project_id))
+        return posted
 
     @endpoint(
         "GET",
@@ -88,7 +91,9 @@ class ProjectsRoutes(RoutesBase):
     def close_project(
         self, request: Request, project_id: str, body: dict[str, Any]
     ) -> dict[str, Any]:
-        return self.projects.close_project(project_id, body["reason"])
+        closed = self.projects.close_project(project_id, body["reason"])
+        self._shown_status(project_id, closed["status"])
+        return closed
 
     @endpoint(
         "POST",
@@ -102,7 +107,16 @@ class ProjectsRoutes(RoutesBase):
     def cancel_project(
         self, request: Request, project_id: str, body: dict[str, Any]
     ) -> dict[str, Any]:
-        return self.projects.cancel_project(project_id, body["reason"])
+        cancelled = self.projects.cancel_project(project_id, body["reason"])
+        self._shown_status(project_id, cancelled["status"])
+        return cancelled
+
+    def _shown_status(self, project_id: str, status: str) -> None:
+        self._shown(
+            self.project_views,
+            lambda conn: projects_views.get_project(conn, project_id),
+            lambda project: project["status"] == status,
+        )
 
     # -- keyword alerts --------------------------------------------------------
 

@@ -19,26 +19,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from services.escrow import ledger as L
+from services.escrow.ledger import movement
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
 from shared.schemas import EventView
 
 EventSpec = tuple[str, dict[str, Any]]
-
-MOVEMENT_KINDS = {
-    "EscrowFunded": "funded",
-    "EscrowReleased": "released",
-    "EscrowRefunded": "refunded",
-    "EscrowFrozen": "dispute_opened",
-    "EscrowDisputeSettled": "dispute_settled",
-    "PayoutRequested": "paid_out",
-}
-
-
-def movement(event_type: str, data: dict[str, Any]) -> dict[str, Any] | None:
-    """The ledger movement an escrow event records (None for other events)."""
-    kind = MOVEMENT_KINDS.get(event_type)
-    return None if kind is None else {**data, "kind": kind}
-
 
 # -- the contract, as contracts' events tell it ---------------------------------------
 

@@ -275,3 +275,19 @@ def pay_out(ledger: Ledger, seller_id: str, amount: int, currency: str) -> list[
             {"reason": "insufficient_balance", "available": available},
         )
     return [{"kind": "paid_out", "seller_id": seller_id, "amount": amount, "currency": currency}]
+
+
+MOVEMENT_KINDS = {
+    "EscrowFunded": "funded",
+    "EscrowReleased": "released",
+    "EscrowRefunded": "refunded",
+    "EscrowFrozen": "dispute_opened",
+    "EscrowDisputeSettled": "dispute_settled",
+    "PayoutRequested": "paid_out",
+}
+
+
+def movement(event_type: str, data: dict[str, Any]) -> dict[str, Any] | None:
+    """The ledger movement an escrow event records (None for other events)."""
+    kind = MOVEMENT_KINDS.get(event_type)
+    return None if kind is None else {**data, "kind": kind}

@@ -17,7 +17,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from services.escrow import ledger as L
-from services.escrow.domain import movement
 from shared.jsonready import json_ready
 from shared.projection import Projection
 from shared.schemas import PublishedEvent
@@ -194,7 +193,7 @@ class EscrowView(Projection):
                 .where(payouts.c.payout_id == d["payout_id"])
                 .values(status="sent", reference=d["reference"])
             )
-        moved = movement(event.type, d)
+        moved = L.movement(event.type, d)
         if moved is None:
             return
         if event.type == "EscrowFunded":

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from services.projects.events import budget_range, words
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
 from shared.schemas import EventView
 from shared.skills import normalize_skills
@@ -23,7 +22,6 @@ CONTENT_FIELDS = (
     "skills",
     "attachment_ids",
 )
-_WORD = re.compile(r"\w+", re.UNICODE)
 
 
 def project_stream(project_id: str) -> str:
@@ -176,12 +174,6 @@ def award(state: Project, contract_id: str, seller_id: str) -> list[EventSpec]:
 # -- keyword alerts -------------------------------------------------------------
 
 
-def words(text: str) -> list[str]:
-    """Case- and accent-insensitive words, as search and alerts both compare them."""
-    folded = unicodedata.normalize("NFKD", text).casefold()
-    return [w for w in _WORD.findall(folded) if not unicodedata.combining(w[0])]
-
-
 def match_alert(criteria: dict[str, Any], project: dict[str, Any]) -> dict[str, list[str]] | None:
     """What of a saved search a newly posted project matches, or None.
 
@@ -219,10 +211,3 @@ def match_alert(criteria: dict[str, Any], project: dict[str, Any]) -> dict[str, 
     if criteria.get("deadline_after") and deadline < criteria["deadline_after"]:
         return None
     return {"keywords": matched_keywords, "skills": matched_skills}
-
-
-def budget_range(budget: dict[str, Any]) -> tuple[int, int]:
-    """(low, high) in minor units: a fixed amount is both ends."""
-    if budget["type"] == "fixed":
-        return budget["amount"], budget["amount"]
-    return budget["min_rate"], budget["max_rate"]

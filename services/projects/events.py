@@ -7,6 +7,10 @@ seller's saved search and the projects it matched).
 
 from __future__ import annotations
 
+import re
+import unicodedata
+from typing import Any
+
 from marshmallow import Schema, fields, validate
 
 from shared.schemas import ALL, registry
@@ -123,3 +127,21 @@ class KeywordAlertMatched(Schema):
     title = fields.String(required=True)
     matched_keywords = fields.List(fields.String(), required=True)
     matched_skills = fields.List(fields.String(), required=True)
+
+
+# -- how the published text and budgets read (search and alerts agree on it) -----
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def words(text: str) -> list[str]:
+    """Case- and accent-insensitive words, as search and alerts both compare them."""
+    folded = unicodedata.normalize("NFKD", text).casefold()
+    return [w for w in _WORD.findall(folded) if not unicodedata.combining(w[0])]
+
+
+def budget_range(budget: dict[str, Any]) -> tuple[int, int]:
+    """(low, high) in minor units: a fixed amount is both ends."""
+    if budget["type"] == "fixed":
+        return budget["amount"], budget["amount"]
+    return budget["min_rate"], budget["max_rate"]

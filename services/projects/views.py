@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from services.projects.domain import budget_range, words
+from services.projects.events import budget_range, words
 from shared.errors import InvalidInput, NotFound
 from shared.jsonready import json_ready
 from shared.pagination import decode_cursor, encode_cursor

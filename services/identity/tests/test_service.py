@@ -14,7 +14,7 @@ from shared.config import settings
 from shared.errors import Conflict, Unauthorized
 from shared.testing import ServiceHarness
 
-EMAIL, PASSWORD = "ada@example.com", "correct horse battery staple 42"
+EMAIL, PASSWORD = "ada@example.com", "correct horse battery staple 42"  # pragma: allowlist secret
 
 
 @pytest.fixture
