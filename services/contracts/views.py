@@ -1,7 +1,8 @@
 """Contracts' published read side: contracts, their milestones, every offer
 version, and each milestone's history.
 
-The view folds events with the domain's own ``evolve`` and stores the folded
+The view folds the published events with the same ``evolve`` the service's
+rules decide on (``services.contracts.contract``) and stores the folded
 state, so what a party reads is exactly what the service decides on. The
 milestone rows are derived from that state for queries: the review timer's
 due milestones, overdue milestones, a user's contracts.
@@ -16,8 +17,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from services.contracts import domain
-from services.contracts.domain import Contract, Milestone
+from services.contracts import contract as contract_state
+from services.contracts.contract import Contract, Milestone
 from shared.errors import NotFound
 from shared.jsonready import aware, json_ready
 from shared.projection import Projection
@@ -113,7 +114,7 @@ def state_from_json(data: dict[str, Any]) -> Contract:
 
 def document(state: Contract, today: date) -> dict[str, Any]:
     """A contract as its parties read it (the API's ContractResponse)."""
-    overdue = set(domain.overdue_milestones(state, today))
+    overdue = set(contract_state.overdue_milestones(state, today))
     listed = [
         {
             **json_ready(asdict(m)),
@@ -163,7 +164,7 @@ class ContractsView(Projection):
         else:
             stored = conn.execute(sa.select(contracts.c.state).where(where)).scalar_one()
             before = state_from_json(stored)
-        state = domain.evolve(before, event)
+        state = contract_state.evolve(before, event)
         values = {
             "buyer_id": state.buyer_id,
             "seller_id": state.seller_id,

@@ -281,40 +281,6 @@ def remove_portfolio_item(state: User, item_id: str) -> list[EventSpec]:
     return [("PortfolioItemRemoved", {"item_id": item_id})]
 
 
-def completeness(user: User) -> dict[str, dict[str, Any]]:
-    """Per role: how complete the profile is, and what is missing."""
-    result: dict[str, dict[str, Any]] = {}
-    if "buyer" in user.roles:
-        checks = {
-            "company_name": bool(user.buyer.get("company_name")),
-            "industry": bool(user.buyer.get("industry")),
-            "about": bool(user.buyer.get("about")),
-            "website": bool(user.buyer.get("website")),
-            "project_types": bool(user.buyer.get("project_types")),
-        }
-        result["buyer"] = _score(checks)
-    if "seller" in user.roles:
-        checks = {
-            "headline": bool(user.seller.get("headline")),
-            "bio": bool(user.seller.get("bio")),
-            "skills": bool(user.skills),
-            "hourly_rate": bool(user.seller.get("hourly_rate")),
-            "photo": bool(user.seller.get("photo_file_id")),
-            "experience": bool(user.experience),
-            "portfolio": bool(user.portfolio),
-        }
-        result["seller"] = _score(checks)
-    return result
-
-
-def _score(checks: dict[str, bool]) -> dict[str, Any]:
-    done = sum(checks.values())
-    return {
-        "percent": round(100 * done / len(checks)),
-        "missing": [name for name, ok in checks.items() if not ok],
-    }
-
-
 # -- sessions ----------------------------------------------------------------
 
 

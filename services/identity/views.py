@@ -15,8 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from services.identity import domain
-from services.identity.domain import FileRecord, User
+from services.identity.profiles import FILE_FIELDS, Profile, ProfileLike, completeness
 from shared.errors import InvalidInput, NotFound
 from shared.jsonready import aware, json_ready
 from shared.pagination import decode_cursor, encode_cursor
@@ -61,7 +60,7 @@ files = sa.Table(
 )
 
 
-def profile_view(user: User, owner: bool) -> dict[str, Any]:
+def profile_view(user: ProfileLike, owner: bool) -> dict[str, Any]:
     """A profile as others see it; ``owner`` adds the email and completeness."""
     view: dict[str, Any] = {"user_id": user.user_id, "roles": sorted(user.roles)}
     view["buyer"] = dict(user.buyer) if "buyer" in user.roles else None
@@ -77,7 +76,7 @@ def profile_view(user: User, owner: bool) -> dict[str, Any]:
     )
     if owner:
         view["email"] = user.email
-        view["completeness"] = domain.completeness(user)
+        view["completeness"] = completeness(user)
     return json_ready(view)
 
 
@@ -88,7 +87,7 @@ def get_profile(conn: Connection, user_id: str, viewer_id: str | None) -> dict[s
     row = conn.execute(_PROFILE_BY_ID, {"user_id": user_id}).one_or_none()
     if row is None:
         raise NotFound("no such user")
-    user = User(
+    user = Profile(
         user_id=row.user_id,
         email=row.email,
         roles=tuple(row.roles),
@@ -129,7 +128,7 @@ def list_files(conn: Connection, owner_id: str, limit: int, cursor: str | None) 
     query = query.order_by(files.c.uploaded_at.desc(), files.c.file_id.desc()).limit(limit + 1)
     rows = conn.execute(query).all()
     page = rows[:limit]
-    fields = [f for f in FileRecord.__dataclass_fields__ if f != "readers"]
+    fields = FILE_FIELDS
     items = [{f: row._mapping[f] for f in fields} for row in page]
     next_cursor = None
     if len(rows) > limit:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib
 import io
 import json
+import subprocess
 import sys
 import tokenize
 from pathlib import Path
@@ -157,6 +158,34 @@ def test_no_service_names_another_services_stream_category():
                     if body.startswith(f"{category}-"):
                         offences.append(f"{path.relative_to(ROOT)}:{line}: {literal}")
     assert not offences, "a service names another service's streams:\n" + "\n".join(offences)
+
+
+PUBLISHED_API = {
+    "api",  # request and response schemas
+    "events",  # event schemas: what is published, and how its text reads
+    "views",  # the read models the gateway keeps, from published events only
+    "contract",  # contracts: how a contract folds from its published events
+    "profiles",  # identity: how a profile reads
+    "ledger",  # escrow: the double-entry rules its published movements follow
+    "notifications",  # messaging: which published event tells whom what
+    "formula",  # reputation: the published, versioned formula
+}
+
+
+def test_the_gateway_imports_nothing_of_a_service_but_its_published_api():
+    """Imported for real, in a fresh interpreter: every module of services/ that
+    the gateway pulls in, directly or not, is part of a published API."""
+    script = (
+        "import sys, gateway.service; "
+        "print('\\n'.join(m for m in sys.modules if m.startswith('services.')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    modules = [m for m in out if m.count(".") == 2]
+    assert modules, out
+    private = [m for m in modules if m.rsplit(".", 1)[1] not in PUBLISHED_API]
+    assert not private, f"the gateway depends on services' internals: {private}"
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import pytest
 
 from services.identity import domain
 from services.identity.domain import FileRecord, Session, User
+from services.identity.profiles import completeness
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.eventstore import EventMetadata, RecordedEvent
 from shared.schemas import DecodedEvent
@@ -133,7 +134,7 @@ def test_completeness_lists_what_is_missing():
         domain.evolve_user,
         registered(),
     )
-    seller = domain.completeness(user)["seller"]
+    seller = completeness(user)["seller"]
     assert seller["percent"] == round(100 * 2 / 7)
     assert seller["missing"] == ["bio", "hourly_rate", "photo", "experience", "portfolio"]
 
