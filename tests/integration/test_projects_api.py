@@ -60,7 +60,9 @@ class Market(Api):
             **overrides,
         }
 
-    def visible(self, path: str, token: str | None = None, check: Any = None) -> Any:
+    def visible(
+        self, path: str, token: str | None = None, check: Any = None, timeout: float = 20
+    ) -> Any:
         """Wait until a read (served from the gateway's views) shows the write."""
 
         def read() -> Any:
@@ -70,7 +72,7 @@ class Market(Api):
             body = response.json()
             return body if check is None or check(body) else None
 
-        return wait_until(read, timeout=20, what=path)
+        return wait_until(read, timeout=timeout, what=path)
 
 
 @pytest.fixture
@@ -297,7 +299,9 @@ def test_search_over_a_few_thousand_projects(market: Market):
             StreamState.NO_STREAM,
         )
         expected[project_id] = data
-    market.visible("/projects?limit=1", check=lambda page: page["total"] == 3000)
+    # 3,000 events at once: the gateway's view, and bidding and contracts learning
+    # each project through RabbitMQ, share the machine's 2 cores while they catch up.
+    market.visible("/projects?limit=1", check=lambda page: page["total"] == 3000, timeout=90)
 
     def walk(query: str, limit: int = 100) -> list[str]:
         found, cursor = [], None
