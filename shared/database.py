@@ -117,19 +117,6 @@ class Database:
                 return False, None
             return True, effect(conn)
 
-    def already_processed(self, consumer: str, event_id: uuid.UUID | str) -> bool:
-        event_uuid = event_id if isinstance(event_id, uuid.UUID) else uuid.UUID(str(event_id))
-        with self.engine.connect() as conn:
-            return (
-                conn.execute(
-                    sa.select(sa.literal(1)).where(
-                        processed_events.c.consumer == consumer,
-                        processed_events.c.event_id == event_uuid,
-                    )
-                ).first()
-                is not None
-            )
-
 
 def database_url_for(container: Any) -> str:
     return container.config.get("DATABASE_URL") or settings().database_url(container.service_name)

@@ -280,7 +280,7 @@ def event_store_url_for(container: Any) -> str:
     return container.config.get("EVENT_STORE_URL") or settings().event_store_url
 
 
-class EventLog(DependencyProvider):
+class EventLog(DependencyProvider):  # type: ignore[misc]  # nameko is untyped
     """Injects a :class:`ServiceEventLog` bound to the worker's request context."""
 
     def setup(self) -> None:

@@ -33,7 +33,9 @@ class HealthEndpoint(HttpRequestHandler):  # type: ignore[misc]  # nameko is unt
     server = HealthServer()
 
 
-health_http = HealthEndpoint.decorator
+health_http: Callable[..., Callable[[Callable[..., Any]], Callable[..., Any]]] = (
+    HealthEndpoint.decorator
+)
 
 
 def health_response_body(checks: dict[str, str], service: str) -> tuple[int, dict[str, Any]]:

@@ -3,6 +3,7 @@ read-model database, a clock, and a health check the gateway's readiness probe c
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -19,7 +20,8 @@ from shared.eventlog import EventLog
 from shared.health import health_http, health_response_body
 from shared.probes import reachable_amqp
 
-rpc = nameko_rpc(expected_exceptions=ServiceError)
+Entrypoint = Callable[[Callable[..., Any]], Callable[..., Any]]
+rpc: Entrypoint = nameko_rpc(expected_exceptions=ServiceError)
 """Every service's RPC entrypoint: a ``ServiceError`` is an answer to the caller
 (logged as a warning), anything else a failure (logged with its traceback)."""
 

@@ -209,7 +209,7 @@ class ServiceHarness:
         return worker_factory(
             self.service_cls,
             context=context,
-            event_log=given.pop("event_log", None) or ServiceEventLog(self.store, context),
+            event_log=given.pop("event_log", None) or ServiceEventLog(self.store, context),  # type: ignore[arg-type]  # a wrapped store
             db=self.db,
             clock=self.clock,
             **{**self.configs, **self.views, **given},

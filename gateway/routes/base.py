@@ -22,9 +22,11 @@ from services.contracts import views as contracts_views
 from services.identity import views as identity_views
 from services.projects import views as projects_views
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
+from shared.logging import get_logger
 from shared.projection import ProjectionHandle
 
 T = TypeVar("T")
+log = get_logger(__name__)
 
 
 def read_when_visible(views: Any, read: Callable[[Any], T], timeout: float = 5.0) -> T:
@@ -105,7 +107,12 @@ class RoutesBase:
                 raise NotFound("not yet visible")
             return found
 
-        read_when_visible(views, shown)
+        try:
+            read_when_visible(views, shown)
+        except NotFound:
+            # The command succeeded: its answer stands (and is what a retry with
+            # the same Idempotency-Key replays); only the view is slow.
+            log.warning("view did not show a command's effect in time")
 
     def _open_project(self, project_id: str) -> dict[str, Any]:
         with self.project_views.connect() as conn:

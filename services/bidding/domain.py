@@ -91,6 +91,8 @@ class Proposal:
     archived: bool = False
     project_version: int = 0
     content: dict[str, Any] = field(default_factory=dict)
+    refused: frozenset[str] = frozenset()
+    """Contracts this proposal refused to be hired for (see ``hire``)."""
 
     @property
     def exists(self) -> bool:
@@ -121,6 +123,8 @@ def evolve(state: Proposal, event: EventView) -> Proposal:
             return replace(state, status="declined")
         case "ProposalHired":
             return replace(state, status="hired")
+        case "ProposalHireRefused":
+            return replace(state, refused=state.refused | {event.data["contract_id"]})
         case "ProposalShortlisted":
             return replace(state, shortlisted=True)
         case "ProposalUnshortlisted":
@@ -245,6 +249,12 @@ def decline(state: Proposal, actor: str, reason: str) -> list[EventSpec]:
 
 
 def hire(state: Proposal, contract_id: str) -> list[EventSpec]:
-    if not state.exists or state.status == "hired":
+    """A started contract hires its proposal. Contracts sends offers on what it
+    learned of the proposal, which can lag: bidding, which owns the proposal,
+    refuses to hire one the seller withdrew or the buyer declined meanwhile,
+    and contracts then cancels the contract. Redeliveries record nothing more."""
+    if not state.exists or state.status == "hired" or contract_id in state.refused:
         return []
+    if state.status in ("withdrawn", "declined"):
+        return [("ProposalHireRefused", {"contract_id": contract_id, "status": state.status})]
     return [("ProposalHired", {"contract_id": contract_id})]

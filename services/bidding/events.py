@@ -90,6 +90,15 @@ class ProposalHired(Schema):
     contract_id = fields.String(required=True)
 
 
+@registry.event("ProposalHireRefused", published=ALL)
+class ProposalHireRefused(Schema):
+    """A contract started on a proposal already withdrawn or declined:
+    contracts cancels it (see ``domain.hire``)."""
+
+    contract_id = fields.String(required=True)
+    status = fields.String(required=True)
+
+
 @registry.event("BidSlotClaimed")
 class BidSlotClaimed(Schema):
     proposal_id = fields.String(required=True)

@@ -454,11 +454,12 @@ def _cancelled(state: Contract, actor: str, reason: str, by_agreement: bool) -> 
 
 def cancel_refused_award(state: Contract) -> list[EventSpec]:
     """The project refused this contract's award (it had closed, or was
-    awarded to another, while the offer was being accepted): the contract
-    ends, and whatever was funded meanwhile goes back to the buyer."""
+    awarded to another), or the proposal its hire (withdrawn or declined),
+    while the offer was being accepted: the contract ends, and whatever was
+    funded meanwhile goes back to the buyer."""
     if state.status != "active":
         return []
-    reason = "the project was no longer open when the offer was accepted"
+    reason = "the project or the proposal was no longer open when the offer was accepted"
     return [_cancelled(state, "system:contracts", reason, by_agreement=False)]
 
 

@@ -65,6 +65,13 @@ class ContractsService(MarketplaceService):
         data = decode_message(payload).data
         self.event_log.run(CONTRACT, data["contract_id"], domain.cancel_refused_award)
 
+    @event_handler("bidding", "ProposalHireRefused")
+    def on_hire_refused(self, payload: dict[str, Any]) -> None:
+        """The proposal was withdrawn or declined while its offer was being
+        accepted: see ``services.bidding.domain.hire``."""
+        data = decode_message(payload).data
+        self.event_log.run(CONTRACT, data["contract_id"], domain.cancel_refused_award)
+
     def _document(self, state: Contract) -> dict[str, Any]:
         """What a command answers: the contract as its parties read it (404 if none)."""
         return views.document(CONTRACT.require(state), self.clock.today())

@@ -37,6 +37,18 @@ class ContractTerms:
     currency: str = ""
     amounts: dict[str, int] = field(default_factory=dict)
     removed: frozenset[str] = frozenset()
+    offer_version: int = 0
+    """The latest offer version escrow learned, and the one the seller accepted:
+    while they differ, the terms escrow holds are not yet the accepted ones."""
+    accepted_version: int = 0
+
+    def settled_for(self, milestone_ids: list[str]) -> bool:
+        """Known as accepted, on the accepted version, with these milestones."""
+        if self.status in ("", "offered"):
+            return False
+        if self.status == "active" and self.accepted_version != self.offer_version:
+            return False
+        return all(m in self.amounts or m in self.removed for m in milestone_ids)
 
 
 CONTRACT_FACTS = (
@@ -61,19 +73,22 @@ def evolve_contract(state: ContractTerms, event: EventView) -> ContractTerms:
                 buyer_id=data.get("buyer_id", state.buyer_id),
                 seller_id=data.get("seller_id", state.seller_id),
                 status="offered",
+                offer_version=int(data.get("version", 1)),
                 currency=terms["currency"],
                 amounts={m["milestone_id"]: m["amount"] for m in terms["milestones"]},
             )
         case "ContractStarted":
-            return replace(state, status="active")
+            return replace(state, status="active", accepted_version=int(data["offer_version"]))
         case "MilestoneChangeAccepted":
             change = data["change"]
             if change["action"] == "remove":
                 return replace(state, removed=state.removed | {change["milestone_id"]})
             m = change["milestone"]
             return replace(state, amounts={**state.amounts, m["milestone_id"]: m["amount"]})
-        case "ContractCompleted" | "ContractCancelled" | "OfferDeclined":
+        case "ContractCompleted" | "ContractCancelled":
             return replace(state, status=event.type.removeprefix("Contract").lower())
+        case "OfferDeclined":
+            return replace(state, status="declined")
     return state
 
 

@@ -63,15 +63,18 @@ class EscrowService(MarketplaceService):
         (the two that also move money are learned by their own handlers)."""
         self.facts.learn(payload)
 
-    def _contract(self, contract_id: str) -> ContractTerms:
-        """The contract as escrow learned it. Funding follows acceptance at
-        once, so an offer not yet known as accepted is waited for a moment."""
+    def _contract(self, contract_id: str, milestone_ids: list[str] | None = None) -> ContractTerms:
+        """The contract as escrow learned it. Each event type has its own queue,
+        so escrow may hear of the acceptance before the revision it accepted, or
+        be asked to fund a milestone just added: it waits a moment until what it
+        knows is the accepted version with those milestones."""
+        wanted = milestone_ids or []
         state = self.facts.await_fold(
             "contracts",
             known_id(contract_id, "contract"),
             domain.evolve_contract,
             ContractTerms(),
-            lambda c: c.status not in ("", "offered"),
+            lambda c: c.settled_for(wanted),
         )
         if not state.contract_id:
             raise Unavailable(
@@ -94,7 +97,7 @@ class EscrowService(MarketplaceService):
         charge_id = str(
             uuid.uuid5(uuid.NAMESPACE_URL, f"charge:{contract_id}:{actor}:{key}:{milestone_ids}")
         )
-        contract = self._contract(contract_id)
+        contract = self._contract(contract_id, milestone_ids)
         self.event_log.run(
             ESCROW,
             contract_id,

@@ -160,6 +160,21 @@ def test_no_service_names_another_services_stream_category():
     assert not offences, "a service names another service's streams:\n" + "\n".join(offences)
 
 
+def test_a_services_own_projections_read_only_its_own_streams():
+    """The projections a service runs itself (the gateway's are published views)."""
+    from shared.projection import ProjectionWorker
+
+    for name in SERVICES:
+        module = importlib.import_module(f"services.{name}.service")
+        own = set(importlib.import_module(f"services.{name}.events").STREAM_CATEGORIES)
+        for value in vars(module).values():
+            for attr in vars(value).values() if isinstance(value, type) else ():
+                if isinstance(attr, ProjectionWorker):
+                    categories = attr.projection.categories
+                    assert categories is not None, f"{name} runs {attr.projection.name} on all"
+                    assert set(categories) <= own, (name, attr.projection.name, categories)
+
+
 PUBLISHED_API = {
     "api",  # request and response schemas
     "events",  # event schemas: what is published, and how its text reads

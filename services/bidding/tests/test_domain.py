@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -83,3 +84,12 @@ def test_edits_record_the_project_version_they_answer():
         LIVE, "seller", {"duration_days": 12}, ProjectFacts("p1", "buyer", "open", 3)
     )
     assert edited == [("ProposalEdited", {"project_version": 3, "duration_days": 12})]
+
+
+def test_a_withdrawn_or_declined_proposal_refuses_a_hire_once():
+    proposal = Proposal("p1", "pr1", "b1", "s1", "submitted")
+    assert domain.hire(proposal, "c1") == [("ProposalHired", {"contract_id": "c1"})]
+    withdrawn = Proposal("p1", "pr1", "b1", "s1", "withdrawn")
+    refused = domain.hire(withdrawn, "c1")
+    assert refused == [("ProposalHireRefused", {"contract_id": "c1", "status": "withdrawn"})]
+    assert domain.hire(replace(withdrawn, refused=frozenset({"c1"})), "c1") == []

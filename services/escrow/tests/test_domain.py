@@ -127,3 +127,16 @@ def fold_payouts(state: Payouts, events: list[tuple[str, dict]]) -> Payouts:
         )
         state = D.evolve_payouts(state, DecodedEvent(recorded, data, 1))
     return state
+
+
+def test_terms_are_settled_only_on_the_accepted_version_with_the_milestones_asked_for():
+    offered = ContractTerms("c1", "b1", "s1", "offered", "USD", {"m1": 100}, offer_version=1)
+    assert not offered.settled_for([])
+    started_early = ContractTerms(
+        "c1", "b1", "s1", "active", "USD", {"m1": 100}, offer_version=1, accepted_version=2
+    )
+    assert not started_early.settled_for([])  # accepted v2, but v2's terms not heard yet
+    started = ContractTerms(
+        "c1", "b1", "s1", "active", "USD", {"m2": 100}, offer_version=2, accepted_version=2
+    )
+    assert started.settled_for(["m2"]) and not started.settled_for(["m3"])
