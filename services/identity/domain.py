@@ -5,10 +5,11 @@ No I/O here: hashing, clocks and ids come in as arguments."""
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from services.identity.profiles import Profile
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from shared.schemas import EventView
 from shared.skills import normalize_skills
@@ -119,16 +120,10 @@ def evolve_claim(state: EmailClaim, event: EventView) -> EmailClaim:
 
 
 @dataclass(frozen=True)
-class User:
-    user_id: str = ""
-    email: str = ""
+class User(Profile):
+    """The account: the public profile, and what only identity holds."""
+
     password_hash: str = ""
-    roles: tuple[str, ...] = ()
-    buyer: dict[str, Any] = field(default_factory=dict)
-    seller: dict[str, Any] = field(default_factory=dict)
-    skills: tuple[str, ...] = ()
-    experience: dict[str, dict[str, Any]] = field(default_factory=dict)
-    portfolio: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def exists(self) -> bool:

@@ -5,7 +5,7 @@ views the gateway keeps, so the gateway needs nothing of identity's domain."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 FILE_FIELDS = (
     "file_id",
@@ -18,25 +18,6 @@ FILE_FIELDS = (
     "visibility",
 )
 """What a file's record shows (who else may read it is identity's own business)."""
-
-
-class ProfileLike(Protocol):
-    @property
-    def user_id(self) -> str: ...
-    @property
-    def email(self) -> str: ...
-    @property
-    def roles(self) -> tuple[str, ...]: ...
-    @property
-    def buyer(self) -> dict[str, Any]: ...
-    @property
-    def seller(self) -> dict[str, Any]: ...
-    @property
-    def skills(self) -> tuple[str, ...]: ...
-    @property
-    def experience(self) -> dict[str, dict[str, Any]]: ...
-    @property
-    def portfolio(self) -> dict[str, dict[str, Any]]: ...
 
 
 @dataclass(frozen=True)
@@ -53,7 +34,7 @@ class Profile:
     portfolio: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-def completeness(user: ProfileLike) -> dict[str, dict[str, Any]]:
+def completeness(user: Profile) -> dict[str, dict[str, Any]]:
     """Per role: how complete the profile is, and what is missing."""
     result: dict[str, dict[str, Any]] = {}
     if "buyer" in user.roles:

@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from services.identity.profiles import FILE_FIELDS, Profile, ProfileLike, completeness
+from services.identity.profiles import FILE_FIELDS, Profile, completeness
 from shared.errors import InvalidInput, NotFound
 from shared.jsonready import aware, json_ready
 from shared.pagination import decode_cursor, encode_cursor
@@ -60,7 +60,7 @@ files = sa.Table(
 )
 
 
-def profile_view(user: ProfileLike, owner: bool) -> dict[str, Any]:
+def profile_view(user: Profile, owner: bool) -> dict[str, Any]:
     """A profile as others see it; ``owner`` adds the email and completeness."""
     view: dict[str, Any] = {"user_id": user.user_id, "roles": sorted(user.roles)}
     view["buyer"] = dict(user.buyer) if "buyer" in user.roles else None
