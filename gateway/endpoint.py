@@ -21,7 +21,7 @@ from werkzeug.wrappers import Request, Response
 
 from gateway.errors import to_response
 from gateway.http import REQUEST_ID_HEADER, RequestScope, json_response
-from gateway.idempotency import IdempotencyStore, StoredAnswer, fingerprint
+from gateway.idempotency import IdempotencyStore, StoredAnswer, request_fingerprint
 from gateway.metrics import observe
 from gateway.response_cache import LOOKUPS, CachedAnswer, ResponseCache, etag_matches
 from gateway.server import http
@@ -220,7 +220,7 @@ def _handle(
     store: IdempotencyStore = service.idempotency
     # Keys are the client's own: per user, or per address before login.
     owner = scope.principal.user_id if scope.principal else f"anonymous:{scope.client_ip}"
-    print_ = fingerprint(route.method, request.full_path, request.get_data(cache=True))
+    print_ = request_fingerprint(request)
     stored = store.begin(owner, key, print_)
     # The services derive event and entity ids from it: a retry recognises
     # what an interrupted first attempt already recorded.

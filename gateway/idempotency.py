@@ -19,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from nameko.extensions import DependencyProvider
 from sqlalchemy.engine import Engine
+from werkzeug.wrappers import Request
 
 from shared.config import settings
 from shared.database import create_schema, database_url_for
@@ -53,6 +54,21 @@ class StoredAnswer:
 
 def fingerprint(method: str, path: str, body: bytes) -> str:
     return hashlib.sha256(b"\n".join([method.encode(), path.encode(), body])).hexdigest()
+
+
+def request_fingerprint(request: Request) -> str:
+    """What makes two requests the same one. A multipart body is compared by
+    its fields and files, not its bytes: a client builds a new random boundary
+    each time it sends, so a retried upload's bytes never match the first's."""
+    if request.mimetype != "multipart/form-data":
+        return fingerprint(request.method, request.full_path, request.get_data(cache=True))
+    parts = [f"{name}={value}".encode() for name, value in sorted(request.form.items(multi=True))]
+    for name, upload in sorted(request.files.items(multi=True), key=lambda item: item[0]):
+        content = upload.stream.read()
+        upload.stream.seek(0)
+        digest = hashlib.sha256(content).hexdigest()
+        parts.append(f"{name}:{upload.filename}:{upload.mimetype}:{digest}".encode())
+    return fingerprint(request.method, request.full_path, b"\n".join(parts))
 
 
 class IdempotencyStore:

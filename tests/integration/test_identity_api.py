@@ -90,11 +90,14 @@ class Api:
         return {**response.json(), **tokens, "email": email}
 
     def upload(
-        self, token: str, content: bytes, purpose: str, name: str = "f.png"
+        self, token: str, content: bytes, purpose: str, name: str = "f.png", key: str = ""
     ) -> requests.Response:
+        headers = {"Authorization": f"Bearer {token}"}
+        if key:
+            headers["Idempotency-Key"] = key
         return requests.post(
             self.url("/files"),
-            headers={"Authorization": f"Bearer {token}"},
+            headers=headers,
             files={"file": (name, content)},
             data={"purpose": purpose},
             timeout=30,
@@ -506,6 +509,21 @@ def test_idempotency_key_replays_the_first_answer(api: Api):
     assert again.headers.get("Idempotent-Replayed") == "true"
     different = api.post("/auth/register", {**body, "roles": ["seller"]}, headers=dict(key))
     assert assert_problem(different, 422, "invalid_input")["reason"] == "idempotency_key_reused"
+
+
+def test_a_retried_upload_is_the_same_request_though_its_multipart_boundary_is_new(api: Api):
+    """requests, like browsers, draws a new boundary per send: the bytes differ."""
+    token = api.signup()["access_token"]
+    key = uuid.uuid4().hex
+    first = api.upload(token, PDF, "attachment", "brief.pdf", key=key)
+    again = api.upload(token, PDF, "attachment", "brief.pdf", key=key)
+    assert first.status_code == again.status_code == 201
+    assert again.json()["file_id"] == first.json()["file_id"]
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    other = api.upload(token, PDF + b"%", "attachment", "brief.pdf", key=key)
+    assert assert_problem(other, 422, "invalid_input")["reason"] == "idempotency_key_reused"
+    renamed = api.upload(token, PDF, "attachment", "other.pdf", key=key)
+    assert assert_problem(renamed, 422, "invalid_input")["reason"] == "idempotency_key_reused"
 
 
 def test_request_id_is_returned_and_becomes_the_events_correlation_id(api: Api):
