@@ -13,8 +13,6 @@ milliseconds of CPU on both sides (see bench/gateway_reads.py).
 
 from __future__ import annotations
 
-from nameko.rpc import RpcProxy
-
 from gateway.blobs import Blobs
 from gateway.http import HttpScope
 from gateway.idempotency import Idempotency
@@ -30,6 +28,7 @@ from gateway.routes import (
     ProjectsRoutes,
     ReputationRoutes,
 )
+from gateway.signed_rpc import SignedRpcProxy
 from services.bidding.views import ProposalsView
 from services.contracts.views import ContractsView
 from services.escrow.views import EscrowView
@@ -67,10 +66,10 @@ class GatewayService(
     notification_views = ProjectionWorker(NotificationsView())
     reputation_views = ProjectionWorker(ReputationView())
     # Commands go to the owning service (gateway.routes.health.SERVICES asks each).
-    identity = RpcProxy("identity")
-    projects = RpcProxy("projects")
-    bidding = RpcProxy("bidding")
-    contracts = RpcProxy("contracts")
-    escrow = RpcProxy("escrow")
-    messaging = RpcProxy("messaging")
-    reputation = RpcProxy("reputation")
+    identity = SignedRpcProxy("identity")
+    projects = SignedRpcProxy("projects")
+    bidding = SignedRpcProxy("bidding")
+    contracts = SignedRpcProxy("contracts")
+    escrow = SignedRpcProxy("escrow")
+    messaging = SignedRpcProxy("messaging")
+    reputation = SignedRpcProxy("reputation")

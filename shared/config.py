@@ -42,6 +42,12 @@ class Settings:
     consumer_retry_delay_ms: int
     jwt_secret: str | None
     """Signing key of access tokens; required in production (see ``token_secret``)."""
+    actor_signing_key: str | None
+    """The gateway's key for signing who calls each RPC (see ``shared.signing``)."""
+    actor_verify_keys: tuple[str, ...]
+    event_signing_key: str | None
+    """The relay's key for signing every event it publishes (see ``shared.signing``)."""
+    event_verify_keys: tuple[str, ...]
     access_token_ttl: int
     refresh_token_ttl: int
     upload_max_bytes: int
@@ -82,15 +88,20 @@ class Settings:
         random key kept in ``var/jwt-secret``; production must set JWT_SECRET."""
         if self.jwt_secret:
             return self.jwt_secret
+        return self.development_secret("jwt-secret", "JWT_SECRET")
+
+    def development_secret(self, name: str, variable: str) -> str:
+        """A random secret every local process shares, kept in ``var/<name>``;
+        production must set ``variable`` instead."""
         if self.environment == "production":
-            raise RuntimeError("JWT_SECRET must be set in production")
-        path = self.var_dir / "jwt-secret"
+            raise RuntimeError(f"{variable} must be set in production")
+        path = self.var_dir / name
         if not path.exists():
             self.var_dir.mkdir(parents=True, exist_ok=True)
             # Written whole to a private file, then published with link(),
             # which fails if another process published first: no process can
             # ever read a half-written key (nine start at once under make run).
-            fd, tmp = tempfile.mkstemp(dir=self.var_dir, prefix=".jwt-secret-")
+            fd, tmp = tempfile.mkstemp(dir=self.var_dir, prefix=f".{name}-")
             try:
                 with os.fdopen(fd, "w") as handle:
                     handle.write(secrets.token_urlsafe(48))
@@ -134,6 +145,10 @@ def load_settings() -> Settings:
         consumer_max_retries=env.int("CONSUMER_MAX_RETRIES", 5),
         consumer_retry_delay_ms=env.int("CONSUMER_RETRY_DELAY_MS", 2000),
         jwt_secret=env.str("JWT_SECRET", None),
+        actor_signing_key=env.str("ACTOR_SIGNING_KEY", None),
+        actor_verify_keys=tuple(env.list("ACTOR_VERIFY_KEYS", [])),
+        event_signing_key=env.str("EVENT_SIGNING_KEY", None),
+        event_verify_keys=tuple(env.list("EVENT_VERIFY_KEYS", [])),
         access_token_ttl=env.int("ACCESS_TOKEN_TTL_SECONDS", 900),
         refresh_token_ttl=env.int("REFRESH_TOKEN_TTL_SECONDS", 30 * 24 * 3600),
         upload_max_bytes=env.int("UPLOAD_MAX_BYTES", 25 * 1024 * 1024),

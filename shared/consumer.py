@@ -9,6 +9,13 @@ attempts it goes to ``<queue>.dead`` with the last error in its headers, for an
 operator to inspect and replay. The copy is published (with confirms) before
 the original is acknowledged, so a crash in between duplicates, never loses.
 
+A message is handled only if it carries the relay's signature over its body
+(``shared.signing``): the relay publishes only what is in the event log, so
+anything else on the broker (a forged ``MilestoneApproved``, a test's stray
+message) goes straight to ``<queue>.dead`` with the reason, and no handler
+runs. The actor headers such a message may carry are ignored: a handler acts
+as its own service.
+
 Messages are published envelopes (``shared.schemas.PublishedEvent``): a
 handler sees the published fields only. Duplicates are expected (the relay
 publishes at least once): a handler's effect is idempotent, either through
@@ -26,8 +33,11 @@ from kombu.entity import Exchange, Queue
 from kombu.pools import producers
 from nameko.events import SERVICE_POOL, EventHandler
 
+from shared.actor_assertion import ASSERTION
+from shared.context import ACTOR_ID, ACTOR_ROLES, REQUEST_KEY
 from shared.logging import get_logger
 from shared.schemas import EventRegistry, PublishedEvent, registry
+from shared.signing import SIGNATURE_HEADER, SIGNED_BY_HEADER, verifier
 
 log = get_logger(__name__)
 
@@ -69,10 +79,46 @@ class ReliableEventHandler(EventHandler):  # type: ignore[misc]  # nameko is unt
         )
         self.dead_queue = Queue(f"{name}.dead", durable=True)
         self.amqp_uri = config["AMQP_URI"]
+        self.verifier = verifier("event")
         with Connection(self.amqp_uri) as conn:
             channel = conn.default_channel
             self.retry_queue(channel).declare()
             self.dead_queue(channel).declare()
+
+    def handle_message(self, body: Any, message: Any) -> None:
+        headers = message.headers or {}
+        signature, signed_by = headers.get(SIGNATURE_HEADER), headers.get(SIGNED_BY_HEADER)
+        raw = message.body if isinstance(message.body, bytes) else str(message.body).encode()
+        if not (
+            isinstance(signature, str)
+            and isinstance(signed_by, str)
+            and self.verifier.verifies(raw, signature, signed_by)
+        ):
+            self._park_unverified(message)
+            return
+        super().handle_message(body, message)
+
+    def unpack_message_headers(self, message: Any) -> dict[str, Any]:
+        data: dict[str, Any] = super().unpack_message_headers(message)
+        for key in (ACTOR_ID, ACTOR_ROLES, REQUEST_KEY, ASSERTION):
+            data.pop(key, None)
+        return data
+
+    def _park_unverified(self, message: Any) -> None:
+        headers = dict(message.headers or {})
+        headers[ERROR_HEADER] = "unverified: not signed by the relay, so not from the event log"
+        try:
+            self._publish_copy(message, self.dead_queue, headers, None)
+        except Exception:
+            log.exception("could not park an unverified message; it will be redelivered")
+            return
+        log.warning(
+            "unverified message parked",
+            queue=self.queue.name,
+            moved_to=self.dead_queue.name,
+            message_id=(message.properties or {}).get("message_id"),
+        )
+        self.queue_consumer.ack_message(message)
 
     def handle_message_processed(
         self, message: Any, result: Any = None, exc_info: Any = None

@@ -7,10 +7,11 @@ goes to the topic exchange ``<source service>.events`` with the event type
 as routing key — exactly what Nameko's ``@event_handler(source,
 type)`` binds to. Messages are persistent, carry the event id as
 ``message_id`` and the request's ids as Nameko context headers, and are
-published with publisher confirms. The checkpoint moves only after the broker
-confirmed every event before it, so a relay killed at any moment loses
-nothing when restarted; it may publish some events again (consumers are
-idempotent).
+published with publisher confirms; each is signed with the relay's event key
+(``shared.signing``), which is how consumers know it came from the log. The
+checkpoint moves only after the broker confirmed every event before it, so a
+relay killed at any moment loses nothing when restarted; it may publish some
+events again (consumers are idempotent).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from shared.database import create_schema, read_checkpoint, save_checkpoint
 from shared.eventstore import EventStore, RecordedEvent
 from shared.logging import get_logger
 from shared.schemas import EventRegistry, NotPublished, registry
+from shared.signing import SIGNATURE_HEADER, SIGNED_BY_HEADER, Signer, signer
 from shared.sql import write_transaction
 
 log = get_logger(__name__)
@@ -43,8 +45,9 @@ def exchange_for(event: RecordedEvent) -> str:
 class AmqpPublisher:
     """pika publisher with confirms; one message confirmed at a time."""
 
-    def __init__(self, amqp_uri: str) -> None:
+    def __init__(self, amqp_uri: str, event_signer: Signer | None = None) -> None:
         self.parameters = pika.URLParameters(amqp_uri)
+        self.signer = event_signer or signer("event")
         self._connection: pika.BlockingConnection | None = None
         self._channel: pika.adapters.blocking_connection.BlockingChannel | None = None
         self._declared: set[str] = set()
@@ -87,6 +90,8 @@ class AmqpPublisher:
             headers={
                 NAMEKO_HEADER.format(CORRELATION_ID): meta.correlation_id,
                 NAMEKO_HEADER.format(CAUSATION_ID): str(event.event_id),
+                SIGNATURE_HEADER: self.signer.sign(body),
+                SIGNED_BY_HEADER: self.signer.key_id,
             },
         )
         # With confirms on, this returns once the broker has taken

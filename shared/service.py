@@ -9,9 +9,9 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 from nameko.dependency_providers import Config
-from nameko.rpc import rpc as nameko_rpc
 from werkzeug.wrappers import Request, Response
 
+from shared.actor_assertion import VerifiedRpc
 from shared.clock import Clock
 from shared.context import RequestContext
 from shared.database import ReadModelDatabase
@@ -21,8 +21,9 @@ from shared.health import health_http, health_response_body
 from shared.probes import reachable_amqp
 
 Entrypoint = Callable[[Callable[..., Any]], Callable[..., Any]]
-rpc: Entrypoint = nameko_rpc(expected_exceptions=ServiceError)
-"""Every service's RPC entrypoint: a ``ServiceError`` is an answer to the caller
+rpc: Entrypoint = VerifiedRpc.decorator(expected_exceptions=ServiceError)
+"""Every service's RPC entrypoint: the actor is the one the gateway signed for
+(``shared.actor_assertion``); a ``ServiceError`` is an answer to the caller
 (logged as a warning), anything else a failure (logged with its traceback)."""
 
 

@@ -9,13 +9,13 @@ from typing import Any
 
 from marshmallow import Schema, fields
 from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR, DependencyProvider
-from nameko.rpc import RpcProxy
 
 from gateway.endpoint import API_PREFIX, ROUTES
 from gateway.routes import CONTEXTS
 from gateway.routes.base import RoutesBase
 from gateway.routes.health import SERVICES
 from gateway.service import GatewayService
+from gateway.signed_rpc import SignedRpcProxy
 from shared.money import MoneySchema
 
 MODULE_OF_TAG = {
@@ -85,7 +85,7 @@ def test_every_dependency_a_route_may_use_is_declared_by_the_service():
     for name in RoutesBase.__annotations__:
         assert isinstance(getattr(GatewayService, name, None), DependencyProvider), name
     for name in SERVICES:
-        assert isinstance(getattr(GatewayService, name), RpcProxy), name
+        assert isinstance(getattr(GatewayService, name), SignedRpcProxy), name
 
 
 def test_no_handler_reads_the_raw_body():

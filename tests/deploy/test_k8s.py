@@ -140,3 +140,17 @@ def test_only_the_gateway_is_reachable_from_outside():
             for rule in policies[name]["egress"]
         }
         assert reachable == {None, "rabbitmq", "kurrentdb", "postgres"}, name
+
+
+def test_only_the_gateway_signs_actors_only_the_relay_signs_events_and_all_verify():
+    """A signing key in any other pod would let it speak for users or forge events."""
+    signers = {"ACTOR_SIGNING_KEY": set(), "EVENT_SIGNING_KEY": set()}
+    for deployment in workloads(render("overlays/prod")):
+        name = deployment["metadata"]["name"]
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        maps = {ref["configMapRef"]["name"] for ref in container.get("envFrom", [])}
+        assert "marketplace-signing-keys" in maps, f"{name} cannot verify signatures"
+        for variable in container.get("env", []):
+            if variable["name"] in signers:
+                signers[variable["name"]].add(name)
+    assert signers == {"ACTOR_SIGNING_KEY": {"gateway"}, "EVENT_SIGNING_KEY": {"relay"}}
