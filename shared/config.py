@@ -54,8 +54,6 @@ class Settings:
     blob_dir: Path
     cors_origins: tuple[str, ...]
     idempotency_ttl_hours: int
-    idempotency_pending_seconds: float
-    """After this long, a request still marked in progress is taken to have died."""
     db_reader_pool_size: int
     """Connections a process keeps open for its read queries (see ``shared_reader``)."""
     db_reader_max_overflow: int
@@ -155,7 +153,6 @@ def load_settings() -> Settings:
         blob_dir=Path(env.str("BLOB_DIR", str(var_dir / "blobs"))).resolve(),
         cors_origins=tuple(env.list("CORS_ORIGINS", [])),
         idempotency_ttl_hours=env.int("IDEMPOTENCY_TTL_HOURS", 24),
-        idempotency_pending_seconds=env.float("IDEMPOTENCY_PENDING_SECONDS", 60),
         db_reader_pool_size=env.int("DB_READER_POOL_SIZE", 2),
         db_reader_max_overflow=env.int("DB_READER_MAX_OVERFLOW", 10),
         response_cache_mib=env.int("RESPONSE_CACHE_MIB", 64),

@@ -33,7 +33,6 @@ def stack_env(tmp_path: Path, amqp_uri: str, review_seconds: float, **extra: str
         "CONTRACT_REVIEW_DAYS": str(review_seconds / 86_400),
         "CONTRACT_REVIEW_CHECK_SECONDS": "1",
         "REVIEW_REVEAL_CHECK_SECONDS": "1",
-        "IDEMPOTENCY_PENDING_SECONDS": "5",
         "ESCROW_FUNDING_RECOVERY_SECONDS": "5",
         "CONSUMER_RETRY_DELAY_MS": "500",
         "JWT_SECRET": "journey-secret-" + "x" * 40,
