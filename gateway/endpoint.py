@@ -71,6 +71,9 @@ class Route:
     cached_by: tuple[str, ...] = ()
     """The gateway's views (its ProjectionWorker attributes) that a read is made
     of, and nothing else: its answers are kept while they stand still."""
+    location: str | None = None
+    """Where a 201's ``Location`` points: a path under /api/v1 whose ``{names}``
+    are filled from the path's parameters and the answer's fields."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -97,8 +100,17 @@ def cors_headers(request: Request) -> dict[str, str]:
 
 
 def finish(scope: RequestScope, request: Request, response: Response) -> Response:
-    response.headers[REQUEST_ID_HEADER] = scope.request_id
-    response.headers.update(cors_headers(request))
+    """What every answer carries. An answer to anything but a read is never
+    kept by a browser or a proxy (tokens among them); a read says for itself
+    how long it may be kept, and is private to its caller unless it is public."""
+    headers = response.headers
+    headers[REQUEST_ID_HEADER] = scope.request_id
+    headers.update(cors_headers(request))
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    if request.method not in ("GET", "HEAD"):
+        headers["Cache-Control"] = "no-store"
+    elif "Cache-Control" not in headers:
+        headers["Cache-Control"] = "private, no-cache"
     return response
 
 
@@ -153,11 +165,15 @@ def endpoint(
     key_required: bool = False,
     alternatives: tuple[str, ...] = (),
     cached_by: tuple[str, ...] = (),
+    location: str | None = None,
 ) -> Callable[[Callable[..., Any]], Any]:
     """``path`` uses werkzeug's syntax (``/users/<user_id>``), under /api/v1.
 
     ``cached_by`` may name only views whose content alone (with the caller and
-    the URL) makes the answer: no clock, no RPC, no other view."""
+    the URL) makes the answer: no clock, no RPC, no other view. A route that
+    creates (201) names the ``location`` of what it created."""
+    if (status == 201) != (location is not None):
+        raise ValueError(f"{path}: a 201 names its Location, and only a 201 does")
     route = Route(
         method,
         API_PREFIX + path,
@@ -174,6 +190,7 @@ def endpoint(
         key_required,
         alternatives,
         cached_by,
+        API_PREFIX + location if location else None,
     )
     if cached_by and method != "GET":
         raise ValueError(f"{path}: only reads are cached")
@@ -308,7 +325,10 @@ def _call(
     if result is None:
         return Response(status=204)
     body = route.response_schema.dump(result) if route.response_schema is not None else result
-    return json_response(body, status=route.status)
+    response = json_response(body, status=route.status)
+    if route.location is not None:
+        response.headers["Location"] = route.location.format_map({**params, **body})
+    return response
 
 
 def openapi_path(path: str) -> str:

@@ -15,7 +15,7 @@ from services.identity import views as identity_views
 from services.projects import views as projects_views
 from services.reputation import views as reputation_views
 from shared.api import ReasonRequest
-from shared.errors import Forbidden
+from shared.errors import Forbidden, NotFound
 from shared.jsonready import json_ready
 
 
@@ -32,6 +32,7 @@ class BiddingRoutes(RoutesBase):
         body=bidding_api.ProposalRequest,
         response=bidding_api.ProposalResponse,
         status=201,
+        location="/proposals/{proposal_id}",
         errors=(404, 409),
     )
     def submit_proposal(
@@ -194,11 +195,29 @@ class BiddingRoutes(RoutesBase):
         body=bidding_api.InvitationRequest,
         response=bidding_api.InvitationResponse,
         status=201,
+        location="/projects/{project_id}/invitations/{seller_id}",
         errors=(404, 409),
     )
     def invite(self, request: Request, project_id: str, body: dict[str, Any]) -> dict[str, Any]:
         self._open_project(project_id)
         return self.bidding.invite_seller(project_id, str(body["seller_id"]), body["message"])
+
+    @endpoint(
+        "GET",
+        "/projects/<project_id>/invitations/<seller_id>",
+        summary="One invitation: for the buyer who sent it and the seller invited",
+        tags=("proposals",),
+        response=bidding_api.InvitationResponse,
+        errors=(404,),
+    )
+    def invitation(self, request: Request, project_id: str, seller_id: str) -> dict[str, Any]:
+        assert self.scope.principal is not None
+        caller = self.scope.principal.user_id
+        with self.proposal_views.connect() as conn:
+            found = bidding_views.get_invitation(conn, project_id, seller_id)
+        if found is None or caller not in (found["buyer_id"], found["seller_id"]):
+            raise NotFound("no such invitation")
+        return found
 
     @endpoint(
         "GET",

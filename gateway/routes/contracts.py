@@ -28,6 +28,7 @@ class ContractsRoutes(RoutesBase):
         body=contracts_api.SendOfferRequest,
         response=contracts_api.ContractResponse,
         status=201,
+        location="/contracts/{contract_id}",
         errors=(404, 409),
     )
     def send_offer(

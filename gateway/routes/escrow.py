@@ -25,6 +25,7 @@ class EscrowRoutes(RoutesBase):
         body=escrow_api.FundRequest,
         response=escrow_api.FundingResponse,
         status=201,
+        location="/contracts/{contract_id}/escrow",
         errors=(402, 404, 409),
         key_required=True,
     )
@@ -89,6 +90,7 @@ class EscrowRoutes(RoutesBase):
         body=escrow_api.PayoutRequest,
         response=escrow_api.PayoutResponse,
         status=201,
+        location="/me/statement",
         errors=(409,),
         key_required=True,
     )

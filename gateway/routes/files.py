@@ -55,6 +55,7 @@ class FilesRoutes(RoutesBase):
         tags=("files",),
         response=identity_api.FileResponse,
         status=201,
+        location="/files/{file_id}",
         multipart=UPLOAD_FORM,
         errors=(413, 415),
     )

@@ -29,6 +29,7 @@ class IdentityRoutes(RoutesBase):
         body=identity_api.RegisterRequest,
         response=identity_api.UserResponse,
         status=201,
+        location="/users/{user_id}/profile",
         errors=(409,),
     )
     def register(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
@@ -151,6 +152,7 @@ class IdentityRoutes(RoutesBase):
         body=identity_api.ExperienceRequest,
         response=identity_api.ProfileResponse,
         status=201,
+        location="/users/{user_id}/profile",
         errors=(404, 409),
     )
     def add_experience(
@@ -181,6 +183,7 @@ class IdentityRoutes(RoutesBase):
         body=identity_api.PortfolioItemRequest,
         response=identity_api.ProfileResponse,
         status=201,
+        location="/users/{user_id}/profile",
         errors=(404, 409),
     )
     def add_portfolio_item(

@@ -127,6 +127,7 @@ class MessagingRoutes(RoutesBase):
         body=messaging_api.PostMessageRequest,
         response=messaging_api.MessageResponse,
         status=201,
+        location="/conversations/{conversation_id}/messages",
         errors=(404,),
     )
     def post_message(

@@ -29,6 +29,7 @@ class ProjectsRoutes(RoutesBase):
         body=projects_api.PostProjectRequest,
         response=projects_api.ProjectResponse,
         status=201,
+        location="/projects/{project_id}",
     )
     def post_project(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
         self._role("buyer")
@@ -128,6 +129,7 @@ class ProjectsRoutes(RoutesBase):
         body=projects_api.AlertRequest,
         response=projects_api.AlertResponse,
         status=201,
+        location="/alerts",
     )
     def save_alert(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
         self._role("seller")

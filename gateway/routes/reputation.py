@@ -28,6 +28,7 @@ class ReputationRoutes(RoutesBase):
         body=reputation_api.ReviewRequest,
         response=reputation_api.SubmittedResponse,
         status=201,
+        location="/contracts/{contract_id}/reviews",
         errors=(404, 409),
     )
     def submit_review(

@@ -4,6 +4,7 @@ forwards only the input its schemas validated."""
 from __future__ import annotations
 
 import inspect
+import re
 from pathlib import Path
 from typing import Any
 
@@ -132,3 +133,16 @@ def test_every_body_a_handler_forwards_loads_again_as_the_service_loads_it():
     for route in ROUTES:
         if route.body_schema is not None:
             _field_types_round_trip(route.body_schema, route.body.__name__)
+
+
+def test_every_created_resource_has_a_location_that_is_a_readable_route():
+    """Its names come from the path or the answer, and it is a route one can GET."""
+    readable = {re.sub(r"<[^>]+>", "{}", r.path) for r in ROUTES if r.method == "GET"}
+    created = [r for r in ROUTES if r.status == 201]
+    assert created
+    for route in created:
+        assert route.location is not None, route.path
+        names = set(re.findall(r"{(\w+)}", route.location))
+        answer = set(route.response_schema.fields) if route.response_schema else set()
+        assert names <= set(re.findall(r"<(?:\w+:)?(\w+)>", route.path)) | answer, route.path
+        assert re.sub(r"{\w+}", "{}", route.location) in readable, route.location

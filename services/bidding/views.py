@@ -200,6 +200,15 @@ def list_proposals(conn: Connection, query: dict[str, Any], **where: str) -> dic
     return {"items": [proposal_view(r) for r in page], "next_cursor": next_cursor}
 
 
+def get_invitation(conn: Connection, project_id: str, seller_id: str) -> dict[str, Any] | None:
+    row = conn.execute(
+        sa.select(invitations).where(
+            invitations.c.project_id == project_id, invitations.c.seller_id == seller_id
+        )
+    ).first()
+    return None if row is None else {**dict(row._mapping), "invited_at": json_ready(row.invited_at)}
+
+
 def list_invitations(conn: Connection, seller_id: str) -> list[dict[str, Any]]:
     rows = conn.execute(
         sa.select(invitations)

@@ -76,6 +76,7 @@ SCOPED: dict[str, tuple[str, Any]] = {
     "POST /proposals/{proposal_id}/archive": ("buyer", None),
     "POST /proposals/{proposal_id}/decline": ("buyer", {}),
     "POST /projects/{project_id}/invitations": ("buyer", "invitation"),
+    "GET /projects/{project_id}/invitations/{seller_id}": ("buyer", None),
     "POST /proposals/{proposal_id}/offer": ("buyer", "offer"),
     "GET /contracts/{contract_id}": ("seller", None),
     "GET /contracts/{contract_id}/offers": ("seller", None),
@@ -142,6 +143,13 @@ def world(deal: Deal) -> dict[str, Any]:
     alert = deal.post("/alerts", {"keywords": "shop"}, s).json()
     proposal, contract = deal.offer(buyer, seller, 10_000)
     conversation = deal.post("/conversations", {"proposal_id": proposal["proposal_id"]}, b).json()
+    invited = deal.post(
+        f"/projects/{proposal['project_id']}/invitations",
+        {"seller_id": seller["user_id"], "message": "Interested?"},
+        b,
+    )
+    assert invited.status_code == 201, invited.text
+    deal.visible(invited.headers["Location"].removeprefix("/api/v1"), b)
     deal.post(f"/conversations/{conversation['conversation_id']}/messages", {"text": "hi"}, s)
     private = deal.upload(s, png(2, 2), "deliverable", "work.png").json()
     return {
@@ -154,6 +162,7 @@ def world(deal: Deal) -> dict[str, Any]:
             "item_id": item_id,
             "alert_id": alert["alert_id"],
             "project_id": proposal["project_id"],
+            "seller_id": seller["user_id"],
             "proposal_id": proposal["proposal_id"],
             "contract_id": contract["contract_id"],
             "milestone_id": contract["milestones"][0]["milestone_id"],

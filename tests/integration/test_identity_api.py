@@ -526,6 +526,32 @@ def test_a_retried_upload_is_the_same_request_though_its_multipart_boundary_is_n
     assert assert_problem(renamed, 422, "invalid_input")["reason"] == "idempotency_key_reused"
 
 
+def test_a_creation_says_where_it_is_and_nothing_written_or_personal_is_kept_by_caches(api: Api):
+    email = f"loc-{uuid.uuid4().hex[:6]}@example.com"
+    created = api.post(
+        "/auth/register", {"email": email, "password": PASSWORD, "roles": ["seller"]}
+    )
+    assert created.status_code == 201
+    location = created.headers["Location"]
+    assert location == f"/api/v1/users/{created.json()['user_id']}/profile"
+    profile = wait_until(
+        lambda: (r := requests.get(api.base + location, timeout=10)).ok and r.json(),
+        what="the created user's profile",
+    )
+    assert profile["user_id"] == created.json()["user_id"]
+    assert created.headers["Cache-Control"] == "no-store"
+    tokens = api.post("/auth/login", {"email": email, "password": PASSWORD})
+    assert tokens.status_code == 200 and "access_token" in tokens.json()
+    assert tokens.headers["Cache-Control"] == "no-store"
+    assert tokens.headers["X-Content-Type-Options"] == "nosniff"
+    me = api.get("/me", token=tokens.json()["access_token"])
+    assert me.status_code == 200 and me.headers["Cache-Control"] == "private, no-cache"
+    docs = requests.get(f"{api.base}/docs", timeout=10)
+    policy = docs.headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in policy and "script-src 'self'" in policy
+    assert docs.headers["X-Frame-Options"] == "DENY"
+
+
 def test_request_id_is_returned_and_becomes_the_events_correlation_id(api: Api):
     email = f"rid-{uuid.uuid4().hex[:6]}@example.com"
     response = api.post(
