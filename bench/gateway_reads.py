@@ -25,6 +25,7 @@ from pathlib import Path
 
 import requests
 
+from shared.signing import new_keys_environment
 from shared.testing import amqp_uri, free_port, fresh_postgres_database, postgres_server_url
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,6 +87,7 @@ def main() -> None:
             ENVIRONMENT="production",
             JWT_SECRET="bench-" + "s" * 40,
             LOG_FORMAT="json",
+            **new_keys_environment(),  # production refuses to make up its own
         )
         processes = [
             [sys.executable, str(ROOT / "bench/rpc_baseline.py"), "echo", broker],

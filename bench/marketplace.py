@@ -47,6 +47,7 @@ from shared.auth import AccessTokens  # noqa: E402
 from shared.eventstore import EventMetadata, StreamState  # noqa: E402
 from shared.eventstore.sql import SqlEventStore  # noqa: E402
 from shared.schemas import load_all_event_schemas, registry  # noqa: E402
+from shared.signing import new_keys_environment  # noqa: E402
 from shared.testing import (  # noqa: E402
     amqp_uri,
     free_port,
@@ -577,6 +578,7 @@ def main() -> None:
             "LOG_FORMAT": "json",
             "LOG_LEVEL": "WARNING",
             "JWT_SECRET": SECRET,
+            **new_keys_environment(),  # production refuses to make up its own
             **{f"{owner.upper()}_DATABASE_URL": urls[owner] for owner in DATABASE_OWNERS},
         }
         if args.response_cache_mib is not None:

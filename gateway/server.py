@@ -11,9 +11,11 @@ from typing import Any
 from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import WebServer, WsgiApp
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Request
 
 from gateway.http import problem
+from shared.config import settings
 
 
 class ProblemWsgiApp(WsgiApp):
@@ -36,8 +38,14 @@ class ProblemWsgiApp(WsgiApp):
 
 
 class GatewayWebServer(WebServer):
-    def get_wsgi_app(self) -> WsgiApp:
-        return ProblemWsgiApp(self)
+    def get_wsgi_app(self) -> Any:
+        """Behind ``TRUSTED_PROXY_HOPS`` proxies (the Ingress), the client's
+        address is the one the nearest of them saw, from X-Forwarded-For;
+        nothing a client adds further left is believed. Without proxies the
+        header is ignored: anyone can send it."""
+        app = ProblemWsgiApp(self)
+        hops = int(self.container.config.get("TRUSTED_PROXY_HOPS") or settings().trusted_proxy_hops)
+        return ProxyFix(app, x_for=hops, x_proto=hops) if hops else app
 
     def process_request(self, sock: Any, address: Any) -> None:
         # An answer larger than the server's write buffer leaves in two sends;

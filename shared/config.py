@@ -48,6 +48,12 @@ class Settings:
     event_signing_key: str | None
     """The relay's key for signing every event it publishes (see ``shared.signing``)."""
     event_verify_keys: tuple[str, ...]
+    password_hash_concurrency: int
+    """argon2 hashes identity runs at once (64 MiB each)."""
+    trusted_proxy_hops: int
+    sign_ups_per_address_hour: int
+    """Sign-ups one client address may make an hour before each waits longer."""
+    """Proxies in front of the gateway whose X-Forwarded-For/-Proto it believes."""
     access_token_ttl: int
     refresh_token_ttl: int
     upload_max_bytes: int
@@ -147,6 +153,9 @@ def load_settings() -> Settings:
         actor_verify_keys=tuple(env.list("ACTOR_VERIFY_KEYS", [])),
         event_signing_key=env.str("EVENT_SIGNING_KEY", None),
         event_verify_keys=tuple(env.list("EVENT_VERIFY_KEYS", [])),
+        password_hash_concurrency=env.int("PASSWORD_HASH_CONCURRENCY", 2),
+        trusted_proxy_hops=env.int("TRUSTED_PROXY_HOPS", 0),
+        sign_ups_per_address_hour=env.int("SIGN_UPS_PER_ADDRESS_HOUR", 20),
         access_token_ttl=env.int("ACCESS_TOKEN_TTL_SECONDS", 900),
         refresh_token_ttl=env.int("REFRESH_TOKEN_TTL_SECONDS", 30 * 24 * 3600),
         upload_max_bytes=env.int("UPLOAD_MAX_BYTES", 25 * 1024 * 1024),

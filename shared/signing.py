@@ -110,6 +110,15 @@ def new_key_pair() -> tuple[str, str]:
     return _encode(private.private_bytes_raw()), _encode(public_bytes(private.public_key()))
 
 
+def new_keys_environment() -> dict[str, str]:
+    """A fresh pair of each kind, as the variables that carry them."""
+    variables: dict[str, str] = {}
+    for kind in ("ACTOR", "EVENT"):
+        signing, verify = new_key_pair()
+        variables |= {f"{kind}_SIGNING_KEY": signing, f"{kind}_VERIFY_KEYS": verify}
+    return variables
+
+
 if __name__ == "__main__":
-    signing, verify = new_key_pair()
-    print(f"SIGNING_KEY={signing}\nVERIFY_KEYS={verify}")
+    for name, value in new_keys_environment().items():
+        print(f"{name}={value}")

@@ -30,10 +30,12 @@ class IdentityRoutes(RoutesBase):
         response=identity_api.UserResponse,
         status=201,
         location="/users/{user_id}/profile",
-        errors=(409,),
+        errors=(409, 429),
     )
     def register(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
-        return self.identity.register(body["email"], body["password"], body["roles"])
+        return self.identity.register(
+            body["email"], body["password"], body["roles"], client_ip=self.scope.client_ip
+        )
 
     @endpoint(
         "POST",

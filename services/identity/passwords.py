@@ -1,18 +1,30 @@
 """argon2id password hashing, run off eventlet's hub: a hash costs ~140 ms of
-CPU in C, which would otherwise freeze every other request of the process."""
+CPU in C, which would otherwise freeze every other request of the process.
+
+Each hash also takes 64 MiB while it runs, and eventlet's thread pool runs 20
+at once: a burst of sign-ups or logins would take the pod past its memory
+limit. At most ``PASSWORD_HASH_CONCURRENCY`` run at once; the others wait
+their turn (size it with the pod's memory limit: 64 MiB each)."""
 
 from __future__ import annotations
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from eventlet import tpool
+from eventlet.semaphore import BoundedSemaphore
+
+from shared.config import settings
 
 _hasher = PasswordHasher()  # argon2id with the library's (RFC 9106 low-memory) defaults
 _DUMMY_HASH = _hasher.hash("a password nobody has, to spend the same time on unknown emails")
 
 
+_running = BoundedSemaphore(settings().password_hash_concurrency)
+
+
 def hash_password(password: str) -> str:
-    hashed: str = tpool.execute(_hasher.hash, password)
+    with _running:
+        hashed: str = tpool.execute(_hasher.hash, password)
     return hashed
 
 
@@ -25,7 +37,8 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         except (VerificationError, InvalidHashError):
             return False
 
-    verified: bool = tpool.execute(verify)
+    with _running:
+        verified: bool = tpool.execute(verify)
     return verified
 
 

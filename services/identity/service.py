@@ -10,7 +10,7 @@ from typing import Any
 from services.identity import api, domain
 from services.identity.domain import EmailClaim, FileRecord, Session, User
 from services.identity.passwords import hash_password, needs_rehash, verify_password
-from services.identity.throttle import LoginThrottle
+from services.identity.throttle import Throttle, login_keys, sign_up_keys
 from services.identity.throttle import metadata as throttle_metadata
 from services.identity.views import profile_view
 from shared.auth import TokenIssuer
@@ -48,11 +48,21 @@ class IdentityService(MarketplaceService):
     db = ReadModelDatabase(throttle_metadata)
     tokens = TokenIssuer()
 
+    @property
+    def sign_ups_per_hour(self) -> int:
+        configured = self.nameko_config.get("SIGN_UPS_PER_ADDRESS_HOUR")
+        return int(configured or settings().sign_ups_per_address_hour)
+
     # -- accounts ------------------------------------------------------------
 
     @rpc
-    def register(self, email: str, password: str, roles: list[str]) -> dict[str, Any]:
+    def register(
+        self, email: str, password: str, roles: list[str], client_ip: str | None = None
+    ) -> dict[str, Any]:
         data = load(api.RegisterRequest(), {"email": email, "password": password, "roles": roles})
+        throttle, now = Throttle(self.db), self.clock.now()
+        throttle.check(sign_up_keys(client_ip, self.sign_ups_per_hour), now, "sign-ups")
+        throttle.count(sign_up_keys(client_ip, self.sign_ups_per_hour), now)
         email = domain.normalize_email(data["email"])
         problems = domain.password_problems(data["password"], email)
         if problems:
@@ -97,16 +107,16 @@ class IdentityService(MarketplaceService):
     def login(self, email: str, password: str, client_ip: str | None = None) -> dict[str, Any]:
         data = load(api.LoginRequest(), {"email": email, "password": password})
         email = domain.normalize_email(data["email"])
-        now = self.clock.now()
-        throttle = LoginThrottle(self.db)
-        throttle.check(email, client_ip, now)
+        now, keys = self.clock.now(), login_keys(email, client_ip)
+        throttle = Throttle(self.db)
+        throttle.check(keys, now, "failed logins")
         claim = self.event_log.get(CLAIM, email)
         user = self.event_log.get(USER, claim.user_id) if claim.user_id else User()
         if not verify_password(user.password_hash or None, data["password"]):
-            throttle.failed(email, client_ip, now)
+            throttle.count(keys, now)
             # The same answer whether or not the address has an account.
             raise Unauthorized("the email or password is wrong", {"reason": "invalid_credentials"})
-        throttle.succeeded(email)
+        throttle.clear(email, client_ip)
         if needs_rehash(user.password_hash):  # whatever else changed: any revision
             self.event_log.record(
                 domain.user_stream(user.user_id),

@@ -1,4 +1,19 @@
-"""Login throttling per account and per client address.
+"""Throttling of logins and sign-ups that a stranger cannot turn against a user.
+
+Failed logins count under three keys at once, each with its own allowance:
+
+* the account **from this address** (5 free failures): someone guessing one
+  account from one place. Only this key can slow the owner down from their
+  own address, and a stranger elsewhere cannot touch it.
+* the **address** (50): someone trying many accounts from one place. Behind
+  the Ingress this is the client's address (``TRUSTED_PROXY_HOPS``), not the
+  proxy's, so one client cannot slow down everyone.
+* the **account** from anywhere (100): guessing spread over many addresses.
+
+Past its allowance a key is not locked: each further failure makes the next
+attempt wait longer (1 s, 2 s, 4 s, ... up to a cap), so guessing gets slow
+while nobody, the owner included, is ever shut out for long. Sign-ups count
+per address. A success clears the account-from-this-address key.
 
 Operational state, not domain history: it lives in identity's own database,
 outside the event log, and is never rebuilt. Counters are updated atomically
@@ -29,37 +44,54 @@ login_throttle = sa.Table(
 )
 
 
-def account_key(email: str) -> str:
-    return "account:" + hashlib.sha256(email.encode()).hexdigest()
-
-
 @dataclass(frozen=True)
 class Limit:
-    failures: int
+    free: int
+    """Failures within ``window`` that cost nothing."""
     window: timedelta
-    lockout: timedelta
+    cap: timedelta
+    """The longest a single wait grows to."""
+
+    def wait_after(self, failures: int) -> timedelta:
+        """How long the next attempt waits once ``failures`` were counted."""
+        excess = failures - self.free
+        if excess < 0:
+            return timedelta(0)
+        return min(self.cap, timedelta(seconds=2 ** min(excess, 20)))
 
 
-ACCOUNT_LIMIT = Limit(5, timedelta(minutes=15), timedelta(minutes=15))
-ADDRESS_LIMIT = Limit(20, timedelta(minutes=15), timedelta(minutes=15))
+ACCOUNT_AT_ADDRESS = Limit(5, timedelta(minutes=15), timedelta(minutes=15))
+ADDRESS = Limit(50, timedelta(minutes=15), timedelta(minutes=5))
+ACCOUNT = Limit(100, timedelta(hours=1), timedelta(minutes=1))
 
 
-class LoginThrottle:
+def _digest(text: str) -> str:
+    """Keys hold digests: bounded length, and no email kept in the table."""
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def login_keys(email: str, client_ip: str | None) -> dict[str, Limit]:
+    keys = {f"account:{_digest(email)}": ACCOUNT}
+    if client_ip:
+        keys[f"pair:{_digest(email + ' ' + client_ip)}"] = ACCOUNT_AT_ADDRESS
+        keys[f"address:{client_ip}"] = ADDRESS
+    return keys
+
+
+def sign_up_keys(client_ip: str | None, per_hour: int) -> dict[str, Limit]:
+    """``SIGN_UPS_PER_ADDRESS_HOUR`` sign-ups an hour from one address, then waits."""
+    limit = Limit(per_hour, timedelta(hours=1), timedelta(minutes=15))
+    return {f"signup:{client_ip}": limit} if client_ip else {}
+
+
+class Throttle:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    @staticmethod
-    def keys(email: str, client_ip: str | None) -> dict[str, Limit]:
-        """Accounts by a digest of the address: bounded length, and no
-        address kept in the throttle table."""
-        keys = {account_key(email): ACCOUNT_LIMIT}
-        if client_ip:
-            keys[f"address:{client_ip}"] = ADDRESS_LIMIT
-        return keys
-
-    def check(self, email: str, client_ip: str | None, now: datetime) -> None:
-        """Raise TooManyRequests while either key is locked out."""
-        keys = self.keys(email, client_ip)
+    def check(self, keys: dict[str, Limit], now: datetime, what: str) -> None:
+        """Raise TooManyRequests (with ``retry_after``) while any key must wait."""
+        if not keys:
+            return
         with self.db.engine.connect() as conn:
             rows = conn.execute(
                 sa.select(login_throttle.c.locked_until).where(login_throttle.c.key.in_(keys))
@@ -68,14 +100,15 @@ class LoginThrottle:
         wait = max(waits, default=0)
         if wait > 0:
             raise TooManyRequests(
-                "too many failed logins; try again later", {"retry_after": int(wait) + 1}
+                f"too many {what}; try again later", {"retry_after": int(wait) + 1}
             )
 
-    def failed(self, email: str, client_ip: str | None, now: datetime) -> None:
+    def count(self, keys: dict[str, Limit], now: datetime) -> None:
+        """One more failure (or sign-up) under every key."""
         insert = insert_for(self.db.engine)
         t = login_throttle
         with self.db.transaction() as conn:
-            for key, limit in self.keys(email, client_ip).items():
+            for key, limit in keys.items():
                 stale = t.c.window_started < now - limit.window
                 stmt = insert(t).values(key=key, failures=1, window_started=now, locked_until=None)
                 upsert = stmt.on_conflict_do_update(
@@ -86,11 +119,15 @@ class LoginThrottle:
                     },
                 ).returning(t.c.failures)
                 failures = conn.execute(upsert).scalar_one()
-                if failures >= limit.failures:
-                    conn.execute(
-                        t.update().where(t.c.key == key).values(locked_until=now + limit.lockout)
-                    )
+                wait = limit.wait_after(failures)
+                conn.execute(
+                    t.update()
+                    .where(t.c.key == key)
+                    .values(locked_until=now + wait if wait else None)
+                )
 
-    def succeeded(self, email: str) -> None:
-        with self.db.transaction() as conn:
-            conn.execute(login_throttle.delete().where(login_throttle.c.key == account_key(email)))
+    def clear(self, email: str, client_ip: str | None) -> None:
+        pair = [k for k in login_keys(email, client_ip) if k.startswith("pair:")]
+        if pair:
+            with self.db.transaction() as conn:
+                conn.execute(login_throttle.delete().where(login_throttle.c.key.in_(pair)))

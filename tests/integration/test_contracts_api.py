@@ -133,6 +133,7 @@ def deal(
             "CONTRACT_REVIEW_DAYS": REVIEW_SECONDS / 86_400,
             "ESCROW_FUNDING_RECOVERY_SECONDS": 0,
             "REVIEW_WINDOW_DAYS": REVIEW_WINDOW_SECONDS / 86_400,
+            "SIGN_UPS_PER_ADDRESS_HOUR": 100_000,  # every user of these tests is 127.0.0.1
         }
         containers = {}
         for cls in (

@@ -3,9 +3,11 @@ identity and gateway containers, RabbitMQ and PostgreSQL."""
 
 from __future__ import annotations
 
+import random
 import re
 import struct
 import threading
+import time
 import uuid
 import zlib
 from collections.abc import Iterator
@@ -44,6 +46,8 @@ def png(width: int = 1, height: int = 1) -> bytes:
     )
 
 
+SIGN_UPS = 5
+"""Sign-ups an hour from one address, for these tests (127.0.0.1 signs up many)."""
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 
@@ -80,10 +84,18 @@ class Api:
             headers["Authorization"] = f"Bearer {token}"
         return headers
 
+    @staticmethod
+    def new_client_address() -> str:
+        """Every user signs up from a client of their own (the sign-up limit
+        counts per address)."""
+        return f"10.{random.randrange(256)}.{random.randrange(256)}.{random.randrange(1, 255)}"
+
     def signup(self, roles: list[str] = ["seller"], email: str | None = None) -> dict[str, Any]:  # noqa: B006
         email = email or f"user-{uuid.uuid4().hex[:8]}@example.com"
         response = self.post(
-            "/auth/register", {"email": email, "password": PASSWORD, "roles": roles}
+            "/auth/register",
+            {"email": email, "password": PASSWORD, "roles": roles},
+            headers={"X-Forwarded-For": self.new_client_address()},
         )
         assert response.status_code == 201, response.text
         tokens = self.post("/auth/login", {"email": email, "password": PASSWORD}).json()
@@ -111,7 +123,8 @@ def api(
     with fresh_postgres_database(postgres_server) as gateway_db:
         port = free_port()
         common = {"AMQP_URI": amqp_uri, "EVENT_STORE_URL": fresh_pg, "JWT_SECRET": SECRET}
-        container_factory(IdentityService, {**common, "DATABASE_URL": fresh_pg}).start()
+        identity = {**common, "DATABASE_URL": fresh_pg, "SIGN_UPS_PER_ADDRESS_HOUR": SIGN_UPS}
+        container_factory(IdentityService, identity).start()
         container_factory(
             GatewayService,
             {
@@ -120,6 +133,7 @@ def api(
                 "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
                 "BLOB_DIR": str(tmp_path / "blobs"),
                 "UPLOAD_MAX_BYTES": 200_000,
+                "TRUSTED_PROXY_HOPS": 1,
             },
         ).start()
         store = SqlEventStore(fresh_pg)
@@ -262,34 +276,68 @@ def test_wrong_password_and_unknown_email_look_the_same(api: Api):
     assert wrong == unknown
 
 
-def test_repeated_failures_are_throttled_per_account_with_retry_after(api: Api):
-    user = api.signup()
-    for _ in range(5):
-        api.post("/auth/login", {"email": user["email"], "password": "wrong password!"})
-    blocked = api.post("/auth/login", {"email": user["email"], "password": PASSWORD})
-    assert_problem(blocked, 429, "too_many_requests")
-    assert 0 < int(blocked.headers["Retry-After"]) <= 15 * 60
-    ghost = f"ghost-{uuid.uuid4().hex[:6]}@example.com"
-    for _ in range(5):
-        api.post("/auth/login", {"email": ghost, "password": "wrong password!"})
-    assert_problem(
-        api.post("/auth/login", {"email": ghost, "password": "wrong password!"}),
-        429,
-        "too_many_requests",
+def login_from(api: Api, address: str, email: str, password: str) -> requests.Response:
+    """A login from a client at ``address``, as the trusted proxy in front of the
+    gateway reports it (the gateway under test trusts one hop)."""
+    return api.post(
+        "/auth/login",
+        {"email": email, "password": password},
+        headers={"X-Forwarded-For": address},
     )
 
 
-def test_one_address_failing_on_many_accounts_is_throttled(api: Api):
-    """Twenty failures from one client address lock that address out, even
-    though each account saw only one failure."""
+def test_failures_on_one_account_from_one_address_make_it_wait_longer_each_time(api: Api):
+    user = api.signup()
+    for _ in range(5):
+        assert login_from(api, "203.0.113.5", user["email"], "wrong password!").status_code == 401
+    first = login_from(api, "203.0.113.5", user["email"], PASSWORD)
+    assert_problem(first, 429, "too_many_requests")
+    assert 0 < int(first.headers["Retry-After"]) <= 2
+    # The owner elsewhere is not slowed down by a stranger's guessing.
+    assert login_from(api, "198.51.100.7", user["email"], PASSWORD).status_code == 200
+    time.sleep(int(first.headers["Retry-After"]))
+    assert login_from(api, "203.0.113.5", user["email"], "wrong again!!").status_code == 401
+    second = login_from(api, "203.0.113.5", user["email"], PASSWORD)
+    assert_problem(second, 429, "too_many_requests")
+    assert int(second.headers["Retry-After"]) > int(first.headers["Retry-After"])
+
+
+def test_twenty_failures_from_one_address_lock_out_no_other_account_or_address(api: Api):
+    victim = api.signup()
     for i in range(20):
-        api.post(
-            "/auth/login",
-            {"email": f"spray-{i}-{uuid.uuid4().hex[:4]}@example.com", "password": "guess guess 1"},
-        )
-    blocked = api.post("/auth/login", {"email": "anyone@example.com", "password": PASSWORD})
+        email = victim["email"] if i % 2 else f"spray-{i}-{uuid.uuid4().hex[:4]}@example.com"
+        login_from(api, "203.0.113.9", email, "guess guess 1")
+    assert login_from(api, "198.51.100.8", victim["email"], PASSWORD).status_code == 200
+    other = api.signup()
+    assert login_from(api, "203.0.113.9", other["email"], PASSWORD).status_code == 200
+    # A header the client adds left of the proxy's is not believed.
+    spoofed = api.post(
+        "/auth/login",
+        {"email": victim["email"], "password": PASSWORD},
+        headers={"X-Forwarded-For": "198.51.100.8, 203.0.113.9"},
+    )
+    assert_problem(spoofed, 429, "too_many_requests")
+
+
+def test_one_address_spraying_many_accounts_is_slowed_down(api: Api):
+    for i in range(50):
+        email = f"spray-{i}-{uuid.uuid4().hex[:4]}@example.com"
+        login_from(api, "203.0.113.77", email, "guess guess 1")
+    blocked = login_from(api, "203.0.113.77", "anyone@example.com", PASSWORD)
     assert_problem(blocked, 429, "too_many_requests")
     assert int(blocked.headers["Retry-After"]) > 0
+    assert login_from(api, "198.51.100.9", "anyone@example.com", PASSWORD).status_code == 401
+
+
+def test_sign_ups_from_one_address_are_limited(api: Api):
+    def sign_up(address: str) -> requests.Response:
+        email = f"many-{uuid.uuid4().hex[:8]}@example.com"
+        body = {"email": email, "password": PASSWORD, "roles": ["buyer"]}
+        return api.post("/auth/register", body, headers={"X-Forwarded-For": address})
+
+    assert all(sign_up("203.0.113.20").status_code == 201 for _ in range(SIGN_UPS))
+    assert_problem(sign_up("203.0.113.20"), 429, "too_many_requests")
+    assert sign_up("203.0.113.21").status_code == 201
 
 
 def test_requests_without_or_with_bad_tokens_are_401(api: Api):

@@ -82,7 +82,12 @@ def market(
     with fresh_postgres_database(postgres_server) as gateway_db:
         port = free_port()
         common = {"AMQP_URI": amqp_uri, "EVENT_STORE_URL": fresh_pg, "JWT_SECRET": SECRET}
-        service_config = {**common, "DATABASE_URL": fresh_pg, "PROJECT_IDLE_DAYS": 0}
+        service_config = {
+            **common,
+            "DATABASE_URL": fresh_pg,
+            "PROJECT_IDLE_DAYS": 0,
+            "SIGN_UPS_PER_ADDRESS_HOUR": 100_000,  # every user of these tests is 127.0.0.1
+        }
         containers = {}
         for cls in (IdentityService, ProjectsService, BiddingService, ContractsService):
             containers[cls.name] = container_factory(cls, service_config)
