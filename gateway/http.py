@@ -87,11 +87,15 @@ class RequestScope:
             if required:
                 raise Unauthorized("log in first: send 'Authorization: Bearer <access token>'")
             return None
-        self.principal = self.tokens.verify(token.strip())
-        self.worker_ctx.data[ACTOR_ID] = self.principal.user_id
-        self.worker_ctx.data[ACTOR_ROLES] = ",".join(self.principal.roles)
-        structlog.contextvars.bind_contextvars(actor_id=self.principal.user_id)
-        return self.principal
+        return self.act_as(self.tokens.verify(token.strip()))
+
+    def act_as(self, principal: Principal) -> Principal:
+        """``principal`` (verified by the caller) becomes the request's actor."""
+        self.principal = principal
+        self.worker_ctx.data[ACTOR_ID] = principal.user_id
+        self.worker_ctx.data[ACTOR_ROLES] = ",".join(principal.roles)
+        structlog.contextvars.bind_contextvars(actor_id=principal.user_id)
+        return principal
 
     @property
     def client_ip(self) -> str | None:

@@ -29,6 +29,7 @@ from gateway.routes import (
     ReputationRoutes,
 )
 from gateway.signed_rpc import SignedRpcProxy
+from gateway.stream_tickets import Tickets
 from services.bidding.views import ProposalsView
 from services.contracts.views import ContractsView
 from services.escrow.views import EscrowView
@@ -54,6 +55,7 @@ class GatewayService(
 
     scope = HttpScope()
     idempotency = Idempotency()
+    tickets = Tickets()
     blobs = Blobs()
     responses = ResponseCacheProvider()
     # The views the gateway follows itself (see gateway.routes.base.RoutesBase).

@@ -17,6 +17,7 @@ from gateway.blobs import Uploads
 from gateway.http import RequestScope
 from gateway.idempotency import IdempotencyStore
 from gateway.response_cache import ResponseCache
+from gateway.stream_tickets import StreamTickets
 from services.bidding import views as bidding_views
 from services.contracts import views as contracts_views
 from services.identity import views as identity_views
@@ -53,6 +54,7 @@ class RoutesBase:
 
     scope: RequestScope
     idempotency: IdempotencyStore
+    tickets: StreamTickets
     blobs: Uploads
     responses: ResponseCache
     profiles: ProjectionHandle

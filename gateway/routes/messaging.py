@@ -3,6 +3,8 @@ live notification stream (server-sent events)."""
 
 from __future__ import annotations
 
+import time
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -13,24 +15,47 @@ from werkzeug.wrappers import Request, Response
 
 from gateway.endpoint import endpoint
 from gateway.routes.base import RoutesBase, read_when_visible
+from gateway.stream_tickets import TICKET_SECONDS, StreamQuery, TicketResponse
 from services.messaging import api as messaging_api
 from services.messaging import views as messaging_views
+from shared.config import settings
+from shared.errors import ServiceError, TooManyRequests, Unauthorized
 from shared.jsonready import json_ready
 from shared.logging import get_logger
 
 log = get_logger(__name__)
 
 STREAM_POLL_SECONDS = 0.5
+STREAMS_PER_USER = 5
+"""Open streams one user may hold on one gateway process (tabs, devices)."""
+_open_streams: Counter[str] = Counter()
 
 
-def live_notifications(views: Any, user_id: str, position: int) -> Iterator[bytes]:
+class BadLastEventId(ServiceError):
+    status = 400
+    code = "bad_request"
+
+
+def live_notifications(views: Any, user_id: str, position: int, lifetime: float) -> Iterator[bytes]:
     """Server-sent events from the gateway's own inbox view: a green thread per
     connection polls one indexed query; a comment every 15 s keeps proxies from
     closing an idle stream. Each event's id is its log position, which the
-    browser sends back as Last-Event-ID when it reconnects."""
+    browser sends back as Last-Event-ID when it reconnects. A stream lasts no
+    longer than an access token (``lifetime``): the browser then reconnects
+    with a new ticket, so a stream never outlives the right to open one."""
+    _open_streams[user_id] += 1
+    try:
+        yield from _events(views, user_id, position, time.monotonic() + lifetime)
+    finally:
+        _open_streams[user_id] -= 1
+        if _open_streams[user_id] <= 0:
+            del _open_streams[user_id]
+
+
+def _events(views: Any, user_id: str, position: int, deadline: float) -> Iterator[bytes]:
     yield b"retry: 2000\n\n"
     idle = 0.0
-    while True:
+    while time.monotonic() < deadline:
         try:
             with views.connect() as conn:
                 fresh = messaging_views.notifications_after(conn, user_id, position)
@@ -190,20 +215,49 @@ class MessagingRoutes(RoutesBase):
         return self.messaging.mark_notifications_read(json_ready(body), up_to)
 
     @endpoint(
+        "POST",
+        "/me/notifications/stream-ticket",
+        summary="A single-use ticket (30 s) to open the live stream from a browser",
+        tags=("notifications",),
+        response=TicketResponse,
+        idempotent=False,
+    )
+    def stream_ticket(self, request: Request) -> dict[str, Any]:
+        assert self.scope.principal is not None
+        return {"ticket": self.tickets.issue(self.scope.principal), "expires_in": TICKET_SECONDS}
+
+    @endpoint(
         "GET",
         "/me/notifications/stream",
         summary="Live notifications as server-sent events (resume with Last-Event-ID)",
         tags=("notifications",),
+        auth="optional",
+        query=StreamQuery,
+        errors=(400, 401, 429),
     )
-    def notification_stream(self, request: Request) -> Response:
+    def notification_stream(self, request: Request, query: dict[str, Any]) -> Response:
+        """Authenticated by the usual header, or (from a browser's EventSource,
+        which cannot send one) by ``?ticket=`` from the stream-ticket route."""
+        if self.scope.principal is None:
+            if not query["ticket"]:
+                raise Unauthorized("send 'Authorization: Bearer <token>' or ?ticket=")
+            self.scope.act_as(self.tickets.redeem(query["ticket"]))
         user = self._me()
+        last = request.headers.get("Last-Event-ID", "")
+        if last and not (last.isascii() and last.isdigit() and len(last) <= 20):
+            raise BadLastEventId("Last-Event-ID must be the id of an event this stream sent")
+        if _open_streams[user] >= STREAMS_PER_USER:
+            raise TooManyRequests(
+                f"at most {STREAMS_PER_USER} live streams at once; close one",
+                {"retry_after": 5},
+            )
         # eventlet's server buffers 4 KB before writing; an event must go out at once.
         request.environ["eventlet.minimum_write_chunk_size"] = 0
-        last = request.headers.get("Last-Event-ID", "")
         with self.notification_views.connect() as conn:
-            position = int(last) if last.isdigit() else messaging_views.latest_position(conn, user)
+            position = int(last) if last else messaging_views.latest_position(conn, user)
+        lifetime = float(settings().access_token_ttl)
         return Response(
-            live_notifications(self.notification_views, user, position),
+            live_notifications(self.notification_views, user, position, lifetime),
             mimetype="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )

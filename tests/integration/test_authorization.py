@@ -45,6 +45,7 @@ OWN = {
     "GET /me/notifications",
     "POST /me/notifications/read",
     "GET /me/notifications/stream",
+    "POST /me/notifications/stream-ticket",
     "POST /files",
     "GET /files",
 }

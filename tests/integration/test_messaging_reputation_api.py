@@ -115,6 +115,49 @@ def test_an_interview_with_an_attachment_and_read_receipts(deal: Deal):
     assert "equal to a rebuild" in deal.verify("gateway.messaging")
 
 
+def stream(deal: Deal, **kw: Any) -> requests.Response:
+    return requests.get(deal.url("/me/notifications/stream"), stream=True, timeout=30, **kw)
+
+
+def test_a_stream_ticket_works_once_for_its_user_and_streams_are_capped(deal: Deal):
+    user = deal.signup(["seller"])
+    token = user["access_token"]
+    assert_problem(stream(deal), 401, "unauthorized")
+    assert_problem(stream(deal, params={"ticket": "made-up"}), 401, "unauthorized")
+    issued = deal.post("/me/notifications/stream-ticket", None, token)
+    assert issued.status_code == 200 and issued.json()["expires_in"] == 30
+    assert issued.headers["Cache-Control"] == "no-store"
+    ticket = issued.json()["ticket"]
+    with stream(deal, params={"ticket": ticket}) as first:
+        assert first.status_code == 200
+        assert first.headers["Content-Type"].startswith("text/event-stream")
+        assert next(first.iter_lines()) == b"retry: 2000"
+        reused = stream(deal, params={"ticket": ticket})
+        assert assert_problem(reused, 401, "unauthorized")["reason"] == "invalid_ticket"
+    bearer = {"Authorization": f"Bearer {token}"}
+    malformed = stream(deal, headers={**bearer, "Last-Event-ID": "\u00b2"})
+    assert_problem(malformed, 400, "bad_request")
+    assert_problem(stream(deal, headers={**bearer, "Last-Event-ID": "-1"}), 400, "bad_request")
+
+    # Five tabs at once, not a sixth (a closed stream counts until the server
+    # next writes to it: at most the 15 s keep-alive).
+    tabs = deal.signup(["seller"])["access_token"]
+    open_streams = []
+    try:
+        for _ in range(5):
+            opened = stream(deal, headers={"Authorization": f"Bearer {tabs}"})
+            assert opened.status_code == 200
+            next(opened.iter_lines())  # the server is streaming: it counts
+            open_streams.append(opened)
+        sixth = stream(deal, headers={"Authorization": f"Bearer {tabs}"})
+        assert_problem(sixth, 429, "too_many_requests")
+        with stream(deal, headers=bearer) as theirs:
+            assert theirs.status_code == 200  # the cap is per user
+    finally:
+        for opened in open_streams:
+            opened.close()
+
+
 def test_a_contracts_life_reaches_both_inboxes_live_and_reviews_are_double_blind(deal: Deal):
     buyer, seller, stranger = (
         deal.signup(["buyer"]),
@@ -126,10 +169,13 @@ def test_a_contracts_life_reaches_both_inboxes_live_and_reviews_are_double_blind
     received: list[dict[str, Any]] = []
     stop = threading.Event()
 
+    ticket = deal.post("/me/notifications/stream-ticket", None, s).json()["ticket"]
+
     def listen() -> None:
+        # As a browser's EventSource: no Authorization header, a ticket in the URL.
         with requests.get(
             deal.url("/me/notifications/stream"),
-            headers={"Authorization": f"Bearer {s}"},
+            params={"ticket": ticket},
             stream=True,
             timeout=60,
         ) as response:
