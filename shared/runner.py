@@ -17,7 +17,7 @@ import sys  # noqa: E402
 from typing import Any  # noqa: E402
 
 from shared.config import Settings, settings  # noqa: E402
-from shared.logging import configure_logging, get_logger  # noqa: E402
+from shared.logging import configure_logging, get_logger, redact_uri  # noqa: E402
 from shared.probes import reachable_amqp  # noqa: E402
 from shared.schemas import load_all_event_schemas  # noqa: E402
 
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     if reason:
         log.error(
             "RabbitMQ is not reachable",
-            amqp_uri=cfg.amqp_uri,
+            amqp_uri=redact_uri(cfg.amqp_uri),
             error=reason,
             hint="start it with 'rabbitmq-server -detached' (or set AMQP_URI)",
         )
