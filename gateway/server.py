@@ -15,10 +15,17 @@ from werkzeug.wrappers import Request
 
 from gateway.http import problem
 
+MAX_BODY_BYTES = 1024 * 1024
+"""The largest request body a route takes unless it says otherwise (uploads do:
+``@endpoint(max_body=...)``, checked in ``gateway.endpoint`` before anything reads)."""
+
 
 class ProblemWsgiApp(WsgiApp):
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         request = Request(environ, shallow=True)  # as Nameko's: see WsgiApp
+        # Every route, @endpoint or not, reads at most this much of a body
+        # (werkzeug answers 413 beyond it); an upload route raises it for itself.
+        request.max_content_length = MAX_BODY_BYTES
         adapter = self.url_map.bind_to_environ(environ)
         try:
             provider, values = adapter.match()
