@@ -1,7 +1,11 @@
-"""The gateway's HTTP server: Nameko's, except that a request no route matches
+"""The gateway's HTTP servers: Nameko's, except that a request no route matches
 (an unknown path, a method the path does not take, a path segment the router
 cannot parse) is answered with a problem document like every other error,
-not werkzeug's HTML page."""
+not werkzeug's HTML page.
+
+Two of them: the API on ``WEB_SERVER_ADDRESS`` (``@http``), the one the
+Ingress routes, and the internal one on ``GATEWAY_INTERNAL_ADDRESS``
+(``@internal_http``) for what only operators and Prometheus may see."""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ import socket
 from typing import Any
 
 from nameko.web.handlers import HttpRequestHandler
-from nameko.web.server import WebServer, WsgiApp
+from nameko.web.server import WebServer, WsgiApp, parse_address
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request
 
@@ -60,5 +64,24 @@ class ApiHandler(HttpRequestHandler):
 
 
 http = ApiHandler.decorator
-"""The gateway's ``@http``: every route of the gateway must use this one (one
+"""The gateway's ``@http``: every route of the API must use this one (one
 server per port)."""
+
+INTERNAL_ADDRESS_KEY = "GATEWAY_INTERNAL_ADDRESS"
+DEFAULT_INTERNAL_ADDRESS = "127.0.0.1:0"
+
+
+class InternalWebServer(GatewayWebServer):
+    @property
+    def bind_addr(self) -> Any:
+        address = self.container.config.get(INTERNAL_ADDRESS_KEY) or DEFAULT_INTERNAL_ADDRESS
+        return parse_address(address)
+
+
+class InternalHandler(HttpRequestHandler):
+    server = InternalWebServer()
+
+
+internal_http = InternalHandler.decorator
+"""``@http`` on the internal port: metrics and every service's health, which
+the Ingress never routes."""

@@ -47,6 +47,7 @@ def nameko_config(name: str, cfg: Settings) -> dict[str, Any]:
     }
     if name == "gateway":
         config["WEB_SERVER_ADDRESS"] = f"{cfg.gateway_host}:{cfg.gateway_port}"
+        config["GATEWAY_INTERNAL_ADDRESS"] = cfg.gateway_internal_address
     return config
 
 
@@ -76,7 +77,11 @@ def main(argv: list[str] | None = None) -> int:
     service_cls = load_service(args.service)
     config = nameko_config(args.service, cfg)
     if args.service == "gateway":
-        log.info("gateway listening", url=cfg.gateway_url)
+        log.info(
+            "gateway listening",
+            url=cfg.gateway_url,
+            internal=f"http://{cfg.gateway_internal_address} (/metrics, /health/services)",
+        )
     from nameko.cli.run import run
 
     # What import made (about 100,000 objects in the gateway: modules, schemas,

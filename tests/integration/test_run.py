@@ -32,8 +32,14 @@ def group_alive(pgid: int) -> bool:
 
 
 def test_launcher_starts_everything_and_stops_cleanly_on_ctrl_c(tmp_path: Path, amqp_uri: str):
-    port = free_port()
-    env = dict(os.environ, VAR_DIR=str(tmp_path), GATEWAY_PORT=str(port), AMQP_URI=amqp_uri)
+    port, internal = free_port(), free_port()
+    env = dict(
+        os.environ,
+        VAR_DIR=str(tmp_path),
+        GATEWAY_PORT=str(port),
+        GATEWAY_INTERNAL_ADDRESS=f"127.0.0.1:{internal}",
+        AMQP_URI=amqp_uri,
+    )
     for key in ("EVENT_STORE_URL", "RELAY_CHECKPOINT_URL"):
         env.pop(key, None)
     log_path = tmp_path / "run.log"
@@ -46,18 +52,20 @@ def test_launcher_starts_everything_and_stops_cleanly_on_ctrl_c(tmp_path: Path, 
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    url = f"http://127.0.0.1:{port}/health/ready"
+    url = f"http://127.0.0.1:{internal}/health/services"
 
-    def ready() -> dict | None:
+    def healthy() -> dict | None:
         try:
-            response = requests.get(url, timeout=5)
+            response = requests.get(url, timeout=10)
         except requests.ConnectionError:
             return None
         return response.json() if response.status_code == 200 else None
 
     try:
-        body = wait_until(ready, timeout=90, interval=0.5, what="gateway ready")
-        assert body["status"] == "ready"
+        body = wait_until(healthy, timeout=90, interval=0.5, what="every service healthy")
+        assert body["status"] == "ok"
+        ready = requests.get(f"http://127.0.0.1:{port}/health/ready", timeout=10)
+        assert ready.status_code == 200 and ready.json()["status"] == "ready"
         assert set(body["components"]) == {
             "gateway",
             "identity",
