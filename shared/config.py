@@ -37,6 +37,9 @@ class Settings:
     log_level: str
     gateway_host: str
     gateway_port: int
+    gateway_internal_address: str
+    """Where the gateway serves /metrics and every service's health: a port the
+    Ingress does not route (default: an ephemeral one on localhost)."""
     rpc_timeout: float
     consumer_max_retries: int
     consumer_retry_delay_ms: int
@@ -145,6 +148,7 @@ def load_settings() -> Settings:
         log_level=env.str("LOG_LEVEL", "INFO"),
         gateway_host=env.str("GATEWAY_HOST", "127.0.0.1"),
         gateway_port=env.int("GATEWAY_PORT", 8000),
+        gateway_internal_address=env.str("GATEWAY_INTERNAL_ADDRESS", "127.0.0.1:0"),
         rpc_timeout=env.float("RPC_TIMEOUT", 10.0),
         consumer_max_retries=env.int("CONSUMER_MAX_RETRIES", 5),
         consumer_retry_delay_ms=env.int("CONSUMER_RETRY_DELAY_MS", 2000),
