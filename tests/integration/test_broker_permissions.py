@@ -220,12 +220,6 @@ def test_what_no_user_but_the_relay_may_do_is_refused_by_the_broker(
     assert refused(lambda ch: ch.basic_get("rpc-contracts"), users["escrow"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="shared.consumer parks retries through the default exchange (and declares the "
-    "retry queue with it as dead-letter exchange), so every service user may write to "
-    "amq.default, which routes to any queue by name; a per-service retry exchange would close it",
-)
 def test_no_service_can_route_to_another_services_queue_through_the_default_exchange(
     users: dict[str, str], amqp_uri: str
 ):

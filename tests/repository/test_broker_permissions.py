@@ -117,9 +117,11 @@ def needs_of(name: str) -> Needs:
         exchange = f"{ep.source_service}.events"
         queue = f"evt-{ep.source_service}-{ep.event_type}--{name}.{method}"
         needs.event_queues.add(queue)
-        needs.configure |= {exchange, queue, f"{queue}.wait", f"{queue}.dead"}
-        needs.write |= {queue, DEFAULT_EXCHANGE}  # bind; retries dead-letter and park via ""
-        needs.read |= {exchange, queue, f"{queue}.wait"}
+        parking = f"{name}.parking"
+        delay, dead = f"{queue}.delay", f"{queue}.dead"
+        needs.configure |= {exchange, queue, parking, delay, dead}
+        needs.write |= {queue, delay, dead, parking}  # bind them to parking; park; dead-letter
+        needs.read |= {exchange, queue, parking, delay}
     return needs
 
 
@@ -236,10 +238,13 @@ def test_each_user_may_do_what_its_code_needs():
 
 def test_no_service_touches_another_services_queues_or_calls_its_rpc():
     for user in SERVICES:
+        # The default exchange routes to any queue by name; parking is per service.
+        assert not allows(user, "write", DEFAULT_EXCHANGE), user
         others = [other for other in NEEDS if other != user]
         for other in others:
+            assert not allows(user, "write", f"{other}.parking"), f"{user} parks in {other}'s"
             theirs = NEEDS[other].event_queues | {f"rpc-{other}"}
-            theirs |= {f"{q}.wait" for q in NEEDS[other].event_queues}
+            theirs |= {f"{q}.delay" for q in NEEDS[other].event_queues}
             for queue in theirs:
                 for kind in ("configure", "read", "write"):
                     assert not allows(user, kind, queue), f"{user} may {kind} {queue}"
