@@ -119,6 +119,8 @@ def finish(scope: RequestScope, request: Request, response: Response) -> Respons
     headers[REQUEST_ID_HEADER] = scope.request_id
     headers.update(cors_headers(request))
     headers.setdefault("X-Content-Type-Options", "nosniff")
+    if request.scheme == "https":  # TLS ends at the proxy in front (TRUSTED_PROXY_HOPS)
+        headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
     if request.method not in ("GET", "HEAD"):
         headers["Cache-Control"] = "no-store"
     elif "Cache-Control" not in headers:

@@ -597,6 +597,11 @@ def test_a_creation_says_where_it_is_and_nothing_written_or_personal_is_kept_by_
     assert tokens.headers["X-Content-Type-Options"] == "nosniff"
     me = api.get("/me", token=tokens.json()["access_token"])
     assert me.status_code == 200 and me.headers["Cache-Control"] == "private, no-cache"
+    assert "Strict-Transport-Security" not in tokens.headers  # plain HTTP: no promise
+    over_tls = api.get(
+        "/me", token=tokens.json()["access_token"], headers={"X-Forwarded-Proto": "https"}
+    )
+    assert over_tls.headers["Strict-Transport-Security"].startswith("max-age=31536000")
     docs = requests.get(f"{api.base}/docs", timeout=10)
     policy = docs.headers["Content-Security-Policy"]
     assert "frame-ancestors 'none'" in policy and "script-src 'self'" in policy
