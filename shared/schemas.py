@@ -277,6 +277,10 @@ class EventRegistry:
         found = versions.get(version) if versions else None
         return found.personal if found is not None else {}
 
+    def personal_types(self) -> list[str]:
+        """Every type with a personal field in some version."""
+        return sorted(t for t, vs in self._types.items() if any(v.personal for v in vs.values()))
+
     def erase_published(self, envelope: Mapping[str, Any], person: str) -> dict[str, Any]:
         """A published envelope (as a consumer keeps it) with ``person``'s
         fields erased: what the relay would publish now that their keys are gone."""

@@ -148,6 +148,14 @@ class ProfileResponse(Schema):
     email = fields.String()
     completeness = fields.Dict(keys=fields.String(), values=fields.Nested(CompletenessResponse))
     reputation = fields.Nested(Reputation, metadata={"description": "From reputation's events"})
+    erased = fields.Boolean(
+        metadata={"description": "The person's data was erased: nothing of them is shown"}
+    )
+
+
+class ErasureResponse(Schema):
+    user_id = fields.String(required=True)
+    erased = fields.Boolean(required=True)
 
 
 class FileResponse(Schema):

@@ -126,6 +126,16 @@ class PortfolioItemRemoved(Schema):
     item_id = fields.String(required=True)
 
 
+@registry.event("PersonalDataErased", published=ALL)
+class PersonalDataErased(Schema):
+    """The person's keys are deleted: every service deletes its own keys for
+    them and scrubs what it keeps, and the log's personal fields of theirs read
+    as erased. ``erased_by``: the person themself or an administrator."""
+
+    user_id = fields.String(required=True)
+    erased_by = fields.String(required=True)
+
+
 @registry.event("SessionStarted", sensitive=("token_hash",))
 class SessionStarted(Schema):
     session_id = fields.String(required=True)
