@@ -27,6 +27,7 @@ from gateway.routes import (
     HealthRoutes,
     IdentityRoutes,
     MessagingRoutes,
+    PrivacyRoutes,
     ProjectsRoutes,
     ReputationRoutes,
 )
@@ -50,6 +51,7 @@ class GatewayService(
     ReputationRoutes,
     FilesRoutes,
     HealthRoutes,
+    PrivacyRoutes,
 ):
     name = "gateway"
 

@@ -12,7 +12,7 @@ from services.identity import domain
 from services.identity.service import IdentityService
 from shared.config import settings
 from shared.errors import Conflict, Forbidden, NotFound, Unauthorized
-from shared.personal import ERASED
+from shared.personal import ERASED, unwrap
 from shared.testing import ServiceHarness
 
 EMAIL, PASSWORD = "ada@example.com", "correct horse battery staple 42"  # pragma: allowlist secret
@@ -82,7 +82,7 @@ def test_an_erased_person_is_gone_from_the_log_and_cannot_log_in(h: ServiceHarne
         "user_id": user_id,
         "erased": True,
     }
-    raw = h.store.inner.inner.read_stream(f"user-{user_id}")  # the bare backend
+    raw = unwrap(h.store.inner).read_stream(f"user-{user_id}")  # the bare backend
     assert "ada@example.com" not in str([e.data for e in raw]) and "Ada Ltd" not in str(raw)
     events = h.recorded(f"user-{user_id}")
     assert [e.type for e in events][-1] == "PersonalDataErased"
