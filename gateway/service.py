@@ -31,6 +31,7 @@ from gateway.routes import (
     ProjectsRoutes,
     ReputationRoutes,
 )
+from gateway.routes.privacy import ForgetAnswers
 from services.bidding.views import ProposalsView
 from services.contracts.views import ContractsView
 from services.escrow.views import EscrowView
@@ -68,6 +69,8 @@ class GatewayService(
     messaging_views = ProjectionWorker(MessagingView())
     notification_views = ProjectionWorker(NotificationsView())
     reputation_views = ProjectionWorker(ReputationView())
+    # Not a view: drops stored answers that name an erased person (gateway.routes.privacy).
+    forgotten_answers = ProjectionWorker(ForgetAnswers())
     # Commands go to the owning service (gateway.routes.health.SERVICES asks each).
     identity = RpcProxy("identity")
     projects = RpcProxy("projects")

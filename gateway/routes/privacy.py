@@ -5,7 +5,8 @@ Erasure itself is identity's (``DELETE /me``, in the identity routes): its
 ``PersonalDataErased`` scrubs the gateway's views through the log like any
 other event (which also retires cached answers read from them). The gateway
 also keeps answers to retried requests (``gateway.idempotency``) outside its
-views; those that concern the person are dropped when it hears the event.
+views; those that concern the person are dropped when it reads the event
+(:class:`ForgetAnswers`).
 """
 
 from __future__ import annotations
@@ -28,10 +29,10 @@ from services.identity import views as identity_views
 from services.messaging import views as messaging_views
 from services.projects import views as projects_views
 from services.reputation import views as reputation_views
-from shared.consumer import decode_message, event_handler
 from shared.jsonready import json_ready
 from shared.logging import get_logger
-from shared.sql import write_transaction
+from shared.projection import Projection
+from shared.schemas import PublishedEvent
 
 log = get_logger(__name__)
 
@@ -39,7 +40,8 @@ log = get_logger(__name__)
 def _rows(conn: Connection, table: sa.Table, *where: Any) -> list[dict[str, Any]]:
     order = [c for c in table.primary_key.columns]
     rows = conn.execute(sa.select(table).where(*where).order_by(*order)).all()
-    return [json_ready(dict(row._mapping)) for row in rows]
+    # (column names are SQLAlchemy's str subclass, which orjson refuses as keys)
+    return [json_ready({str(k): v for k, v in row._mapping.items()}) for row in rows]
 
 
 def export(conn: Connection, user_id: str) -> dict[str, Any]:
@@ -69,7 +71,9 @@ def export(conn: Connection, user_id: str) -> dict[str, Any]:
         "user_id": user_id,
         "exported_at": datetime.now(UTC).isoformat(),
         "profile": {
-            "account": json_ready(dict(profile._mapping)) if profile else None,
+            "account": json_ready({str(k): v for k, v in profile._mapping.items()})
+            if profile
+            else None,
             "files": _rows(conn, identity_views.files, identity_views.files.c.owner_id == user_id),
         },
         "projects": _rows(conn, projects_views.projects, p.buyer_id == user_id),
@@ -149,6 +153,23 @@ def forget_answers(conn: Connection, user_id: str) -> int:
     return int(result.rowcount or 0)
 
 
+class ForgetAnswers(Projection):
+    """Follows ``PersonalDataErased`` in the log and drops the stored answers
+    that concern the person (:func:`forget_answers`). It keeps no tables of
+    its own: the answers are the gateway's idempotency store, in the same
+    database. (A projection rather than an event handler: a gateway worker is
+    an HTTP request.)"""
+
+    name = "forget_answers"
+    metadata = sa.MetaData()
+    categories = ("user",)
+    event_types = ("PersonalDataErased",)
+
+    def apply(self, conn: Connection, event: PublishedEvent) -> None:
+        dropped = forget_answers(conn, event.data["user_id"])
+        log.info("stored answers forgotten", user_id=event.data["user_id"], dropped=dropped)
+
+
 class PrivacyRoutes(RoutesBase):
     @endpoint(
         "GET",
@@ -165,11 +186,3 @@ class PrivacyRoutes(RoutesBase):
         assert self.scope.principal is not None
         with self.profiles.connect() as conn:
             return export(conn, self.scope.principal.user_id)
-
-    @event_handler("identity", "PersonalDataErased")
-    def on_personal_data_erased(self, payload: dict[str, Any]) -> None:
-        """Forget the stored answers that concern the erased person."""
-        user_id = decode_message(payload).data["user_id"]
-        with write_transaction(self.idempotency.engine) as conn:
-            dropped = forget_answers(conn, user_id)
-        log.info("stored answers forgotten", user_id=user_id, dropped=dropped)

@@ -40,8 +40,6 @@ def entrypoints() -> list[tuple[str, str, str, str]]:
     found = []
     for name, member in inspect.getmembers(GatewayService):
         for entrypoint in getattr(member, ENTRYPOINT_EXTENSIONS_ATTR, ()):
-            if not hasattr(entrypoint, "url"):
-                continue  # an event handler (the gateway forgetting an erased person)
             module = member.__module__.rpartition(".")[2]
             found.append((entrypoint.method, entrypoint.url, name, module))
     return found
