@@ -161,3 +161,22 @@ def test_a_kept_published_envelope_is_scrubbed_like_the_log(store: PersonalDataS
     assert schemas.erase_published(envelope, "u1") == schemas.publish(
         store.read_stream("conversation-1")[0]
     )
+
+
+def test_what_a_consumer_learned_of_a_person_is_scrubbed(tmp_path, schemas: EventRegistry):
+    from shared.database import Database, create_schema
+    from shared.facts import Facts, facts_metadata
+    from shared.sql import create_sql_engine
+
+    engine = create_sql_engine(f"sqlite:///{tmp_path / 'facts.sqlite'}")
+    create_schema(engine, facts_metadata)
+    facts = Facts(Database(engine), "contracts", schemas=schemas, wait_seconds=0)
+    store = PersonalDataStore(
+        SqlEventStore(f"sqlite:///{tmp_path / 'events.sqlite'}"), MemoryKeyring(), schemas
+    )
+    store.append("conversation-1", [message("meet at noon"), message("ok", "u2")])
+    for event in store.read_stream("conversation-1"):
+        facts.learn(schemas.publish(event))
+    assert facts.erase("u1") == 1
+    assert facts.erase("u1") == 0  # once is enough
+    assert [e.data["text"] for e in facts.events("messaging", "1")] == [ERASED, "ok"]
