@@ -94,14 +94,15 @@ def is_sealed(value: object) -> bool:
     return isinstance(value, str) and value.startswith(SEALED_PREFIX)
 
 
-def unseal(token: str, key: bytes | None, aad: bytes) -> str:
+def unseal(token: str, key: bytes | AESGCM | None, aad: bytes) -> str:
     """The value; :data:`ERASED` when there is no key (erased, or never
     kept); :class:`PersonalDataError` when the key does not open it."""
     if key is None:
         return ERASED
+    cipher = AESGCM(key) if isinstance(key, bytes) else key
     raw = base64.urlsafe_b64decode(token[len(SEALED_PREFIX) :])
     try:
-        return AESGCM(key).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], aad).decode()
+        return cipher.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], aad).decode()
     except InvalidTag as exc:
         raise PersonalDataError("a personal field does not open with its key") from exc
 
@@ -191,13 +192,14 @@ def open_events(
             wanted.update(fields.values())
     if not plan:
         return list(events)
-    keys = keyring.keys(wanted)
+    ciphers = {k: AESGCM(key) for k, key in keyring.keys(wanted).items()}
+    aads = {k: associated_data(*k) for k in wanted}
     opened = list(events)
     for i, fields in plan:
         event = events[i]
         data = dict(event.data)
         for field, key_id in fields.items():
-            data[field] = unseal(data[field], keys.get(key_id), associated_data(*key_id))
+            data[field] = unseal(data[field], ciphers.get(key_id), aads[key_id])
         opened[i] = replace(event, data=data)
     return opened
 
@@ -261,17 +263,23 @@ class SqlKeyring(Keyring):
         self.engine = engine
         create_schema(engine, keyring_metadata)
 
+    _KEYS = sa.select(personal_keys.c.person_id, personal_keys.c.key).where(
+        personal_keys.c.service == sa.bindparam("service"),
+        personal_keys.c.person_id.in_(sa.bindparam("people", expanding=True)),
+        personal_keys.c.key.is_not(None),
+    )
+
     def keys(self, wanted: Iterable[KeyId]) -> dict[KeyId, bytes]:
-        wanted = list(set(wanted))
+        by_service: dict[str, list[str]] = {}
+        for service, person in set(wanted):
+            by_service.setdefault(service, []).append(person)
         found: dict[KeyId, bytes] = {}
-        t = personal_keys.c
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
-            query = sa.select(t.service, t.person_id, t.key).where(
-                sa.tuple_(t.service, t.person_id).in_(chunk), t.key.is_not(None)
-            )
-            with self.engine.connect() as conn:
-                found.update({(r.service, r.person_id): r.key for r in conn.execute(query)})
+        with self.engine.connect() as conn:
+            for service, people in by_service.items():
+                for start in range(0, len(people), 500):
+                    chunk = people[start : start + 500]
+                    rows = conn.execute(self._KEYS, {"service": service, "people": chunk})
+                    found.update({(service, r.person_id): r.key for r in rows})
         return found
 
     def _row(self, service: str, person: str) -> tuple[bool, bytes | None]:

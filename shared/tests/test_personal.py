@@ -176,7 +176,9 @@ def test_what_a_consumer_learned_of_a_person_is_scrubbed(tmp_path, schemas: Even
     )
     store.append("conversation-1", [message("meet at noon"), message("ok", "u2")])
     for event in store.read_stream("conversation-1"):
-        facts.learn(schemas.publish(event))
+        envelope = schemas.publish(event)
+        assert envelope is not None
+        facts.learn(envelope)
     assert facts.erase("u1") == 1
     assert facts.erase("u1") == 0  # once is enough
     assert [e.data["text"] for e in facts.events("messaging", "1")] == [ERASED, "ok"]
