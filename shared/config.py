@@ -83,6 +83,9 @@ class Settings:
     review_window_days: float
     """How long after a contract ends its parties may review each other."""
     review_reveal_check_seconds: float
+    personal_keys_url: str = ""
+    """Where the keys of personal data live (``shared.personal``); empty: the
+    event store's own database when it is SQL, else ``$VAR_DIR/personal-keys.sqlite``."""
     """A charge with no recorded outcome after this long is looked up at the provider."""
 
     def database_url(self, service: str) -> str:
@@ -178,6 +181,7 @@ def load_settings() -> Settings:
         escrow_funding_recovery_seconds=env.float("ESCROW_FUNDING_RECOVERY_SECONDS", 60),
         review_window_days=env.float("REVIEW_WINDOW_DAYS", 14),
         review_reveal_check_seconds=env.float("REVIEW_REVEAL_CHECK_SECONDS", 60),
+        personal_keys_url=env.str("PERSONAL_KEYS_URL", ""),
     )
 
 

@@ -46,6 +46,7 @@ from shared.eventstore import (  # noqa: E402
 )
 from shared.eventstore.sql import SqlEventStore  # noqa: E402
 from shared.logging import redact_uri  # noqa: E402
+from shared.personal import unwrap  # noqa: E402
 from shared.projection import Projection, ProjectionRunner, single_active  # noqa: E402
 from shared.schemas import load_all_event_schemas, registry  # noqa: E402
 from shared.sql import create_sql_engine, temporary_database  # noqa: E402
@@ -110,8 +111,9 @@ def check_filters(store: EventStore, args: argparse.Namespace) -> None:
         raise ToolError("--from-position is after --to-position", USAGE)
     if args.since and args.until and args.since >= args.until:
         raise ToolError("--since is not before --until", USAGE)
-    if args.category and isinstance(store, SqlEventStore):
-        known = {c for c, *_ in category_summaries(store)}
+    backend = unwrap(store)
+    if args.category and isinstance(backend, SqlEventStore):
+        known = {c for c, *_ in category_summaries(backend)}
         unknown = sorted(set(args.category) - known)
         if unknown:
             raise ToolError(
@@ -265,9 +267,10 @@ def scanned_summaries(store: EventStore, category: str | None) -> list[tuple[Any
 
 
 def cmd_streams(store: EventStore, args: argparse.Namespace, out: TextIO) -> int:
+    backend = unwrap(store)
     rows = (
-        category_summaries(store, args.category)
-        if isinstance(store, SqlEventStore)
+        category_summaries(backend, args.category)
+        if isinstance(backend, SqlEventStore)
         else scanned_summaries(store, args.category)
     )
     if args.category and not rows:

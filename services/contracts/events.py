@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields
 
-from shared.schemas import ALL, registry
+from shared.schemas import ACTOR, ALL, registry
 
 STREAM_CATEGORIES = ("contract",)
 """The categories of this service's streams: no other service reads them."""
@@ -75,7 +75,7 @@ class OfferSent(Schema):
     terms = fields.Nested(OfferTerms, required=True)
 
 
-@registry.event("OfferChangesRequested", published=ALL)
+@registry.event("OfferChangesRequested", published=ALL, personal={"message": ACTOR})
 class OfferChangesRequested(Schema):
     version = fields.Integer(required=True)
     message = fields.String(required=True)
@@ -87,7 +87,7 @@ class OfferRevised(Schema):
     terms = fields.Nested(OfferTerms, required=True)
 
 
-@registry.event("OfferDeclined", published=ALL)
+@registry.event("OfferDeclined", published=ALL, personal={"reason": ACTOR})
 class OfferDeclined(Schema):
     version = fields.Integer(required=True)
     reason = fields.String(load_default="")
@@ -108,7 +108,7 @@ class MilestoneFunded(MilestoneRef):
     charge_id = fields.String(required=True)
 
 
-@registry.event("WorkSubmitted", published=ALL)
+@registry.event("WorkSubmitted", published=ALL, personal={"note": ACTOR})
 class WorkSubmitted(MilestoneRef):
     """``review_due_at``: when it is approved automatically unless the buyer answers.
     Recorded, not computed on reading, so a replay finds the same deadline."""
@@ -121,7 +121,7 @@ class WorkSubmitted(MilestoneRef):
     review_due_at = fields.AwareDateTime(required=True)
 
 
-@registry.event("ChangesRequested", published=ALL)
+@registry.event("ChangesRequested", published=ALL, personal={"reason": ACTOR})
 class ChangesRequested(MilestoneRef):
     revision = fields.Integer(required=True)
     reason = fields.String(required=True)
@@ -145,12 +145,12 @@ class MilestonePaid(MilestoneRef):
     fee = fields.Integer(required=True)
 
 
-@registry.event("ProgressReported", published=ALL)
+@registry.event("ProgressReported", published=ALL, personal={"note": ACTOR})
 class ProgressReported(MilestoneRef):
     note = fields.String(required=True)
 
 
-@registry.event("MilestoneDisputed", published=ALL)
+@registry.event("MilestoneDisputed", published=ALL, personal={"reason": "opened_by"})
 class MilestoneDisputed(MilestoneRef):
     """Freezes the milestone's escrow until an administrator resolves it."""
 
@@ -158,7 +158,7 @@ class MilestoneDisputed(MilestoneRef):
     reason = fields.String(required=True)
 
 
-@registry.event("DisputeResolved", published=ALL)
+@registry.event("DisputeResolved", published=ALL, personal={"note": "resolved_by"})
 class DisputeResolved(MilestoneRef):
     """An administrator's split: ``to_seller`` released, the rest refunded."""
 
@@ -223,7 +223,7 @@ class ContractCompleted(ContractOutcome):
     """Every milestone is paid, settled or removed."""
 
 
-@registry.event("CancellationProposed", published=ALL)
+@registry.event("CancellationProposed", published=ALL, personal={"reason": "proposed_by"})
 class CancellationProposed(Schema):
     proposed_by = fields.String(required=True)
     reason = fields.String(required=True)
