@@ -47,7 +47,9 @@ def registered(roles=("seller",)) -> User:
 @pytest.mark.parametrize(
     ("password", "problem"),
     [
-        ("short", "at least 10"),
+        ("short", "at least 12"),
+        ("password1234", "too easy"),
+        ("qwertyuiop123", "too easy"),
         ("password123", "too easy"),
         ("aaaaaaaaaaaaaa", "too easy"),
         ("annsmith-2024-xyz", "email"),
