@@ -32,12 +32,13 @@ class BiddingRoutes(RoutesBase):
         body=bidding_api.ProposalRequest,
         response=bidding_api.ProposalResponse,
         status=201,
-        errors=(404, 409),
+        errors=(403, 404, 409),
     )
     def submit_proposal(
         self, request: Request, project_id: str, body: dict[str, Any]
     ) -> dict[str, Any]:
         self._role("seller")
+        self._verified()
         self._open_project(project_id)
         submitted = self.bidding.submit_proposal(project_id, json_ready(body))
         proposal_id = str(submitted["proposal_id"])

@@ -23,6 +23,9 @@ PUBLIC = {
     "POST /auth/login",
     "POST /auth/refresh",
     "POST /auth/logout",
+    "POST /auth/verify-email",
+    "POST /auth/password-reset",
+    "POST /auth/password-reset/confirm",
     "GET /users/{user_id}/profile",
     "GET /users/{user_id}/reviews",
     "GET /projects",
@@ -31,6 +34,10 @@ PUBLIC = {
 """Anyone may call these (the answer differs for a logged-in user)."""
 OWN = {
     "GET /me",
+    "POST /auth/logout-everywhere",
+    "POST /me/password",
+    "POST /me/email",
+    "POST /me/email/verification",
     "POST /projects",
     "POST /alerts",
     "GET /alerts",

@@ -21,6 +21,7 @@ from shared.config import settings
 from shared.eventstore.sql import SqlEventStore
 from shared.testing import free_port, fresh_postgres_database
 from tests.integration.helpers import wait_until
+from tests.integration.mail import MailCatcher
 
 pytestmark = pytest.mark.integration
 
@@ -48,9 +49,10 @@ PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 
 class Api:
-    def __init__(self, base: str, store: SqlEventStore) -> None:
+    def __init__(self, base: str, store: SqlEventStore, mails: MailCatcher | None = None) -> None:
         self.base = base
         self.store = store
+        self.mails = mails
 
     def url(self, path: str) -> str:
         return f"{self.base}/api/v1{path}"
@@ -80,14 +82,30 @@ class Api:
             headers["Authorization"] = f"Bearer {token}"
         return headers
 
-    def signup(self, roles: list[str] = ["seller"], email: str | None = None) -> dict[str, Any]:  # noqa: B006
+    def signup(
+        self,
+        roles: list[str] = ["seller"],  # noqa: B006
+        email: str | None = None,
+        verified: bool = True,
+    ) -> dict[str, Any]:
+        """Sign up and log in; ``verified``: first follow the link mailed to the
+        address, as its owner would."""
         email = email or f"user-{uuid.uuid4().hex[:8]}@example.com"
         response = self.post(
             "/auth/register", {"email": email, "password": PASSWORD, "roles": roles}
         )
         assert response.status_code == 201, response.text
+        if verified:
+            self.verify(email)
         tokens = self.post("/auth/login", {"email": email, "password": PASSWORD}).json()
         return {**response.json(), **tokens, "email": email}
+
+    def verify(self, email: str, count: int = 1) -> requests.Response:
+        assert self.mails is not None, "this fixture has no mail catcher"
+        token = self.mails.token(email, "verify_email", count)
+        answer = self.post("/auth/verify-email", {"token": token})
+        assert answer.status_code == 200, answer.text
+        return answer
 
     def upload(
         self, token: str, content: bytes, purpose: str, name: str = "f.png", key: str = ""
@@ -106,12 +124,20 @@ class Api:
 
 @pytest.fixture
 def api(
-    fresh_pg: str, postgres_server: str, amqp_uri: str, tmp_path: Path, container_factory: Any
+    fresh_pg: str,
+    postgres_server: str,
+    amqp_uri: str,
+    tmp_path: Path,
+    container_factory: Any,
+    mail_catcher: MailCatcher,
 ) -> Iterator[Api]:
     with fresh_postgres_database(postgres_server) as gateway_db:
         port = free_port()
         common = {"AMQP_URI": amqp_uri, "EVENT_STORE_URL": fresh_pg, "JWT_SECRET": SECRET}
-        container_factory(IdentityService, {**common, "DATABASE_URL": fresh_pg}).start()
+        identity = container_factory(
+            IdentityService, {**common, "DATABASE_URL": fresh_pg, "SMTP_URL": mail_catcher.url}
+        )
+        identity.start()
         container_factory(
             GatewayService,
             {
@@ -123,7 +149,9 @@ def api(
             },
         ).start()
         store = SqlEventStore(fresh_pg)
-        yield Api(f"http://127.0.0.1:{port}", store)
+        api = Api(f"http://127.0.0.1:{port}", store, mail_catcher)
+        api.identity_container = identity
+        yield api
         store.close()
 
 
