@@ -65,7 +65,11 @@ def main(argv: list[str] | None = None) -> int:
     controller = Controller(
         Keeper(directory), hostname=url.hostname or "127.0.0.1", port=url.port or 8025
     )
-    controller.start()
+    try:
+        controller.start()
+    except (OSError, RuntimeError) as exc:
+        print(f"mailcatcher: cannot listen on {url.netloc}: {exc}", file=sys.stderr)
+        return 1
     print(f"catching mail on {controller.hostname}:{controller.port} into {directory}", flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -66,7 +66,10 @@ mail_outbox = sa.Table(
     sa.Column("last_error", sa.String(500)),
 )
 
-KINDS = {"EmailVerificationRequested": "verify_email", "PasswordResetRequested": "reset_password"}
+KINDS = {
+    "EmailVerificationRequested": "verify_email",
+    "PasswordResetRequested": "reset_password",  # pragma: allowlist secret
+}
 LEASE = timedelta(seconds=60)
 """How long a claimed mail is left to its sender before another may send it."""
 MAX_BACKOFF = timedelta(minutes=10)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -16,7 +16,7 @@ from nameko.testing.utils import get_extension
 
 from shared.clock import Clock, SystemClock
 from tests.integration.helpers import wait_until
-from tests.integration.test_identity_api import PASSWORD, Api, assert_problem
+from tests.integration.test_identity_api import PASSWORD, Api, LateClock, assert_problem
 from tests.integration.test_projects_api import IN_A_MONTH, Market
 
 pytestmark = pytest.mark.integration
@@ -24,14 +24,6 @@ pytestmark = pytest.mark.integration
 NEW_PASSWORD = "quiet lantern orchard 4417"  # pragma: allowlist secret
 SESSION_BOUND = 6.0
 """gateway/sessions.py: a session's tokens stop everywhere within this."""
-
-
-class LateClock(SystemClock):
-    def __init__(self, by: timedelta) -> None:
-        self.by = by
-
-    def now(self) -> datetime:
-        return super().now() + self.by
 
 
 def email() -> str:
@@ -133,12 +125,17 @@ def test_changing_the_password_needs_the_current_one_and_ends_every_other_sessio
     change = "/me/password"
     wrong = api.post(
         change,
-        {"current_password": "a wrong guess!", "password": NEW_PASSWORD},
+        {
+            "current_password": "a wrong guess!",  # pragma: allowlist secret
+            "password": NEW_PASSWORD,
+        },
         here["access_token"],
     )
     assert "current_password" in assert_problem(wrong, 422, "invalid_input")["errors"]
     weak = api.post(
-        change, {"current_password": PASSWORD, "password": "password1234"}, here["access_token"]
+        change,
+        {"current_password": PASSWORD, "password": "password1234"},  # pragma: allowlist secret
+        here["access_token"],
     )
     assert "password" in assert_problem(weak, 422, "invalid_input")["errors"]
     changed = api.post(
