@@ -78,7 +78,7 @@ def test_an_unverified_account_may_not_post_a_project_until_it_verifies(market: 
     }
     refused = market.post("/projects", body, buyer["access_token"])
     assert assert_problem(refused, 403, "email_unverified")["reason"] == "email_unverified"
-    market.verify(buyer["email"])
+    market.verify_email(buyer["email"])
     tokens = market.post("/auth/refresh", {"refresh_token": buyer["refresh_token"]}).json()
     posted = market.post("/projects", body, tokens["access_token"])
     assert posted.status_code == 201, posted.text
@@ -113,7 +113,7 @@ def test_changing_the_email_takes_effect_when_the_new_address_is_verified(api: A
     # The old address is free again.
     again = api.signup(["buyer"], email=user["email"], verified=False)
     assert again["user_id"] != user["user_id"]
-    api.verify(user["email"], count=2)  # the second link to that address
+    api.verify_email(user["email"], count=2)  # the second link to that address
 
 
 # -- passwords ---------------------------------------------------------------------

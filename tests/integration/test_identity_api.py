@@ -109,11 +109,11 @@ class Api:
         )
         assert response.status_code == 201, response.text
         if verified:
-            self.verify(email)
+            self.verify_email(email)
         tokens = self.post("/auth/login", {"email": email, "password": PASSWORD}).json()
         return {**response.json(), **tokens, "email": email}
 
-    def verify(self, email: str, count: int = 1) -> requests.Response:
+    def verify_email(self, email: str, count: int = 1) -> requests.Response:
         assert self.mails is not None, "this fixture has no mail catcher"
         token = self.mails.token(email, "verify_email", count)
         answer = self.post("/auth/verify-email", {"token": token})
