@@ -25,6 +25,7 @@ from gateway.idempotency import IdempotencyStore, StoredAnswer, request_fingerpr
 from gateway.metrics import observe
 from gateway.response_cache import LOOKUPS, CachedAnswer, ResponseCache, etag_matches
 from gateway.server import MAX_BODY_BYTES, http
+from gateway.sessions import refuse_ended
 from shared.config import settings
 from shared.context import REQUEST_KEY
 from shared.errors import InvalidInput, ServiceError
@@ -252,7 +253,9 @@ def _handle(
     params: dict[str, Any],
 ) -> Response:
     if route.auth != "none":
-        scope.authenticate(request, required=route.auth == "required")
+        principal = scope.authenticate(request, required=route.auth == "required")
+        if principal is not None:
+            refuse_ended(service, principal)  # logged out: refused though unexpired
     if route.cached_by:
         return _read_through_cache(service, scope, route, fn, request, params)
     kwargs = _inputs(route, request)

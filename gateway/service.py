@@ -35,7 +35,7 @@ from gateway.stream_tickets import Tickets
 from services.bidding.views import ProposalsView
 from services.contracts.views import ContractsView
 from services.escrow.views import EscrowView
-from services.identity.views import ProfilesProjection
+from services.identity.views import ProfilesProjection, SessionsView
 from services.messaging.views import MessagingView, NotificationsView
 from services.projects.views import ProjectsView
 from services.reputation.views import ReputationView
@@ -63,6 +63,7 @@ class GatewayService(
     responses = ResponseCacheProvider()
     # The views the gateway follows itself (see gateway.routes.base.RoutesBase).
     profiles = ProjectionWorker(ProfilesProjection())
+    session_views = ProjectionWorker(SessionsView())  # gateway/sessions.py: ended sessions
     project_views = ProjectionWorker(ProjectsView())
     proposal_views = ProjectionWorker(ProposalsView())
     contract_views = ProjectionWorker(ContractsView())

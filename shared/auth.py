@@ -25,6 +25,10 @@ class Principal:
     user_id: str
     roles: tuple[str, ...]
     session_id: str
+    email_verified: bool = False
+    """Identity's word, when it issued the token, that the account's address is verified."""
+    issued_at: float = 0.0
+    """When the token was issued (to the millisecond): a session ended later stops it."""
 
 
 #: Verified tokens remembered per process (a client sends the same token with
@@ -41,16 +45,24 @@ class AccessTokens:
         self._verified: LRUCache[str, tuple[Principal, float]] = LRUCache(VERIFIED_TOKENS_KEPT)
 
     def issue(
-        self, user_id: str, roles: list[str], session_id: str, now: float | None = None
+        self,
+        user_id: str,
+        roles: list[str],
+        session_id: str,
+        now: float | None = None,
+        email_verified: bool = False,
     ) -> str:
-        issued = int(now if now is not None else time.time())
+        # To the millisecond (a JWT NumericDate may have a fraction): the
+        # gateway compares it with when a user's sessions were ended.
+        issued = round(now if now is not None else time.time(), 3)
         claims = {
             "iss": ISSUER,
             "sub": user_id,
             "roles": roles,
             "sid": session_id,
+            "email_verified": email_verified,
             "iat": issued,
-            "exp": issued + self.ttl_seconds,
+            "exp": int(issued) + self.ttl_seconds,
             "jti": uuid.uuid4().hex,
         }
         return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
@@ -81,7 +93,13 @@ class AccessTokens:
             raise Unauthorized("the access token has expired", {"reason": "expired"}) from None
         except jwt.InvalidTokenError:
             raise Unauthorized("the access token is not valid", {"reason": "invalid"}) from None
-        principal = Principal(claims["sub"], tuple(claims.get("roles", ())), claims["sid"])
+        principal = Principal(
+            claims["sub"],
+            tuple(claims.get("roles", ())),
+            claims["sid"],
+            claims.get("email_verified") is True,
+            float(claims["iat"]),
+        )
         self._verified[token] = (principal, float(claims["exp"]))
         return principal
 

@@ -58,7 +58,17 @@ class Settings:
     """Sign-ups one client address may make an hour before each waits longer."""
     """Proxies in front of the gateway whose X-Forwarded-For/-Proto it believes."""
     access_token_ttl: int
-    refresh_token_ttl: int
+    session_idle_seconds: int
+    """A session not refreshed for this long ends (its refresh token expires)."""
+    session_max_seconds: int
+    """A session ends this long after login, however much it is used."""
+    smtp_url: str
+    """Where identity sends mail: ``smtp://[user:pass@]host:port[?starttls=true]``, ``smtps://``."""
+    mail_from: str
+    app_url: str
+    """The frontend's address: the links in mails point there."""
+    mail_send_interval: float
+    """How often identity sends the mails that are due."""
     upload_max_bytes: int
     blob_dir: Path
     cors_origins: tuple[str, ...]
@@ -164,7 +174,12 @@ def load_settings() -> Settings:
         trusted_proxy_hops=env.int("TRUSTED_PROXY_HOPS", 0),
         sign_ups_per_address_hour=env.int("SIGN_UPS_PER_ADDRESS_HOUR", 20),
         access_token_ttl=env.int("ACCESS_TOKEN_TTL_SECONDS", 900),
-        refresh_token_ttl=env.int("REFRESH_TOKEN_TTL_SECONDS", 30 * 24 * 3600),
+        session_idle_seconds=env.int("SESSION_IDLE_SECONDS", 30 * 60),
+        session_max_seconds=env.int("SESSION_MAX_SECONDS", 12 * 3600),
+        smtp_url=env.str("SMTP_URL", "smtp://127.0.0.1:8025"),
+        mail_from=env.str("MAIL_FROM", "Marketplace <no-reply@marketplace.localhost>"),
+        app_url=env.str("APP_URL", "http://127.0.0.1:8000"),
+        mail_send_interval=env.float("MAIL_SEND_INTERVAL_SECONDS", 1.0),
         upload_max_bytes=env.int("UPLOAD_MAX_BYTES", 25 * 1024 * 1024),
         blob_dir=Path(env.str("BLOB_DIR", str(var_dir / "blobs"))).resolve(),
         cors_origins=tuple(env.list("CORS_ORIGINS", [])),

@@ -89,3 +89,43 @@ class PaymentFailed(ServiceError):
 
     status = 402
     code = "payment_failed"
+
+
+class TokenRejected(ServiceError):
+    """A token from a mailed link (verification, password reset) that is not
+    taken; the subclass's ``code`` says why."""
+
+    status = 400
+    code = "token_rejected"
+
+
+@deserialize_to_instance
+class TokenInvalid(TokenRejected):
+    """No such token: forged, mistyped, or for another account."""
+
+    code = "token_invalid"
+
+
+@deserialize_to_instance
+class TokenExpired(TokenRejected):
+    code = "token_expired"
+
+
+@deserialize_to_instance
+class TokenUsed(TokenRejected):
+    """Single-use: it was used already (or a later one of its kind was)."""
+
+    code = "token_used"
+
+
+class EmailUnverified(Forbidden):
+    """Raised by the gateway: the account's address is not verified yet."""
+
+    code = "email_unverified"
+
+
+class SessionEnded(Unauthorized):
+    """Raised by the gateway: the access token's session was ended (logout,
+    log out everywhere, a password change or reset)."""
+
+    code = "session_ended"

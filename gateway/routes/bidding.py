@@ -33,12 +33,13 @@ class BiddingRoutes(RoutesBase):
         response=bidding_api.ProposalResponse,
         status=201,
         location="/proposals/{proposal_id}",
-        errors=(404, 409),
+        errors=(403, 404, 409),
     )
     def submit_proposal(
         self, request: Request, project_id: str, body: dict[str, Any]
     ) -> dict[str, Any]:
         self._role("seller")
+        self._verified()
         self._open_project(project_id)
         submitted = self.bidding.submit_proposal(project_id, json_ready(body))
         proposal_id = str(submitted["proposal_id"])

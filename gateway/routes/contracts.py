@@ -143,11 +143,12 @@ class ContractsRoutes(RoutesBase):
         tags=("contracts",),
         body=contracts_api.AcceptOfferRequest,
         response=contracts_api.ContractResponse,
-        errors=(404, 409),
+        errors=(403, 404, 409),
     )
     def accept_offer(
         self, request: Request, contract_id: str, body: dict[str, Any]
     ) -> dict[str, Any]:
+        self._verified()  # the seller is hired to be paid
         return self.contracts.accept_offer(contract_id, body["version"])
 
     # -- milestones ------------------------------------------------------------

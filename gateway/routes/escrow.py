@@ -91,9 +91,10 @@ class EscrowRoutes(RoutesBase):
         response=escrow_api.PayoutResponse,
         status=201,
         location="/me/statement",
-        errors=(409,),
+        errors=(403, 409),
         key_required=True,
     )
     def payout(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
         self._role("seller")
+        self._verified()
         return self.escrow.request_payout(json_ready(body), request.headers[IDEMPOTENCY_HEADER])

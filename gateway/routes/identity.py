@@ -1,18 +1,25 @@
-"""Identity routes: sign-up and sessions (auth), your own and others' profiles,
-portfolio and experience."""
+"""Identity routes: sign-up, verification, passwords and sessions (auth), your
+own and others' profiles, portfolio and experience."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from werkzeug.wrappers import Request
 
 from gateway.endpoint import endpoint
 from gateway.routes.base import RoutesBase, read_when_visible
+from gateway.sessions import gate
 from services.identity import api as identity_api
 from services.identity import views as identity_views
 from services.reputation import views as reputation_views
+from shared.errors import NotFound
 from shared.jsonready import json_ready
+from shared.logging import get_logger
+
+log = get_logger(__name__)
 
 
 class IdentityRoutes(RoutesBase):
@@ -68,7 +75,7 @@ class IdentityRoutes(RoutesBase):
     @endpoint(
         "POST",
         "/auth/logout",
-        summary="Log out: revoke the session's refresh token",
+        summary="Log out: end the session (its refresh and access tokens stop at once)",
         tags=("accounts",),
         auth="none",
         body=identity_api.RefreshRequest,
@@ -78,6 +85,123 @@ class IdentityRoutes(RoutesBase):
     )
     def logout(self, request: Request, body: dict[str, Any]) -> None:
         self.identity.logout(body["refresh_token"])
+        session_id = body["refresh_token"].split(".", 1)[0]
+        self._sessions_show(lambda conn: identity_views.session_revoked(conn, session_id))
+
+    @endpoint(
+        "POST",
+        "/auth/logout-everywhere",
+        summary="Log out everywhere: end every session of your account, this one too",
+        tags=("accounts",),
+        status=204,
+        idempotent=False,
+    )
+    def logout_everywhere(self, request: Request) -> None:
+        user_id = self._me()
+        ended = datetime.fromisoformat(self.identity.logout_everywhere(user_id)["ended_at"])
+        self._sessions_show(lambda conn: identity_views.sessions_ended_since(conn, user_id, ended))
+
+    def _sessions_show(self, ended: Callable[[Any], bool]) -> None:
+        """Answer once this gateway's sessions view shows the ending: the
+        client's next request here is refused at once (gateway/sessions.py
+        bounds how late every other gateway process may be)."""
+
+        def shown(conn: Any) -> bool:
+            if not ended(conn):
+                raise NotFound("not yet visible")
+            return True
+
+        try:
+            read_when_visible(self.session_views, shown)
+        except NotFound:
+            log.warning("the sessions view did not show an ending in time")
+        gate(self.session_views).forget()
+
+    # -- verification, passwords, addresses --------------------------------------
+
+    @endpoint(
+        "POST",
+        "/auth/verify-email",
+        summary="Verify an email address with the token from the link we mailed",
+        tags=("accounts",),
+        auth="none",
+        body=identity_api.VerifyEmailRequest,
+        response=identity_api.VerifiedResponse,
+        idempotent=False,
+        errors=(400, 409),
+    )
+    def verify_email(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
+        return self.identity.verify_email(body["token"])
+
+    @endpoint(
+        "POST",
+        "/auth/password-reset",
+        summary="Mail a password-reset link (the answer is the same for any address)",
+        tags=("accounts",),
+        auth="none",
+        body=identity_api.PasswordResetRequest,
+        response=identity_api.AcceptedResponse,
+        status=202,
+        idempotent=False,
+    )
+    def request_password_reset(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
+        return self.identity.request_password_reset(body["email"])
+
+    @endpoint(
+        "POST",
+        "/auth/password-reset/confirm",
+        summary="Choose a new password with the token from the reset link; every session ends",
+        tags=("accounts",),
+        auth="none",
+        body=identity_api.ResetPasswordRequest,
+        status=204,
+        idempotent=False,
+        errors=(400, 422),
+    )
+    def reset_password(self, request: Request, body: dict[str, Any]) -> None:
+        self.identity.reset_password(body["token"], body["password"])
+
+    @endpoint(
+        "POST",
+        "/me/password",
+        summary="Change your password (needs the current one); your other sessions end",
+        tags=("accounts",),
+        body=identity_api.ChangePasswordRequest,
+        status=204,
+        idempotent=False,
+        errors=(422, 429),
+    )
+    def change_password(self, request: Request, body: dict[str, Any]) -> None:
+        principal = self.scope.principal
+        assert principal is not None
+        self.identity.change_password(
+            principal.user_id, principal.session_id, body["current_password"], body["password"]
+        )
+
+    @endpoint(
+        "POST",
+        "/me/email",
+        summary="Change your email address: it changes once you follow the link mailed to it",
+        tags=("accounts",),
+        body=identity_api.ChangeEmailRequest,
+        response=identity_api.MailSentResponse,
+        status=202,
+        errors=(409, 422, 429),
+    )
+    def change_email(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
+        return self.identity.change_email(self._me(), body["email"], body["current_password"])
+
+    @endpoint(
+        "POST",
+        "/me/email/verification",
+        summary="Mail the verification link for your address again",
+        tags=("accounts",),
+        response=identity_api.MailSentResponse,
+        status=202,
+        errors=(409,),
+    )
+    def resend_verification(self, request: Request) -> dict[str, Any]:
+        return self.identity.request_email_verification(self._me())
 
     # -- erasure -------------------------------------------------------------------
 

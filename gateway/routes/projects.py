@@ -30,9 +30,11 @@ class ProjectsRoutes(RoutesBase):
         response=projects_api.ProjectResponse,
         status=201,
         location="/projects/{project_id}",
+        errors=(403,),
     )
     def post_project(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
         self._role("buyer")
+        self._verified()
         posted = self.projects.post_project(json_ready(body))
         project_id = str(posted["project_id"])
         self._shown(self.project_views, lambda c: projects_views.get_project(c, project_id))

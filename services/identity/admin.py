@@ -15,6 +15,7 @@ import argparse
 import getpass
 import sys
 import uuid
+from datetime import UTC, datetime
 
 from services.identity import domain
 from services.identity.domain import EmailClaim, User
@@ -66,7 +67,7 @@ def erase(store: EventStore, who: str, operator: str) -> str:
             raise LookupError(f"no user is registered as {who}")
         user_id = claim.user_id
     try:
-        erase_person(log, user_id, f"operator:{operator}")
+        erase_person(log, user_id, f"operator:{operator}", datetime.now(UTC))
     except NotFound:
         raise LookupError(f"no user {who}") from None
     return user_id

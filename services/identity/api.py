@@ -34,6 +34,46 @@ class RefreshRequest(Strict):
     refresh_token = fields.String(required=True, validate=validate.Length(min=10, max=200))
 
 
+class ChangePasswordRequest(Strict):
+    current_password = fields.String(required=True, validate=validate.Length(min=1, max=256))
+    password = fields.String(required=True, validate=validate.Length(max=256))
+
+
+class PasswordResetRequest(Strict):
+    email = fields.String(required=True, validate=validate.Length(min=1, max=320))
+
+
+class ResetPasswordRequest(Strict):
+    token = fields.String(required=True, validate=validate.Length(min=1, max=300))
+    password = fields.String(required=True, validate=validate.Length(max=256))
+
+
+class VerifyEmailRequest(Strict):
+    token = fields.String(required=True, validate=validate.Length(min=1, max=300))
+
+
+class ChangeEmailRequest(Strict):
+    email = fields.Email(required=True, validate=validate.Length(max=320))
+    current_password = fields.String(required=True, validate=validate.Length(min=1, max=256))
+
+
+class AcceptedResponse(Schema):
+    """The same answer whether or not the address has an account."""
+
+    accepted = fields.Boolean(required=True)
+
+
+class VerifiedResponse(Schema):
+    user_id = fields.String(required=True)
+    email = fields.String(required=True)
+    email_verified = fields.Boolean(required=True)
+
+
+class MailSentResponse(Schema):
+    sent = fields.Boolean(required=True)
+    email = fields.String(required=True, metadata={"description": "Where the link was sent"})
+
+
 class TokenResponse(Schema):
     access_token = fields.String(required=True)
     refresh_token = fields.String(required=True)
@@ -41,12 +81,16 @@ class TokenResponse(Schema):
     expires_in = fields.Integer(required=True)
     user_id = fields.String(required=True)
     roles = fields.List(fields.String(), required=True)
+    email_verified = fields.Boolean(
+        metadata={"description": "Unverified accounts may not post, propose or be paid"}
+    )
 
 
 class UserResponse(Schema):
     user_id = fields.String(required=True)
     email = fields.String(required=True)
     roles = fields.List(fields.String(), required=True)
+    email_verified = fields.Boolean()
 
 
 class BuyerProfileRequest(Strict):

@@ -4,42 +4,40 @@ No I/O here: hashing, clocks and ids come in as arguments."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
-from dataclasses import dataclass, replace
-from datetime import datetime
+import hmac
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from typing import Any
 
+from zxcvbn import zxcvbn
+
 from services.identity.profiles import Profile
-from shared.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
+from shared.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    TokenExpired,
+    TokenInvalid,
+    TokenUsed,
+    Unauthorized,
+)
 from shared.schemas import EventView
 from shared.skills import normalize_skills
 
 EventSpec = tuple[str, dict[str, Any]]
 
-MIN_PASSWORD_LENGTH = 10
+MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 256
-_COMMON_PASSWORDS = frozenset(
-    {
-        "password",
-        "password1",
-        "password123",
-        "passw0rd",
-        "qwerty",
-        "qwertyuiop",
-        "1234567890",
-        "12345678910",
-        "iloveyou",
-        "letmein",
-        "welcome",
-        "admin",
-        "abc123456",
-        "qwerty123",
-        "111111111",
-        "0000000000",
-        "monkey",
-        "dragon",
-    }
-)
+MIN_PASSWORD_SCORE = 3
+"""zxcvbn's score (0-4) a password needs: 3 is "safely unguessable" against
+an offline attack on a slow hash (about 10^8 guesses and more)."""
+ESTIMATED_PREFIX = 72
+"""zxcvbn estimates this many leading characters (its own limit; a longer
+password is at least as strong as its prefix)."""
 BUYER_FIELDS = (
     "company_name",
     "company_size",
@@ -76,26 +74,66 @@ def file_stream(file_id: str) -> str:
 
 
 def hash_token(token: str) -> str:
-    """Refresh tokens are random; a fast hash suffices to keep them out of the log."""
+    """Tokens are random or keyed MACs; a fast hash suffices to keep them out of the log."""
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def same_hash(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode(), b.encode())
+
+
+def mail_token(key: bytes, purpose: str, user_id: str, request_id: str) -> str:
+    """The token a mail carries: ``<user>.<request>.<MAC>``. The MAC is keyed by
+    a server-side secret, so the log (which holds the request's id and only the
+    token's hash) is not enough to make one, and the mailer, which holds the
+    key, makes the same token again from the event alone."""
+    mac = hmac.new(key, f"{purpose}|{user_id}|{request_id}".encode(), hashlib.sha256).digest()
+    return f"{user_id}.{request_id}.{base64.urlsafe_b64encode(mac).rstrip(b'=').decode()}"
+
+
+def refresh_token(key: bytes, session_id: str, generation: int) -> str:
+    """A session's refresh token after ``generation`` rotations: keyed, so two
+    tabs that rotated the same token a moment apart can both be given the one
+    that replaced it (see ``refresh_session``)."""
+    mac = hmac.new(key, f"refresh|{session_id}|{generation}".encode(), hashlib.sha256).digest()
+    return f"{session_id}.{base64.urlsafe_b64encode(mac).rstrip(b'=').decode()}"
+
+
+def parse_mail_token(token: str) -> tuple[str, str] | None:
+    """(user id, request id) of a well-formed mail token, else None."""
+    parts = token.split(".")
+    if len(parts) != 3 or not all(parts):
+        return None
+    try:
+        return str(uuid.UUID(parts[0])), str(uuid.UUID(parts[1]))
+    except ValueError:
+        return None
 
 
 # -- passwords ---------------------------------------------------------------
 
 
 def password_problems(password: str, email: str) -> list[str]:
-    """What is wrong with a password, in words a person can act on ([] if fine)."""
+    """What is wrong with a password, in words a person can act on ([] if fine).
+
+    The strength is zxcvbn's estimate (its own frequency lists of passwords,
+    names and words, keyboard patterns, dates, repeats), told the address so
+    that a password made of it counts as weak."""
     problems = []
     if len(password) < MIN_PASSWORD_LENGTH:
         problems.append(f"Use at least {MIN_PASSWORD_LENGTH} characters.")
     if len(password) > MAX_PASSWORD_LENGTH:
         problems.append(f"Use at most {MAX_PASSWORD_LENGTH} characters.")
-    lowered = password.lower()
-    if lowered in _COMMON_PASSWORDS or len(set(password)) < 4:
-        problems.append("This password is too easy to guess.")
-    local = normalize_email(email).split("@", 1)[0]
-    if len(local) >= 4 and local in lowered:
+        return problems
+    address = normalize_email(email)
+    local = address.split("@", 1)[0]
+    if len(local) >= 4 and local in password.lower():
         problems.append("Do not use your email address in your password.")
+    estimate = zxcvbn(password[:ESTIMATED_PREFIX], user_inputs=[address, local])
+    if estimate["score"] < MIN_PASSWORD_SCORE:
+        feedback = estimate["feedback"]
+        advice = [feedback["warning"], *feedback["suggestions"]]
+        problems.append(" ".join(["This password is too easy to guess.", *filter(None, advice)]))
     return problems
 
 
@@ -119,15 +157,47 @@ def evolve_claim(state: EmailClaim, event: EventView) -> EmailClaim:
 # -- users -------------------------------------------------------------------
 
 
+VERIFY_EMAIL_TTL = timedelta(hours=24)
+RESET_PASSWORD_TTL = timedelta(hours=1)
+UNVERIFIED_CLAIM_TTL = VERIFY_EMAIL_TTL
+"""An address registered but never verified this long may be registered again
+by whoever can read its mail: nobody holds someone else's address for good."""
+
+
+@dataclass(frozen=True)
+class MailedToken:
+    """A token sent by mail, as the log knows it: its hash, never the token."""
+
+    request_id: str
+    token_hash: str
+    expires_at: datetime
+    email: str = ""
+    used: bool = False
+
+
 @dataclass(frozen=True)
 class User(Profile):
     """The account: the public profile, and what only identity holds."""
 
     password_hash: str = ""
+    email_verified: bool = False
+    registered_at: datetime | None = None
+    verifications: dict[str, MailedToken] = field(default_factory=dict)
+    """Verification links sent (sign-up and email changes), by request id."""
+    resets: dict[str, MailedToken] = field(default_factory=dict)
+    """Password-reset links sent, by request id; a password change voids them."""
+    sessions_ended_at: datetime | None = None
+    """Every session started before this has ended, but ``kept_session``."""
+    kept_session: str | None = None
 
     @property
     def exists(self) -> bool:
         return bool(self.user_id)
+
+    def session_ended(self, session_id: str, started_at: datetime | None) -> bool:
+        if self.sessions_ended_at is None or session_id == self.kept_session:
+            return False
+        return started_at is None or started_at <= self.sessions_ended_at
 
 
 def evolve_user(state: User, event: EventView) -> User:
@@ -139,11 +209,36 @@ def evolve_user(state: User, event: EventView) -> User:
                 email=data["email"],
                 password_hash=data["password_hash"],
                 roles=tuple(data["roles"]),
+                registered_at=event.recorded_at,
             )
         case "RoleAdded":
             return replace(state, roles=(*state.roles, data["role"]))
         case "PasswordChanged":
-            return replace(state, password_hash=data["password_hash"])
+            return replace(state, password_hash=data["password_hash"], resets={})
+        case "EmailVerificationRequested":
+            sent = MailedToken(
+                data["request_id"], data["token_hash"], data["expires_at"], data["email"]
+            )
+            return replace(state, verifications={**state.verifications, sent.request_id: sent})
+        case "EmailVerified" | "EmailChanged":
+            used = {
+                k: replace(v, used=True) if k == data["request_id"] else v
+                for k, v in state.verifications.items()
+            }
+            return replace(state, email=data["email"], email_verified=True, verifications=used)
+        case "PasswordResetRequested":
+            sent = MailedToken(
+                data["request_id"], data["token_hash"], data["expires_at"], data["email"]
+            )
+            return replace(state, resets={**state.resets, sent.request_id: sent})
+        case "PasswordReset":
+            # Every reset link sent before is void once one of them was used.
+            voided = {k: replace(v, used=True) for k, v in state.resets.items()}
+            return replace(state, password_hash=data["password_hash"], resets=voided)
+        case "SessionsEnded":
+            return replace(
+                state, sessions_ended_at=data["ended_at"], kept_session=data["kept_session_id"]
+            )
         case "BuyerProfileUpdated":
             return replace(state, buyer={**state.buyer, **data})
         case "SellerProfileUpdated":
@@ -294,7 +389,145 @@ def remove_portfolio_item(state: User, item_id: str) -> list[EventSpec]:
     return [("PortfolioItemRemoved", {"item_id": item_id})]
 
 
+# -- mailed tokens: verification, reset ------------------------------------------
+
+
+MAX_PENDING_MAILS = 3
+"""Links of one kind an account may have outstanding at once: asking for more
+sends nothing (no flooding someone's inbox through our sign-up or reset form)."""
+
+
+def _pending(sent: dict[str, MailedToken], now: datetime) -> int:
+    return sum(1 for t in sent.values() if not t.used and t.expires_at > now)
+
+
+def verification_request(
+    request_id: str, email: str, token_hash: str, expires_at: datetime
+) -> EventSpec:
+    return (
+        "EmailVerificationRequested",
+        {
+            "request_id": request_id,
+            "email": normalize_email(email),
+            "token_hash": token_hash,
+            "expires_at": expires_at,
+        },
+    )
+
+
+def request_verification(state: User, request: EventSpec, now: datetime) -> list[EventSpec]:
+    """Mail a link to the account's own address (a resend) or to the one it
+    asks to change to (``request``, made by ``verification_request``)."""
+    require_user(state)
+    email = request[1]["email"]
+    if email == state.email and state.email_verified:
+        raise Conflict("this address is verified already", {"reason": "already_verified"})
+    if _pending(state.verifications, now) >= MAX_PENDING_MAILS:
+        return []
+    return [request]
+
+
+def holds_address(user: User, email: str, now: datetime) -> bool:
+    """Whether an account holds ``email``: it is its address, and it was
+    verified or registered less than ``UNVERIFIED_CLAIM_TTL`` ago."""
+    if not user.exists or user.email != normalize_email(email):
+        return False
+    if user.email_verified or user.registered_at is None:
+        return True
+    return now - user.registered_at < UNVERIFIED_CLAIM_TTL
+
+
+def redeem(sent: MailedToken | None, token_hash: str, now: datetime) -> MailedToken:
+    """The mailed token a presented one is, or why it is refused. A token that
+    matches no hash is ``invalid`` whatever its form: nothing tells a forger
+    which part was wrong."""
+    if sent is None or not same_hash(sent.token_hash, token_hash):
+        raise TokenInvalid("this link is not valid", {"reason": "token_invalid"})
+    if sent.used:
+        raise TokenUsed("this link was used already", {"reason": "token_used"})
+    if sent.expires_at <= now:
+        raise TokenExpired("this link has expired; ask for a new one", {"reason": "token_expired"})
+    return sent
+
+
+def verify_email(
+    state: User, request_id: str, token_hash: str, now: datetime, address_free: bool
+) -> list[EventSpec]:
+    """Verify the address a link was sent to. For the account's own address
+    that verifies it; for another one (an email change) it becomes the
+    account's address, if nobody holds it (``address_free``)."""
+    if not state.exists:
+        raise TokenInvalid("this link is not valid", {"reason": "token_invalid"})
+    sent = redeem(state.verifications.get(request_id), token_hash, now)
+    if sent.email == state.email:
+        return [("EmailVerified", {"request_id": request_id, "email": sent.email})]
+    if not address_free:
+        raise Conflict("this email address is already registered", {"reason": "email_taken"})
+    return [
+        (
+            "EmailChanged",
+            {"request_id": request_id, "email": sent.email, "previous_email": state.email},
+        )
+    ]
+
+
+def request_password_reset(
+    state: User, request_id: str, token_hash: str, expires_at: datetime, now: datetime
+) -> list[EventSpec]:
+    if not state.exists or _pending(state.resets, now) >= MAX_PENDING_MAILS:
+        return []
+    return [
+        (
+            "PasswordResetRequested",
+            {
+                "request_id": request_id,
+                "email": state.email,
+                "token_hash": token_hash,
+                "expires_at": expires_at,
+            },
+        )
+    ]
+
+
+def reset_password(
+    state: User, request_id: str, token_hash: str, password_hash: str, now: datetime
+) -> list[EventSpec]:
+    """A new password by a mailed link: every session ends (whoever knew the
+    old password is logged out)."""
+    if not state.exists:
+        raise TokenInvalid("this link is not valid", {"reason": "token_invalid"})
+    redeem(state.resets.get(request_id), token_hash, now)
+    return [
+        ("PasswordReset", {"request_id": request_id, "password_hash": password_hash}),
+        end_sessions(now, None, "password reset"),
+    ]
+
+
+def change_password(
+    state: User, password_hash: str, session_id: str, now: datetime
+) -> list[EventSpec]:
+    """The caller proved the current password; every other session ends."""
+    require_user(state)
+    return [
+        ("PasswordChanged", {"password_hash": password_hash}),
+        end_sessions(now, session_id, "password changed"),
+    ]
+
+
+def end_sessions(now: datetime, kept_session_id: str | None, reason: str) -> EventSpec:
+    return (
+        "SessionsEnded",
+        {"ended_at": now, "kept_session_id": kept_session_id, "reason": reason},
+    )
+
+
 # -- sessions ----------------------------------------------------------------
+
+
+REFRESH_GRACE = timedelta(seconds=30)
+"""How long a rotated-out refresh token is still taken, and answered with the
+token that replaced it: two tabs refreshing the same token at once both get
+the session's current one, instead of the second looking like a thief."""
 
 
 @dataclass(frozen=True)
@@ -304,6 +537,11 @@ class Session:
     token_hash: str = ""
     expires_at: datetime | None = None
     revoked: bool = False
+    started_at: datetime | None = None
+    generation: int = 0
+    """How many times the refresh token was rotated."""
+    previous_hash: str = ""
+    rotated_at: datetime | None = None
 
 
 def evolve_session(state: Session, event: EventView) -> Session:
@@ -311,13 +549,32 @@ def evolve_session(state: Session, event: EventView) -> Session:
     match event.type:
         case "SessionStarted":
             return Session(
-                data["session_id"], data["user_id"], data["token_hash"], data["expires_at"]
+                data["session_id"],
+                data["user_id"],
+                data["token_hash"],
+                data["expires_at"],
+                started_at=data.get("started_at") or event.recorded_at,
             )
         case "SessionRefreshed":
-            return replace(state, token_hash=data["token_hash"], expires_at=data["expires_at"])
+            return replace(
+                state,
+                token_hash=data["token_hash"],
+                expires_at=data["expires_at"],
+                generation=state.generation + 1,
+                previous_hash=state.token_hash,
+                rotated_at=event.recorded_at,
+            )
         case "SessionRevoked":
             return replace(state, revoked=True)
     return state
+
+
+def session_expiry(
+    started_at: datetime, now: datetime, idle: timedelta, lifetime: timedelta
+) -> datetime:
+    """A session ends when unused for ``idle``, and ``lifetime`` after it began
+    whatever happens."""
+    return min(now + idle, started_at + lifetime)
 
 
 def refresh_session(
@@ -325,16 +582,21 @@ def refresh_session(
 ) -> tuple[list[EventSpec], bool]:
     """Rotate the refresh token. Returns (events, accepted).
 
-    A token that was already rotated out being presented again means it was
-    copied: the whole session is revoked (the thief's and the owner's tokens).
+    A token rotated out within ``REFRESH_GRACE`` is accepted with no change
+    (the caller answers with the session's current token). One rotated out
+    before that being presented again means it was copied: the whole session
+    is revoked (the thief's and the owner's tokens).
     """
     if not state.session_id or state.revoked:
         return [], False
     if state.expires_at is not None and state.expires_at <= now:
         return [], False
-    if presented_hash != state.token_hash:
-        return [("SessionRevoked", {"reason": "refresh token reused"})], False
-    return [("SessionRefreshed", {"token_hash": new_hash, "expires_at": expires_at})], True
+    if same_hash(presented_hash, state.token_hash):
+        return [("SessionRefreshed", {"token_hash": new_hash, "expires_at": expires_at})], True
+    recent = state.rotated_at is not None and now - state.rotated_at <= REFRESH_GRACE
+    if recent and state.previous_hash and same_hash(presented_hash, state.previous_hash):
+        return [], True
+    return [("SessionRevoked", {"reason": "refresh token reused"})], False
 
 
 def revoke_session(state: Session, user_id: str | None) -> list[EventSpec]:

@@ -3,8 +3,9 @@
 Streams: ``user-<user_id>`` (account and profiles), ``emailclaim-<sha256 of
 the normalised email>`` (who holds an address), ``session-<session_id>``
 (refresh-token sessions), ``file-<file_id>`` (uploaded files' records).
-Password hashes and refresh-token hashes appear in these events, declared
-``sensitive``: every export and replay redacts them.
+Password hashes and the hashes of refresh and mailed tokens appear in these
+events, declared ``sensitive``: every export and replay redacts them, and no
+token itself is ever recorded.
 """
 
 from __future__ import annotations
@@ -55,6 +56,63 @@ class RoleAdded(Schema):
 @registry.event("PasswordChanged", sensitive=("password_hash",))
 class PasswordChanged(Schema):
     password_hash = fields.String(required=True)
+
+
+@registry.event(
+    "EmailVerificationRequested", sensitive=("token_hash",), personal={"email": SUBJECT}
+)
+class EmailVerificationRequested(Schema):
+    """A link to verify ``email`` (the account's, or the one it changes to) is
+    to be mailed. The token is never recorded: the mailer makes it again from
+    ``request_id`` and a server-side key (``domain.mail_token``)."""
+
+    request_id = fields.String(required=True)
+    email = fields.String(required=True)
+    token_hash = fields.String(required=True)
+    expires_at = fields.DateTime(required=True)
+
+
+@registry.event("EmailVerified", published=ALL, personal={"email": SUBJECT})
+class EmailVerified(Schema):
+    """The account's address is verified: it may post, propose and be paid."""
+
+    request_id = fields.String(required=True)
+    email = fields.String(required=True)
+
+
+@registry.event(
+    "EmailChanged", published=ALL, personal={"email": SUBJECT, "previous_email": SUBJECT}
+)
+class EmailChanged(Schema):
+    """The account's address is now ``email`` (verified by a link sent to it)."""
+
+    request_id = fields.String(required=True)
+    email = fields.String(required=True)
+    previous_email = fields.String(required=True)
+
+
+@registry.event("PasswordResetRequested", sensitive=("token_hash",), personal={"email": SUBJECT})
+class PasswordResetRequested(Schema):
+    request_id = fields.String(required=True)
+    email = fields.String(required=True)
+    token_hash = fields.String(required=True)
+    expires_at = fields.DateTime(required=True)
+
+
+@registry.event("PasswordReset", sensitive=("password_hash",))
+class PasswordReset(Schema):
+    request_id = fields.String(required=True)
+    password_hash = fields.String(required=True)
+
+
+@registry.event("SessionsEnded", published=ALL)
+class SessionsEnded(Schema):
+    """Every session of the user started until ``ended_at`` ends, except
+    ``kept_session_id`` (the one that changed the password), if any."""
+
+    ended_at = fields.DateTime(required=True)
+    kept_session_id = fields.String(allow_none=True, load_default=None)
+    reason = fields.String(required=True)
 
 
 @registry.event(
@@ -142,6 +200,8 @@ class SessionStarted(Schema):
     user_id = fields.String(required=True)
     token_hash = fields.String(required=True)
     expires_at = fields.DateTime(required=True)
+    started_at = fields.DateTime(allow_none=True, load_default=None)
+    """Identity's clock at login (older sessions: when the event was recorded)."""
 
 
 @registry.event("SessionRefreshed", sensitive=("token_hash",))
@@ -150,8 +210,10 @@ class SessionRefreshed(Schema):
     expires_at = fields.DateTime(required=True)
 
 
-@registry.event("SessionRevoked")
+@registry.event("SessionRevoked", published=ALL)
 class SessionRevoked(Schema):
+    """Published: the gateway stops the session's access tokens at once."""
+
     reason = fields.String(required=True)
 
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import secrets
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
+from nameko.timer import timer
+
 from services.identity import api, domain
 from services.identity.domain import EmailClaim, FileRecord, Session, User
 from services.identity.events import ADMIN
+from services.identity.mailer import MailerProvider, MailOutbox, mail_outbox, outbox_metadata
 from services.identity.passwords import hash_password, needs_rehash, verify_password
 from services.identity.throttle import Throttle, login_keys, sign_up_keys
 from services.identity.throttle import metadata as throttle_metadata
@@ -20,11 +22,20 @@ from shared.config import settings
 from shared.consumer import decode_message, event_handler
 from shared.database import ReadModelDatabase
 from shared.erasure import forget_person
-from shared.errors import Conflict, Forbidden, InvalidInput, NotFound, StaleState, Unauthorized
+from shared.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    StaleState,
+    TokenInvalid,
+    Unauthorized,
+)
 from shared.eventlog import Aggregate, ServiceEventLog
 from shared.jsonready import json_ready
 from shared.logging import get_logger
 from shared.personal import ERASED
+from shared.projection import ProjectionWorker
 from shared.service import MarketplaceService, rpc
 from shared.validation import load
 
@@ -46,7 +57,7 @@ FILE = Aggregate(
 )
 
 
-def erase_person(event_log: ServiceEventLog, user_id: str, erased_by: str) -> None:
+def erase_person(event_log: ServiceEventLog, user_id: str, erased_by: str, now: datetime) -> None:
     """Free the address, record ``PersonalDataErased``, delete identity's keys
     (in this order: a retry after a crash finishes what is left)."""
     user = event_log.get(USER, user_id)
@@ -54,15 +65,24 @@ def erase_person(event_log: ServiceEventLog, user_id: str, erased_by: str) -> No
         raise NotFound("no such user")
     if not user.erased and user.email != ERASED:
         event_log.run(CLAIM, user.email, lambda claim: domain.release_claim_of(claim, user_id))
-    event_log.run(USER, user_id, lambda u: domain.erase_personal_data(u, erased_by))
+
+    def erase(u: User) -> list[domain.EventSpec]:
+        # Its sessions end with it: the gateway refuses their access tokens at once.
+        erased = domain.erase_personal_data(u, erased_by)
+        return [*erased, domain.end_sessions(now, None, "personal data erased")] if erased else []
+
+    event_log.run(USER, user_id, erase)
     event_log.forget(user_id)
     log.info("personal data erased", user_id=user_id, by=erased_by)
 
 
 class IdentityService(MarketplaceService):
     name = "identity"
-    db = ReadModelDatabase(throttle_metadata)
+    db = ReadModelDatabase(throttle_metadata, outbox_metadata)
     tokens = TokenIssuer()
+    mail = MailerProvider()
+    # Queues each mail its events ask for, once (see services/identity/mailer.py).
+    mail_outbox = ProjectionWorker(MailOutbox())
 
     @property
     def sign_ups_per_hour(self) -> int:
@@ -87,29 +107,46 @@ class IdentityService(MarketplaceService):
         user_id = self.event_log.new_id("user")
         self._claim_email(email, user_id)
         events = domain.register(User(), user_id, email, password_hash, data["roles"])
+        events.append(self._verification(user_id, email))
         self.event_log.create(USER, user_id, events)
         log.info("user registered", user_id=user_id, roles=data["roles"])
-        return {"user_id": user_id, "email": email, "roles": sorted(set(data["roles"]))}
+        return {
+            "user_id": user_id,
+            "email": email,
+            "roles": sorted(set(data["roles"])),
+            "email_verified": False,
+        }
+
+    def _verification(self, user_id: str, email: str) -> domain.EventSpec:
+        """A verification link for ``email``, to be mailed (its token is made
+        again by the mailer; only its hash is recorded)."""
+        request_id = self.event_log.new_id("verification")
+        token = domain.mail_token(self.mail.key, "verify", user_id, request_id)
+        expires = self.clock.now() + domain.VERIFY_EMAIL_TTL
+        return domain.verification_request(request_id, email, domain.hash_token(token), expires)
 
     def _claim_email(self, email: str, user_id: str) -> None:
-        """Exactly one registration holds an address: of two racing sign-ups, the
-        one whose claim lands second finds the address taken."""
+        """Exactly one account holds an address: of two racing sign-ups (or
+        email changes), the one whose claim lands second finds it taken. An
+        address is taken over from an account that does not hold it any more
+        (an email change that never completed), or never verified it in
+        ``UNVERIFIED_CLAIM_TTL``: registering an address is no way to keep its
+        owner out."""
         now = self.clock.now()
 
         def claim(state: EmailClaim) -> list[domain.EventSpec]:
             events: list[domain.EventSpec] = []
+            if state.user_id == user_id:
+                return []  # this account's already (a retry)
             if state.user_id is not None:
                 holder = self.event_log.get(USER, state.user_id)
-                if holder.exists or now - (state.claimed_at or now) < STALE_CLAIM:
+                recent = now - (state.claimed_at or now) < STALE_CLAIM
+                if recent or domain.holds_address(holder, email, now):
                     raise Conflict(
                         "this email address is already registered", {"reason": "email_taken"}
                     )
-                events.append(
-                    (
-                        "EmailClaimReleased",
-                        {"user_id": state.user_id, "reason": "registration never completed"},
-                    )
-                )
+                reason = "never verified" if holder.exists else "registration never completed"
+                events.append(("EmailClaimReleased", {"user_id": state.user_id, "reason": reason}))
             return [*events, ("EmailClaimed", {"user_id": user_id, "email": email})]
 
         try:  # (a retry of this registration finds its first attempt's claim)
@@ -140,15 +177,23 @@ class IdentityService(MarketplaceService):
             )
         return self._start_session(user, now)
 
+    def _session_limits(self) -> tuple[timedelta, timedelta]:
+        config = settings()
+        return (
+            timedelta(seconds=config.session_idle_seconds),
+            timedelta(seconds=config.session_max_seconds),
+        )
+
     def _start_session(self, user: User, now: datetime) -> dict[str, Any]:
         session_id = str(uuid.uuid4())
-        refresh_token = f"{session_id}.{secrets.token_urlsafe(32)}"
-        expires = now + timedelta(seconds=settings().refresh_token_ttl)
+        refresh_token = domain.refresh_token(self.mail.key, session_id, 0)
+        expires = domain.session_expiry(now, now, *self._session_limits())
         started = {
             "session_id": session_id,
             "user_id": user.user_id,
             "token_hash": domain.hash_token(refresh_token),
             "expires_at": expires,
+            "started_at": now,
         }
         self.event_log.create(SESSION, session_id, [("SessionStarted", started)])
         return self._token_pair(user, session_id, refresh_token)
@@ -156,12 +201,15 @@ class IdentityService(MarketplaceService):
     def _token_pair(self, user: User, session_id: str, refresh_token: str) -> dict[str, Any]:
         roles = sorted(user.roles)
         return {
-            "access_token": self.tokens.issue(user.user_id, roles, session_id),
+            "access_token": self.tokens.issue(
+                user.user_id, roles, session_id, email_verified=user.email_verified
+            ),
             "refresh_token": refresh_token,
             "token_type": "Bearer",
             "expires_in": self.tokens.ttl_seconds,
             "user_id": user.user_id,
             "roles": roles,
+            "email_verified": user.email_verified,
         }
 
     def _session_id(self, refresh_token: str) -> str:
@@ -174,33 +222,44 @@ class IdentityService(MarketplaceService):
 
     @rpc
     def refresh(self, refresh_token: str) -> dict[str, Any]:
+        """Rotate the refresh token. Presenting the one just rotated out (a
+        second tab, a retry) within ``REFRESH_GRACE`` gets the current one;
+        presenting an older one revokes the session."""
         load(api.RefreshRequest(), {"refresh_token": refresh_token})
         session_id, now = self._session_id(refresh_token), self.clock.now()
-        new_token = f"{session_id}.{secrets.token_urlsafe(32)}"
-        expires = now + timedelta(seconds=settings().refresh_token_ttl)
-        presented, new_hash = domain.hash_token(refresh_token), domain.hash_token(new_token)
+        presented = domain.hash_token(refresh_token)
+        invalid = Unauthorized("the refresh token is not valid", {"reason": "invalid"})
+        known = self.event_log.get(SESSION, session_id)
+        if not known.session_id:
+            raise invalid
+        user = self.event_log.get(USER, known.user_id)
+        if user.session_ended(session_id, known.started_at):
+            raise Unauthorized("this session has ended; log in again", {"reason": "session_ended"})
+        idle, lifetime = self._session_limits()
         outcome: dict[str, bool] = {}
 
         def rotate(session: Session) -> list[domain.EventSpec]:
+            new_token = domain.refresh_token(self.mail.key, session_id, session.generation + 1)
+            expires = domain.session_expiry(session.started_at or now, now, idle, lifetime)
             events, outcome["accepted"] = domain.refresh_session(
-                session, presented, new_hash, now, expires
+                session, presented, domain.hash_token(new_token), now, expires
             )
             outcome["revoked"] = bool(events) and not outcome["accepted"]
             return events
 
-        try:
-            session = self.event_log.run(SESSION, session_id, rotate, attempts=1)
-        except StaleState:
-            # Two refreshes with the same token at once: one rotation wins.
-            raise Unauthorized("the refresh token was already used", {"reason": "reused"}) from None
-        if not outcome.get("accepted"):  # (or a retry: its token was never seen)
+        # A refresh that loses a race decides again: it is then the grace case.
+        session = self.event_log.run(SESSION, session_id, rotate, attempts=3)
+        if not outcome.get("accepted"):
             if outcome.get("revoked"):
                 log.warning("refresh token reuse: session revoked", session_id=session_id)
-            raise Unauthorized("the refresh token is not valid", {"reason": "invalid"})
-        user = self.event_log.get(USER, session.user_id)
+            raise invalid
         if user.erased:
-            raise Unauthorized("the refresh token is not valid", {"reason": "invalid"})
-        return self._token_pair(user, session_id, new_token)
+            raise invalid
+        current = domain.refresh_token(self.mail.key, session_id, session.generation)
+        if not domain.same_hash(domain.hash_token(current), session.token_hash):
+            # A token from before tokens were derived: the other tab has it.
+            raise Unauthorized("the refresh token was already used", {"reason": "reused"})
+        return self._token_pair(user, session_id, current)
 
     @rpc
     def logout(self, refresh_token: str) -> dict[str, Any]:
@@ -227,13 +286,184 @@ class IdentityService(MarketplaceService):
         actor = self.context.actor_id
         if actor != user_id and ADMIN not in self.context.roles:
             raise Forbidden("only the person or an administrator may erase their data")
-        erase_person(self.event_log, user_id, actor)
+        erase_person(self.event_log, user_id, actor, self.clock.now())
         return {"user_id": user_id, "erased": True}
 
     @event_handler("identity", "PersonalDataErased")
     def on_personal_data_erased(self, payload: dict[str, Any]) -> None:
-        """The keys again (an erasure whose process died before deleting them)."""
-        forget_person(payload, self.event_log)
+        """The keys again (an erasure whose process died before deleting them),
+        and the mails still to send them: the outbox holds their address."""
+        user_id = forget_person(payload, self.event_log)
+        with self.db.transaction() as conn:
+            conn.execute(mail_outbox.delete().where(mail_outbox.c.user_id == user_id))
+
+    @rpc
+    def logout_everywhere(self, user_id: str) -> dict[str, Any]:
+        """End every session of the account, the caller's too."""
+        self._own(user_id)
+        now = self.clock.now()
+        self.event_log.run(
+            USER,
+            user_id,
+            lambda user: (
+                [domain.end_sessions(now, None, "logged out everywhere")]
+                if USER.require(user)
+                else []
+            ),
+        )
+        return {"ended_at": now.isoformat()}
+
+    # -- passwords and addresses --------------------------------------------------
+
+    def _check_password(self, user: User, password: str, field: str) -> None:
+        """The account's current password, throttled as logins are."""
+        now, keys = self.clock.now(), login_keys(user.email, None)
+        throttle = Throttle(self.db)
+        throttle.check(keys, now, "failed logins")
+        if not verify_password(user.password_hash or None, password):
+            throttle.count(keys, now)
+            raise InvalidInput(
+                "that is not the account's current password",
+                {"fields": {field: ["This is not your current password."]}},
+            )
+
+    def _new_password_hash(self, password: str, email: str) -> str:
+        problems = domain.password_problems(password, email)
+        if problems:
+            raise InvalidInput("the password is too weak", {"fields": {"password": problems}})
+        return hash_password(password)
+
+    @rpc
+    def change_password(
+        self, user_id: str, session_id: str, current_password: str, password: str
+    ) -> dict[str, Any]:
+        """Needs the current password; every other session ends."""
+        load(
+            api.ChangePasswordRequest(),
+            {"current_password": current_password, "password": password},
+        )
+        self._own(user_id)
+        user = USER.require(self.event_log.get(USER, user_id))
+        self._check_password(user, current_password, "current_password")
+        password_hash = self._new_password_hash(password, user.email)
+        now = self.clock.now()
+        self.event_log.run(
+            USER, user_id, lambda u: domain.change_password(u, password_hash, session_id, now)
+        )
+        return {"changed": True}
+
+    @rpc
+    def request_password_reset(self, email: str) -> dict[str, Any]:
+        """Mail a reset link if the address has an account. The answer is the
+        same whether or not it has one."""
+        data = load(api.PasswordResetRequest(), {"email": email})
+        email = domain.normalize_email(data["email"])
+        claim = self.event_log.get(CLAIM, email)
+        user = self.event_log.get(USER, claim.user_id) if claim.user_id else User()
+        if user.exists and user.email == email:
+            request_id = self.event_log.new_id("password_reset")
+            token = domain.mail_token(self.mail.key, "reset", user.user_id, request_id)
+            token_hash, now = domain.hash_token(token), self.clock.now()
+            expires = now + domain.RESET_PASSWORD_TTL
+            self.event_log.run(
+                USER,
+                user.user_id,
+                lambda u: domain.request_password_reset(u, request_id, token_hash, expires, now),
+            )
+        return {"accepted": True}
+
+    @rpc
+    def reset_password(self, token: str, password: str) -> dict[str, Any]:
+        """A new password by a mailed link; every session of the account ends."""
+        load(api.ResetPasswordRequest(), {"token": token, "password": password})
+        user_id, request_id = self._mail_token(token)
+        user = self.event_log.get(USER, user_id)
+        now, token_hash = self.clock.now(), domain.hash_token(token)
+        domain.redeem(user.resets.get(request_id), token_hash, now)  # before hashing
+        password_hash = self._new_password_hash(password, user.email)
+        self.event_log.run(
+            USER,
+            user_id,
+            lambda u: domain.reset_password(u, request_id, token_hash, password_hash, now),
+        )
+        return {"reset": True}
+
+    @staticmethod
+    def _mail_token(token: str) -> tuple[str, str]:
+        parsed = domain.parse_mail_token(token)
+        if parsed is None:
+            raise TokenInvalid("this link is not valid", {"reason": "token_invalid"})
+        return parsed
+
+    @rpc
+    def verify_email(self, token: str) -> dict[str, Any]:
+        """Redeem a verification link: the address it was sent to is verified
+        (and becomes the account's, for an email change)."""
+        load(api.VerifyEmailRequest(), {"token": token})
+        user_id, request_id = self._mail_token(token)
+        now, token_hash = self.clock.now(), domain.hash_token(token)
+        user = self.event_log.get(USER, user_id)
+        sent = domain.redeem(user.verifications.get(request_id), token_hash, now)
+        changing = sent.email != user.email
+        if changing:
+            self._claim_email(sent.email, user_id)
+        state = self.event_log.run(
+            USER, user_id, lambda u: domain.verify_email(u, request_id, token_hash, now, True)
+        )
+        if changing:
+            old = user.email
+            self.event_log.run(
+                CLAIM,
+                old,
+                lambda claim: (
+                    [("EmailClaimReleased", {"user_id": user_id, "reason": "email changed"})]
+                    if claim.user_id == user_id
+                    else []
+                ),
+            )
+        return {"user_id": user_id, "email": state.email, "email_verified": True}
+
+    @rpc
+    def request_email_verification(self, user_id: str) -> dict[str, Any]:
+        """Send the account's verification link again."""
+        self._own(user_id)
+        user = USER.require(self.event_log.get(USER, user_id))
+        now = self.clock.now()
+        self.event_log.run(
+            USER,
+            user_id,
+            lambda u: domain.request_verification(u, self._verification(user_id, u.email), now),
+        )
+        return {"sent": True, "email": user.email}
+
+    @rpc
+    def change_email(self, user_id: str, email: str, current_password: str) -> dict[str, Any]:
+        """Mail a link to the new address; it becomes the account's once the
+        link is followed (until then the account keeps its current one)."""
+        data = load(
+            api.ChangeEmailRequest(), {"email": email, "current_password": current_password}
+        )
+        self._own(user_id)
+        email = domain.normalize_email(data["email"])
+        user = USER.require(self.event_log.get(USER, user_id))
+        self._check_password(user, data["current_password"], "current_password")
+        claim = self.event_log.get(CLAIM, email)
+        if claim.user_id not in (None, user_id) and domain.holds_address(
+            self.event_log.get(USER, claim.user_id), email, self.clock.now()
+        ):
+            raise Conflict("this email address is already registered", {"reason": "email_taken"})
+        now = self.clock.now()
+        self.event_log.run(
+            USER,
+            user_id,
+            lambda u: domain.request_verification(u, self._verification(user_id, email), now),
+        )
+        return {"sent": True, "email": email}
+
+    @timer(interval=settings().mail_send_interval)
+    def send_mail(self) -> None:
+        """Deliver the mails that are due (see services/identity/mailer.py)."""
+        self.mail.mailer(self.db).send_due(self.clock.now())
 
     # -- profiles ------------------------------------------------------------
 

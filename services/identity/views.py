@@ -21,6 +21,7 @@ from shared.jsonready import aware, json_ready
 from shared.pagination import decode_cursor, encode_cursor
 from shared.projection import Projection
 from shared.schemas import ERASED, PublishedEvent
+from shared.sql import insert_for
 
 metadata = sa.MetaData()
 
@@ -151,6 +152,7 @@ class ProfilesProjection(Projection):
     event_types = (
         "UserRegistered",
         "RoleAdded",
+        "EmailChanged",
         "BuyerProfileUpdated",
         "SellerProfileUpdated",
         "SellerSkillsSet",
@@ -191,6 +193,8 @@ class ProfilesProjection(Projection):
         match event.type:
             case "RoleAdded":
                 changes["roles"] = sorted({*row.roles, data["role"]})
+            case "EmailChanged":
+                changes["email"] = data["email"]
             case "BuyerProfileUpdated":
                 changes["buyer"] = {**row.buyer, **data}
             case "SellerProfileUpdated":
@@ -242,3 +246,81 @@ def seller_summaries(conn: Connection, user_ids: list[str]) -> dict[str, dict[st
         }
         for row in rows
     }
+
+
+# -- sessions: what the gateway refuses at once --------------------------------------
+
+sessions_metadata = sa.MetaData()
+
+ended_sessions = sa.Table(
+    "ended_sessions",
+    sessions_metadata,
+    sa.Column("session_id", sa.String(64), primary_key=True),
+    sa.Column("ended_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+session_cutoffs = sa.Table(
+    "session_cutoffs",
+    sessions_metadata,
+    sa.Column("user_id", sa.String(64), primary_key=True),
+    sa.Column("ended_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("kept_session_id", sa.String(64)),
+)
+
+SESSION_EVENTS = ("SessionRevoked", "SessionsEnded")
+
+
+class SessionsView(Projection):
+    """Sessions that ended: one by logout or refresh-token reuse
+    (``SessionRevoked``), or all of a user's up to a moment but one
+    (``SessionsEnded``: log out everywhere, a password change or reset). The
+    gateway refuses every access token of an ended session."""
+
+    name = "identity_sessions"
+    version = 1
+    metadata = sessions_metadata
+    categories = ("session", "user")
+    event_types = SESSION_EVENTS
+
+    def apply(self, conn: Connection, event: PublishedEvent) -> None:
+        insert = insert_for(conn)
+        if event.type == "SessionRevoked":
+            stmt = insert(ended_sessions).values(
+                session_id=event.subject, ended_at=event.recorded_at
+            )
+            conn.execute(stmt.on_conflict_do_nothing())
+            return
+        values = {
+            "ended_at": event.data["ended_at"],
+            "kept_session_id": event.data.get("kept_session_id"),
+        }
+        stmt = insert(session_cutoffs).values(user_id=event.subject, **values)
+        conn.execute(stmt.on_conflict_do_update(index_elements=["user_id"], set_=values))
+
+
+def session_ended(conn: Connection, user_id: str, session_id: str, issued_at: float) -> bool:
+    """Whether an access token (its user, session and issue time) speaks for a
+    session that has ended."""
+    if conn.execute(
+        sa.select(ended_sessions.c.session_id).where(ended_sessions.c.session_id == session_id)
+    ).first():
+        return True
+    cutoff = conn.execute(
+        sa.select(session_cutoffs).where(session_cutoffs.c.user_id == user_id)
+    ).one_or_none()
+    if cutoff is None or cutoff.kept_session_id == session_id:
+        return False
+    return issued_at <= aware(cutoff.ended_at).timestamp()
+
+
+def session_revoked(conn: Connection, session_id: str) -> bool:
+    query = sa.select(ended_sessions.c.session_id).where(ended_sessions.c.session_id == session_id)
+    return conn.execute(query).first() is not None
+
+
+def sessions_ended_since(conn: Connection, user_id: str, at: datetime) -> bool:
+    """Whether the view shows the user's sessions ended at ``at`` or later."""
+    row = conn.execute(
+        sa.select(session_cutoffs.c.ended_at).where(session_cutoffs.c.user_id == user_id)
+    ).one_or_none()
+    return row is not None and aware(row.ended_at) >= at

@@ -25,11 +25,14 @@ import requests
 
 from shared.testing import free_port
 from tests.integration.helpers import wait_until
+from tests.integration.mail import link_token, wait_for_mail
 from tests.integration.test_identity_api import PASSWORD
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 RETRYABLE = {502, 503, 504}
+MAIL_DIRS: dict[str, Path] = {}
+"""Where each running stack's mail catcher keeps its mails, by gateway URL."""
 
 
 def procfile() -> dict[str, list[str]]:
@@ -51,7 +54,8 @@ def procfile() -> dict[str, list[str]]:
 class Stack:
     def __init__(self, directory: Path, env: dict[str, str]) -> None:
         self.directory = directory
-        self.env = {**os.environ, **env}
+        # The Procfile's mail catcher on a port of its own (identity sends there).
+        self.env = {**os.environ, "SMTP_URL": f"smtp://127.0.0.1:{free_port()}", **env}
         self.env.setdefault("GATEWAY_INTERNAL_ADDRESS", f"127.0.0.1:{free_port()}")
         self.commands = procfile()
         self.processes: dict[str, subprocess.Popen] = {}
@@ -59,6 +63,7 @@ class Stack:
         self.url = f"http://127.0.0.1:{self.port}"
         self.internal_url = f"http://{self.env['GATEWAY_INTERNAL_ADDRESS']}"
         """The gateway's internal port: /metrics, and /health/services for all of it."""
+        MAIL_DIRS[self.url] = Path(self.env.get("VAR_DIR", ROOT / "var")) / "mail"
 
     def start(self, name: str) -> None:
         log = (self.directory / f"{name}.log").open("a")
@@ -144,6 +149,7 @@ class Client:
     go wrong before a retry succeeded, by kind."""
 
     def __init__(self, base: str, failures: Counter | None = None, patience: float = 120) -> None:
+        self.mail_dir = MAIL_DIRS.get(base)
         self.base = f"{base}/api/v1"
         self.token: str | None = None
         self.user_id = ""
@@ -212,7 +218,14 @@ class Client:
         self.ok(
             "POST", "/auth/register", {"email": self.email, "password": PASSWORD, "roles": roles}
         )
+        self.verify_email()
         return self.log_in()
+
+    def verify_email(self) -> None:
+        """Follow the link mailed to the address, as its owner would."""
+        assert self.mail_dir is not None, "no mail catcher for this stack"
+        mail = wait_for_mail(self.mail_dir, self.email, "verify_email", timeout=self.patience)
+        self.ok("POST", "/auth/verify-email", {"token": link_token(mail)})
 
     def log_in(self) -> Client:
         self.token = None

@@ -44,6 +44,7 @@ from shared.eventstore.sql import SqlEventStore
 from shared.relay import AmqpPublisher, Relay
 from shared.sql import create_sql_engine
 from shared.testing import free_port, fresh_postgres_database
+from tests.integration.mail import MailCatcher
 from tests.integration.test_contracts_api import Deal
 from tests.integration.test_identity_api import SECRET
 from tests.repository.test_broker_permissions import (
@@ -145,11 +146,17 @@ def stack(
     postgres_server: str,
     tmp_path: Path,
     container_factory: Any,
+    mail_catcher: MailCatcher,
 ) -> Iterator[tuple[Deal, str]]:
     """Every service, the gateway and the relay, each with its own user only."""
     with fresh_postgres_database(postgres_server) as gateway_db:
         port, internal = free_port(), free_port()
-        common = {"EVENT_STORE_URL": fresh_pg, "JWT_SECRET": SECRET, "DATABASE_URL": fresh_pg}
+        common = {
+            "EVENT_STORE_URL": fresh_pg,
+            "JWT_SECRET": SECRET,
+            "DATABASE_URL": fresh_pg,
+            "SMTP_URL": mail_catcher.url,
+        }
         for cls in SERVICES:
             container_factory(cls, {**common, "AMQP_URI": users[cls.name]}).start()
         container_factory(
@@ -168,7 +175,7 @@ def stack(
         stop = threading.Event()
         relaying = threading.Thread(target=relay.run, args=(stop.is_set, 0.2))
         relaying.start()
-        deal = Deal(f"http://127.0.0.1:{port}", store)
+        deal = Deal(f"http://127.0.0.1:{port}", store, mails=mail_catcher)
         deal.gateway_db, deal.event_store_url = gateway_db, fresh_pg
         try:
             yield deal, f"http://127.0.0.1:{internal}"

@@ -32,6 +32,7 @@ from shared.relay import AmqpPublisher, Relay
 from shared.sql import create_sql_engine
 from shared.testing import free_port, fresh_postgres_database
 from tests.integration.helpers import wait_until
+from tests.integration.mail import MailCatcher
 from tests.integration.test_identity_api import PASSWORD, SECRET, assert_problem, png
 from tests.integration.test_projects_api import Market
 
@@ -122,7 +123,12 @@ class Deal(Market):
 
 @pytest.fixture
 def deal(
-    fresh_pg: str, postgres_server: str, amqp_uri: str, tmp_path: Path, container_factory: Any
+    fresh_pg: str,
+    postgres_server: str,
+    amqp_uri: str,
+    tmp_path: Path,
+    container_factory: Any,
+    mail_catcher: MailCatcher,
 ) -> Iterator[Deal]:
     with fresh_postgres_database(postgres_server) as gateway_db:
         port = free_port()
@@ -134,6 +140,7 @@ def deal(
             "ESCROW_FUNDING_RECOVERY_SECONDS": 0,
             "REVIEW_WINDOW_DAYS": REVIEW_WINDOW_SECONDS / 86_400,
             "SIGN_UPS_PER_ADDRESS_HOUR": 100_000,  # every user of these tests is 127.0.0.1
+            "SMTP_URL": mail_catcher.url,
         }
         containers = {}
         for cls in (
@@ -162,7 +169,7 @@ def deal(
         stop = threading.Event()
         relaying = threading.Thread(target=relay.run, args=(stop.is_set, 0.2))
         relaying.start()
-        deal = Deal(f"http://127.0.0.1:{port}", store)
+        deal = Deal(f"http://127.0.0.1:{port}", store, mails=mail_catcher)
         deal.gateway_db, deal.event_store_url = gateway_db, fresh_pg
         deal.containers = containers
         try:

@@ -20,6 +20,7 @@ from gateway.service import GatewayService
 from services.identity.service import IdentityService
 from shared.eventstore.sql import SqlEventStore
 from shared.testing import free_port, fresh_postgres_database
+from tests.integration.mail import MailCatcher
 from tests.integration.test_identity_api import SECRET, Api, assert_problem
 
 pytestmark = pytest.mark.integration
@@ -29,12 +30,18 @@ UPLOAD_MAX_BYTES = 3_000_000  # above the general limit, so that uploads show th
 
 @pytest.fixture
 def api(
-    fresh_pg: str, postgres_server: str, amqp_uri: str, tmp_path: Path, container_factory: Any
+    fresh_pg: str,
+    postgres_server: str,
+    amqp_uri: str,
+    tmp_path: Path,
+    container_factory: Any,
+    mail_catcher: MailCatcher,
 ) -> Iterator[Api]:
     with fresh_postgres_database(postgres_server) as gateway_db:
         port = free_port()
         common = {"AMQP_URI": amqp_uri, "EVENT_STORE_URL": fresh_pg, "JWT_SECRET": SECRET}
-        container_factory(IdentityService, {**common, "DATABASE_URL": fresh_pg}).start()
+        identity = {**common, "DATABASE_URL": fresh_pg, "SMTP_URL": mail_catcher.url}
+        container_factory(IdentityService, identity).start()
         container_factory(
             GatewayService,
             {
@@ -46,7 +53,7 @@ def api(
             },
         ).start()
         store = SqlEventStore(fresh_pg)
-        yield Api(f"http://127.0.0.1:{port}", store)
+        yield Api(f"http://127.0.0.1:{port}", store, mails=mail_catcher)
         store.close()
 
 

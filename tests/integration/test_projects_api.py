@@ -27,6 +27,7 @@ from shared.schemas import registry
 from shared.sql import create_sql_engine
 from shared.testing import free_port, fresh_postgres_database
 from tests.integration.helpers import wait_until
+from tests.integration.mail import MailCatcher
 from tests.integration.test_identity_api import SECRET, Api, assert_problem
 
 pytestmark = pytest.mark.integration
@@ -77,7 +78,12 @@ class Market(Api):
 
 @pytest.fixture
 def market(
-    fresh_pg: str, postgres_server: str, amqp_uri: str, tmp_path: Path, container_factory: Any
+    fresh_pg: str,
+    postgres_server: str,
+    amqp_uri: str,
+    tmp_path: Path,
+    container_factory: Any,
+    mail_catcher: MailCatcher,
 ) -> Iterator[Market]:
     with fresh_postgres_database(postgres_server) as gateway_db:
         port = free_port()
@@ -87,6 +93,7 @@ def market(
             "DATABASE_URL": fresh_pg,
             "PROJECT_IDLE_DAYS": 0,
             "SIGN_UPS_PER_ADDRESS_HOUR": 100_000,  # every user of these tests is 127.0.0.1
+            "SMTP_URL": mail_catcher.url,
         }
         containers = {}
         for cls in (IdentityService, ProjectsService, BiddingService, ContractsService):
@@ -106,7 +113,7 @@ def market(
         stop = threading.Event()
         relaying = threading.Thread(target=relay.run, args=(stop.is_set, 0.2))
         relaying.start()
-        market = Market(f"http://127.0.0.1:{port}", store)
+        market = Market(f"http://127.0.0.1:{port}", store, mails=mail_catcher)
         market.projects_container = containers["projects"]
         try:
             yield market

@@ -40,6 +40,7 @@ def test_launcher_starts_everything_and_stops_cleanly_on_ctrl_c(tmp_path: Path, 
         GATEWAY_INTERNAL_ADDRESS=f"127.0.0.1:{internal}",
         AMQP_URI=amqp_uri,
     )
+    env["SMTP_URL"] = f"smtp://127.0.0.1:{free_port()}"  # the Procfile's mail catcher
     for key in ("EVENT_STORE_URL", "RELAY_CHECKPOINT_URL"):
         env.pop(key, None)
     log_path = tmp_path / "run.log"

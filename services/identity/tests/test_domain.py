@@ -47,7 +47,9 @@ def registered(roles=("seller",)) -> User:
 @pytest.mark.parametrize(
     ("password", "problem"),
     [
-        ("short", "at least 10"),
+        ("short", "at least 12"),
+        ("password1234", "too easy"),
+        ("qwertyuiop123", "too easy"),
         ("password123", "too easy"),
         ("aaaaaaaaaaaaaa", "too easy"),
         ("annsmith-2024-xyz", "email"),
@@ -155,7 +157,12 @@ def test_refresh_rotates_and_reuse_revokes_the_session():
     events, ok = domain.refresh_session(session, "h1", "h2", now, later)
     assert ok and events == [("SessionRefreshed", {"token_hash": "h2", "expires_at": later})]
     rotated = fold(events, domain.evolve_session, session)
-    events, ok = domain.refresh_session(rotated, "h1", "h3", now, later)
+    assert rotated.generation == 1 and rotated.previous_hash == "h1"
+    # A second tab with the same token a moment later: taken, nothing changes.
+    assert domain.refresh_session(rotated, "h1", "h3", now, later) == ([], True)
+    # The same token after the grace: it was copied.
+    after_grace = now + domain.REFRESH_GRACE + timedelta(seconds=2)
+    events, ok = domain.refresh_session(rotated, "h1", "h3", after_grace, later)
     assert not ok and events == [("SessionRevoked", {"reason": "refresh token reused"})]
     revoked = fold(events, domain.evolve_session, rotated)
     assert domain.refresh_session(revoked, "h2", "h4", now, later) == ([], False)

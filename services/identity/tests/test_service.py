@@ -2,25 +2,43 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
 
 import pytest
 
 from services.identity import domain
+from services.identity.mailer import Mailer, MailSettings, token_key
 from services.identity.service import IdentityService
 from shared.config import settings
-from shared.errors import Conflict, Forbidden, NotFound, Unauthorized
+from shared.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    TokenExpired,
+    TokenInvalid,
+    TokenUsed,
+    Unauthorized,
+)
 from shared.personal import ERASED, unwrap
 from shared.testing import ServiceHarness
 
 EMAIL, PASSWORD = "ada@example.com", "correct horse battery staple 42"  # pragma: allowlist secret
 
 
+MAIL = MailSettings(
+    token_key("test-secret-" + "x" * 40), "smtp://127.0.0.1:1", "https://app.example", "m@x"
+)
+
+
 @pytest.fixture
 def h(tmp_path: Path) -> ServiceHarness:
-    return ServiceHarness(IdentityService, tmp_path)
+    return ServiceHarness(IdentityService, tmp_path, mail=MAIL)
 
 
 def test_an_address_is_registered_once_and_a_retry_is_that_registration(
@@ -31,7 +49,7 @@ def test_an_address_is_registered_once_and_a_retry_is_that_registration(
     with pytest.raises(Conflict) as caught:
         h.worker(key="k2").register(EMAIL.upper(), PASSWORD, ["seller"])
     assert caught.value.details["reason"] == "email_taken"
-    assert h.types(f"user-{first['user_id']}") == ["UserRegistered"]
+    assert h.types(f"user-{first['user_id']}") == ["UserRegistered", "EmailVerificationRequested"]
 
 
 def test_losing_the_race_for_an_address_is_email_taken(h: ServiceHarness) -> None:
@@ -51,24 +69,127 @@ def test_sessions_expire_by_the_clock_and_a_reused_token_revokes_them(
     stream = f"session-{session_id}"
     (started,) = h.recorded(stream)
     expires = datetime.fromisoformat(started.data["expires_at"])
-    assert expires == h.clock.now() + timedelta(seconds=settings().refresh_token_ttl)
+    assert expires == h.clock.now() + timedelta(seconds=settings().session_idle_seconds)
     rotated = h.worker().refresh(tokens["refresh_token"])
+    h.clock.advance(domain.REFRESH_GRACE + timedelta(seconds=30))
     with pytest.raises(Unauthorized):
-        h.worker().refresh(tokens["refresh_token"])  # the old one again: stolen
+        h.worker().refresh(tokens["refresh_token"])  # the old one again, later: stolen
     assert h.types(stream) == ["SessionStarted", "SessionRefreshed", "SessionRevoked"]
     with pytest.raises(Unauthorized):
         h.worker().refresh(rotated["refresh_token"])
 
 
-def test_two_refreshes_at_once_one_wins(h: ServiceHarness) -> None:
+def test_two_tabs_refreshing_one_token_at_once_both_get_the_new_one(h: ServiceHarness) -> None:
+    """The other tab's rotation lands between this one's read and append: this
+    one decides again, sees its token was just rotated out, and is given the
+    token that replaced it; the session lives on."""
     h.worker().register(EMAIL, PASSWORD, ["buyer"])
     token = h.worker().login(EMAIL, PASSWORD)["refresh_token"]
-    stream = f"session-{token.split('.')[0]}"
-    h.race(stream, [("SessionRefreshed", {"token_hash": "x", "expires_at": h.clock.now()})])
-    with pytest.raises(Unauthorized) as caught:
-        h.worker().refresh(token)
-    assert caught.value.details["reason"] == "reused"
+    session_id = token.split(".")[0]
+    stream = f"session-{session_id}"
+    other_tab = domain.refresh_token(MAIL.key, session_id, 1)
+    expires = h.clock.now() + timedelta(minutes=30)
+    h.race(
+        stream,
+        [("SessionRefreshed", {"token_hash": domain.hash_token(other_tab), "expires_at": expires})],
+    )
+    assert h.worker().refresh(token)["refresh_token"] == other_tab
     assert h.types(stream) == ["SessionStarted", "SessionRefreshed"]
+    assert h.worker().refresh(other_tab)["refresh_token"] != other_tab
+
+
+class Outbox:
+    """An SMTP server that keeps what it is sent (or fails, when told to)."""
+
+    def __init__(self) -> None:
+        self.sent: list[Any] = []
+        self.failing = False
+
+    def send(self, message: Any) -> None:
+        if self.failing:
+            raise ConnectionRefusedError("smtp down")
+        self.sent.append(message)
+
+
+def mailer(h: ServiceHarness, outbox: Outbox) -> Mailer:
+    return Mailer(h.db, outbox, MAIL.key, MAIL.app_url, MAIL.mail_from)  # type: ignore[arg-type]
+
+
+def token_in(message: Any) -> str:
+    found = re.search(r"token=([^\s&]+)", message.get_content())
+    assert found, message.get_content()
+    return unquote(found.group(1))
+
+
+def test_a_sign_up_mails_one_verification_link_whose_token_is_in_no_event(
+    h: ServiceHarness,
+) -> None:
+    user = h.worker().register(EMAIL, PASSWORD, ["buyer"])
+    outbox = Outbox()
+    outbox.failing = True
+    h.catch_up()
+    h.catch_up()  # a replay queues nothing more
+    assert mailer(h, outbox).send_due(h.clock.now()) == 0  # the server is down: retried later
+    outbox.failing = False
+    assert mailer(h, outbox).send_due(h.clock.now()) == 0  # not due yet (backoff)
+    later = h.clock.advance(timedelta(seconds=5))
+    assert mailer(h, outbox).send_due(later) == 1
+    assert mailer(h, outbox).send_due(later + timedelta(hours=1)) == 0  # sent once
+    (message,) = outbox.sent
+    assert message["To"] == EMAIL and "verify" in message["Subject"].lower()
+    token = token_in(message)
+    stream = f"user-{user['user_id']}"
+    assert all(token not in str(e.data) for e in h.recorded(stream))
+    assert h.worker().login(EMAIL, PASSWORD)["email_verified"] is False
+    assert h.worker().verify_email(token)["email_verified"] is True
+    assert h.worker().login(EMAIL, PASSWORD)["email_verified"] is True
+    with pytest.raises(TokenUsed):
+        h.worker().verify_email(token)
+    with pytest.raises(TokenInvalid):
+        h.worker().verify_email(token[:-3] + "AAA")
+
+
+def test_reset_tokens_are_single_use_expire_and_end_every_session(h: ServiceHarness) -> None:
+    h.worker().register(EMAIL, PASSWORD, ["buyer"])
+    session = h.worker().login(EMAIL, PASSWORD)
+    assert h.worker().request_password_reset("nobody@example.com") == {"accepted": True}
+    assert h.worker().request_password_reset(EMAIL) == {"accepted": True}
+    h.catch_up()
+    outbox = Outbox()
+    mailer(h, outbox).send_due(h.clock.advance(timedelta(seconds=5)))  # (events: real time)
+    resets = [m for m in outbox.sent if "reset" in m["Subject"].lower()]
+    assert len(resets) == 1 and resets[0]["To"] == EMAIL
+    token = token_in(resets[0])
+    new_password = "a brand new passphrase 77"  # pragma: allowlist secret
+    h.worker().reset_password(token, new_password)
+    with pytest.raises(TokenUsed):
+        h.worker().reset_password(token, new_password + "!")
+    with pytest.raises(Unauthorized):
+        h.worker().refresh(session["refresh_token"])  # the session ended with the reset
+    assert h.worker().login(EMAIL, new_password)["user_id"]
+    h.worker().request_password_reset(EMAIL)
+    h.catch_up()
+    mailer(h, outbox).send_due(h.clock.advance(timedelta(seconds=5)))
+    late = token_in(outbox.sent[-1])
+    h.clock.advance(domain.RESET_PASSWORD_TTL + timedelta(seconds=1))
+    with pytest.raises(TokenExpired):
+        h.worker().reset_password(late, new_password + "?")
+
+
+def test_changing_the_password_ends_every_other_session(h: ServiceHarness) -> None:
+    user = h.worker().register(EMAIL, PASSWORD, ["buyer"])
+    uid = user["user_id"]
+    here, there = h.worker().login(EMAIL, PASSWORD), h.worker().login(EMAIL, PASSWORD)
+    sid = here["refresh_token"].split(".")[0]
+    with pytest.raises(InvalidInput):
+        h.worker(actor=uid).change_password(uid, sid, "not the password at all", "x" * 20)
+    h.worker(actor=uid).change_password(uid, sid, PASSWORD, "another good passphrase 9")
+    with pytest.raises(Unauthorized):
+        h.worker().refresh(there["refresh_token"])
+    assert h.worker().refresh(here["refresh_token"])["user_id"] == uid
+    h.worker(actor=uid).logout_everywhere(uid)
+    with pytest.raises(Unauthorized):
+        h.worker().refresh(here["refresh_token"])
 
 
 def test_an_erased_person_is_gone_from_the_log_and_cannot_log_in(h: ServiceHarness) -> None:
@@ -85,8 +206,10 @@ def test_an_erased_person_is_gone_from_the_log_and_cannot_log_in(h: ServiceHarne
     raw = unwrap(h.store.inner).read_stream(f"user-{user_id}")  # the bare backend
     assert "ada@example.com" not in str([e.data for e in raw]) and "Ada Ltd" not in str(raw)
     events = h.recorded(f"user-{user_id}")
-    assert [e.type for e in events][-1] == "PersonalDataErased"
-    assert events[0].data["email"] == ERASED and events[1].data["company_name"] == ERASED
+    assert [e.type for e in events][-2:] == ["PersonalDataErased", "SessionsEnded"]
+    (profile,) = [e for e in events if e.type == "BuyerProfileUpdated"]
+    assert events[0].data["email"] == ERASED and profile.data["company_name"] == ERASED
+    assert all(e.data["email"] == ERASED for e in events if "email" in e.data)
     with pytest.raises(Unauthorized):
         h.worker().login(EMAIL, PASSWORD)
     with pytest.raises(Unauthorized):

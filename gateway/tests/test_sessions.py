@@ -1,0 +1,117 @@
+"""The gateway's check of access tokens against ended sessions, with a fake
+view and log: what it refuses, and how stale it lets the view be."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from gateway import sessions
+from services.identity.views import ended_sessions, session_cutoffs, sessions_metadata
+from shared.auth import Principal
+from shared.errors import SessionEnded, Unavailable
+
+
+@dataclass
+class Newest:
+    position: int
+
+
+@dataclass
+class FakeStore:
+    newest: int | None = None
+
+    def read_all(self, **kw: Any) -> list[Newest]:
+        return [] if self.newest is None else [Newest(self.newest)]
+
+
+@dataclass
+class FakeRunner:
+    engine: sa.Engine
+    store: FakeStore = field(default_factory=FakeStore)
+    position: int | None = None
+
+    def checkpoint(self) -> int | None:
+        return self.position
+
+
+@dataclass
+class FakeHandle:
+    runner: FakeRunner
+
+    @property
+    def live_position(self) -> int | None:
+        return self.runner.position
+
+    def connect(self) -> sa.Connection:
+        return self.runner.engine.connect()
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    clock = Clock()
+    monkeypatch.setattr(sessions.time, "monotonic", clock)
+    return clock
+
+
+@pytest.fixture
+def view() -> FakeHandle:
+    engine = sa.create_engine("sqlite://")
+    sessions_metadata.create_all(engine)
+    return FakeHandle(FakeRunner(engine))
+
+
+def token(session: str = "s1", issued_at: float = 100.0) -> Principal:
+    return Principal("u1", ("buyer",), session, True, issued_at)
+
+
+def end(view: FakeHandle, position: int, **row: Any) -> None:
+    table = ended_sessions if "session_id" in row else session_cutoffs
+    with view.runner.engine.begin() as conn:
+        conn.execute(table.insert().values(**row))
+    view.runner.position = view.runner.store.newest = position
+
+
+def test_a_logged_out_session_is_refused_as_soon_as_the_view_has_it(clock, view):
+    gate = sessions.SessionGate()
+    gate.check(view, token())  # known, and not ended: remembered
+    end(view, 5, session_id="s1", ended_at=datetime.now(UTC))
+    with pytest.raises(SessionEnded):
+        gate.check(view, token())  # the view moved: asked again
+    gate.check(view, token("s2"))
+
+
+def test_ending_every_session_spares_later_tokens_and_the_kept_one(clock, view):
+    gate = sessions.SessionGate()
+    cutoff = datetime.fromtimestamp(200.0, UTC)
+    end(view, 7, user_id="u1", ended_at=cutoff, kept_session_id="kept")
+    with pytest.raises(SessionEnded):
+        gate.check(view, token("s1", issued_at=150.0))
+    gate.check(view, token("s1", issued_at=250.0))  # logged in again since
+    gate.check(view, token("kept", issued_at=150.0))  # the session that changed the password
+
+
+def test_a_view_behind_the_log_for_longer_than_the_bound_is_not_trusted(clock, view):
+    gate = sessions.SessionGate()
+    gate.check(view, token())
+    view.runner.store.newest = 9  # an ending the view has not applied
+    clock.now += sessions.PROBE_SECONDS
+    gate.check(view, token())  # within the bound: trusted
+    clock.now += sessions.MAX_LAG_SECONDS
+    with pytest.raises(Unavailable):
+        gate.check(view, token())
+    view.runner.position = 9  # caught up
+    clock.now += sessions.PROBE_SECONDS
+    gate.check(view, token())
