@@ -84,12 +84,20 @@ def request_fingerprint(request: Request) -> str:
     each time it sends, so a retried upload's bytes never match the first's."""
     if request.mimetype != "multipart/form-data":
         return fingerprint(request.method, request.full_path, request.get_data(cache=True))
-    parts = [f"{name}={value}".encode() for name, value in sorted(request.form.items(multi=True))]
-    for name, upload in sorted(request.files.items(multi=True), key=lambda item: item[0]):
+
+    def text(*values: object) -> bytes:
+        # A hostile part may have no name at all, or text no codec takes.
+        return ":".join(map(str, values)).encode("utf-8", "surrogatepass")
+
+    def key(item: tuple[object, object]) -> tuple[str, str]:
+        return str(item[0]), str(item[1])
+
+    parts = [text(name, value) for name, value in sorted(request.form.items(multi=True), key=key)]
+    for name, upload in sorted(request.files.items(multi=True), key=lambda item: str(item[0])):
         content = upload.stream.read()
         upload.stream.seek(0)
         digest = hashlib.sha256(content).hexdigest()
-        parts.append(f"{name}:{upload.filename}:{upload.mimetype}:{digest}".encode())
+        parts.append(text(name, upload.filename, upload.mimetype, digest))
     return fingerprint(request.method, request.full_path, b"\n".join(parts))
 
 

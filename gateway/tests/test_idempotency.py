@@ -22,8 +22,10 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from werkzeug.test import EnvironBuilder
+from werkzeug.wrappers import Request
 
-from gateway.idempotency import IdempotencyStore, StoredAnswer, metadata
+from gateway.idempotency import IdempotencyStore, StoredAnswer, metadata, request_fingerprint
 from shared.database import create_schema
 from shared.errors import Conflict, InvalidInput
 from shared.sql import create_sql_engine
@@ -285,3 +287,32 @@ def wait_for_no_advisory_locks(engine: sa.Engine, timeout: float = 5) -> None:
     while advisory_locks(engine):
         assert time.monotonic() < deadline, "a terminated session still holds its lock"
         time.sleep(0.01)
+
+
+def multipart(boundary: str, parts: list[tuple[str, bytes]]) -> Request:
+    body = (
+        b"".join(
+            b"--%s\r\nContent-Disposition: form-data; %s\r\n\r\n%s\r\n"
+            % (boundary.encode(), disposition.encode(), content)
+            for disposition, content in parts
+        )
+        + b"--%s--\r\n" % boundary.encode()
+    )
+    environ = EnvironBuilder(
+        method="POST",
+        path="/api/v1/files",
+        data=body,
+        content_type=f"multipart/form-data; boundary={boundary}",
+    ).get_environ()
+    return Request(environ)
+
+
+def test_a_multipart_request_is_known_by_its_parts_not_its_boundary():
+    upload = [('name="purpose"', b"portfolio"), ('name="file"; filename="a.png"', b"PNG")]
+    first, again = multipart("one", upload), multipart("two", upload)
+    assert request_fingerprint(first) == request_fingerprint(again)
+    other = multipart("one", [upload[0], ('name="file"; filename="a.png"', b"JPG")])
+    assert request_fingerprint(other) != request_fingerprint(first)
+    # A part with no name the parser can read (the fuzzer found it: a 500).
+    hostile = multipart("one", [('name="\\"', b"[1]"), *upload])
+    assert request_fingerprint(hostile) != request_fingerprint(first)
