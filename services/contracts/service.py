@@ -277,6 +277,86 @@ class ContractsService(MarketplaceService):
         )
         return self._document(state)
 
+    # -- hourly contracts ----------------------------------------------------------
+
+    @rpc
+    def record_time(self, contract_id: str, request: dict[str, Any]) -> dict[str, Any]:
+        """The seller's minutes for a day; a tracker sends the same command."""
+        data = load(api.TimeEntryRequest(), request)
+        actor, today = self.context.actor_id, self.clock.today()
+        state = self.event_log.run(
+            CONTRACT,
+            contract_id,
+            lambda s: domain.record_time(
+                s, actor, data["day"], data["minutes"], data["memo"], today
+            ),
+        )
+        return self._document(state)
+
+    @rpc
+    def approve_invoice(self, contract_id: str, week: int) -> dict[str, Any]:
+        actor = self.context.actor_id
+        state = self.event_log.run(
+            CONTRACT, contract_id, lambda s: domain.approve_invoice(s, actor, week)
+        )
+        return self._document(state)
+
+    @rpc
+    def dispute_invoice(self, contract_id: str, week: int, reason: str) -> dict[str, Any]:
+        data = load(api.ChangesRequest(), {"reason": reason})
+        actor = self.context.actor_id
+        state = self.event_log.run(
+            CONTRACT,
+            contract_id,
+            lambda s: domain.dispute_invoice(s, actor, week, data["reason"]),
+        )
+        return self._document(state)
+
+    @rpc
+    def resolve_invoice_dispute(
+        self, contract_id: str, week: int, request: dict[str, Any]
+    ) -> dict[str, Any]:
+        if "admin" not in self.context.roles:
+            raise Forbidden("only an administrator resolves disputes")
+        data = load(api.ResolveDisputeRequest(), request)
+        actor = self.context.actor_id
+        state = self.event_log.run(
+            CONTRACT,
+            contract_id,
+            lambda s: domain.resolve_invoice_dispute(
+                s, actor, week, data["to_seller"], data["note"]
+            ),
+        )
+        return self._document(state)
+
+    @rpc
+    def change_weekly_limit(self, contract_id: str, weekly_limit: int) -> dict[str, Any]:
+        load(api.WeeklyLimitRequest(), {"weekly_limit": weekly_limit})
+        actor, today = self.context.actor_id, self.clock.today()
+        state = self.event_log.run(
+            CONTRACT,
+            contract_id,
+            lambda s: domain.change_weekly_limit(s, actor, weekly_limit, today),
+        )
+        return self._document(state)
+
+    @rpc
+    def pause_hourly(self, contract_id: str, paused: bool) -> dict[str, Any]:
+        load(api.PauseRequest(), {"paused": paused})
+        actor, today = self.context.actor_id, self.clock.today()
+        state = self.event_log.run(
+            CONTRACT, contract_id, lambda s: domain.pause_hourly(s, actor, paused, today)
+        )
+        return self._document(state)
+
+    @rpc
+    def end_hourly(self, contract_id: str, reason: str = "") -> dict[str, Any]:
+        actor, now = self.context.actor_id, self.clock.now()
+        state = self.event_log.run(
+            CONTRACT, contract_id, lambda s: domain.end_hourly(s, actor, reason, now)
+        )
+        return self._document(state)
+
     # -- what escrow tells ---------------------------------------------------------
 
     @event_handler("escrow", "EscrowFunded")
@@ -327,6 +407,20 @@ class ContractsService(MarketplaceService):
             self.event_log.run(CONTRACT, contract_id, lambda s: domain.auto_approvals(s, now))
         if due:
             log.info("review periods ran out", contracts=len(due))
+        return len(due)
+
+    @timer(interval=settings().contract_review_check_seconds)
+    def bill_hourly_weeks(self) -> int:
+        """Close the weeks that ended into invoices, and approve invoices whose
+        review period ran out: decided from the log and the clock alone (the
+        read model only says which contracts to look at)."""
+        now = self.clock.now()
+        with self.contract_views.connect() as conn:
+            due = views.due_hourly(conn, now)
+        for contract_id in due:
+            self.event_log.run(CONTRACT, contract_id, lambda s: domain.hourly_due(s, now))
+        if due:
+            log.info("hourly weeks billed", contracts=len(due))
         return len(due)
 
 
