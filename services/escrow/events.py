@@ -35,6 +35,9 @@ class FundingRequested(Schema):
     amount = fields.Integer(required=True)
     currency = fields.String(required=True)
     payment_method = fields.String(required=True)
+    invoice_id = fields.String(allow_none=True, load_default=None)
+    """An hourly week's invoice (its id stands as the one milestone): charged
+    once approved, and released at once."""
 
 
 @registry.event("FundingFailed", published=ALL)

@@ -119,7 +119,13 @@ class EscrowService(MarketplaceService):
                 ESCROW,
                 contract_id,
                 lambda s: domain.record_charge(
-                    s, contract, charge_id, result.succeeded, result.reason, result.message
+                    s,
+                    contract,
+                    charge_id,
+                    result.succeeded,
+                    result.reason,
+                    result.message,
+                    self.fee_bps,
                 ),
             )
             charge = escrow.charges[charge_id]
@@ -197,6 +203,34 @@ class EscrowService(MarketplaceService):
             contract_id,
             lambda s: domain.settle(s, contract, d["milestone_id"], d["to_seller"], cause, fee),
         )
+
+    # -- hourly invoices ------------------------------------------------------------
+
+    def _charge_invoice(self, contract_id: str, invoice_id: str, amount: int) -> None:
+        """Charge an approved week (or a dispute's share of it) and release it;
+        the charge id is derived from the invoice, so this happens once."""
+        contract = self._contract(contract_id)
+        charge_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"invoice-charge:{invoice_id}"))
+        self.event_log.run(
+            ESCROW,
+            contract_id,
+            lambda s: domain.request_invoice_charge(s, contract, invoice_id, amount, charge_id),
+        )
+        if charge_id in self.event_log.get(ESCROW, contract_id).charges:
+            with suppress(PaymentFailed):  # recorded (FundingFailed); the buyer's card
+                self._complete_charge(contract_id, charge_id)
+
+    @event_handler("contracts", "InvoiceApproved")
+    def on_invoice_approved(self, payload: dict[str, Any]) -> None:
+        event = decode_message(payload)
+        d = event.data
+        self._charge_invoice(event.subject, d["invoice_id"], d["amount"])
+
+    @event_handler("contracts", "InvoiceDisputeResolved")
+    def on_invoice_dispute_resolved(self, payload: dict[str, Any]) -> None:
+        event = decode_message(payload)
+        d = event.data
+        self._charge_invoice(event.subject, d["invoice_id"], d["to_seller"])
 
     @event_handler("contracts", "ContractCancelled")
     def on_contract_cancelled(self, payload: dict[str, Any]) -> None:
