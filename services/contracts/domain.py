@@ -606,12 +606,16 @@ def pause_hourly(state: Contract, actor: str, paused: bool, today: date) -> list
 def end_hourly(state: Contract, actor: str, reason: str, now: datetime) -> list[EventSpec]:
     h = _hourly(state, actor, None)
     events = H.end(h, state.contract_id, actor, reason, now, state.review_seconds)
-    return _with_completion(state, events)
+    return _with_completion(state, events, ended_by=actor, reason=reason)
 
 
-def _with_completion(state: Contract, events: list[EventSpec]) -> list[EventSpec]:
-    """``events``, and the contract's completion if after them every invoice
-    of the ended contract needs nothing more."""
+def _with_completion(
+    state: Contract, events: list[EventSpec], ended_by: str = "", reason: str = ""
+) -> list[EventSpec]:
+    """``events``, and the contract's end if after them every invoice of the
+    ended contract needs nothing more: completed, or cancelled if it ended
+    without a minute billed (as a fixed-price contract ended before anything
+    was funded). It counts as on time unless a week was disputed."""
     if not events or state.hourly is None or state.status != "active":
         return events
     after = state.hourly
@@ -620,6 +624,7 @@ def _with_completion(state: Contract, events: list[EventSpec]) -> list[EventSpec
     if not H.finished(after):
         return events
     billed, paid = H.totals(after)
+    disputed = any(i.status == "settled" for i in after.invoices.values())  # only disputes settle
     outcome = {
         "contract_id": state.contract_id,
         "buyer_id": state.buyer_id,
@@ -627,9 +632,18 @@ def _with_completion(state: Contract, events: list[EventSpec]) -> list[EventSpec
         "currency": state.currency,
         "total_amount": billed,
         "total_paid": paid,
-        "on_time": True,
+        "on_time": not disputed,
         "late_milestones": [],
     }
+    if billed == 0:
+        cancelled = {
+            **outcome,
+            "reason": reason or "ended before any time was billed",
+            "by_agreement": False,
+            "cancelled_by": ended_by or "system:contracts",
+            "refund_milestone_ids": [],
+        }
+        return [*events, ("ContractCancelled", cancelled)]
     return [*events, ("ContractCompleted", outcome)]
 
 

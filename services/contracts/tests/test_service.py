@@ -192,3 +192,20 @@ def test_an_hourly_week_closes_on_the_clock_and_its_review_running_out_approves(
     ended = h.worker(BUYER).end_hourly(contract_id, "done")
     assert ended["status"] == "completed"  # the last week had no time: nothing to bill
     assert ended["hourly"]["paid"] == 9_000
+
+
+def test_an_hourly_contract_ended_before_any_time_was_billed_ends_as_cancelled(
+    h: ServiceHarness,
+) -> None:
+    contract_id = hourly_contract(h)
+    ended = h.worker(SELLER).end_hourly(contract_id, "changed my plans")
+    assert ended["status"] == "cancelled"
+    assert h.types(f"contract-{contract_id}")[-3:] == [
+        "HourlyContractEnded",
+        "WeekClosed",
+        "ContractCancelled",
+    ]
+    with pytest.raises(Conflict):
+        h.worker(SELLER).record_time(
+            contract_id, {"day": h.clock.today().isoformat(), "minutes": 60}
+        )
