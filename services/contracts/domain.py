@@ -562,15 +562,29 @@ def record_time(
     return H.record_time(h, day, minutes, memo, today)
 
 
-def hourly_due(state: Contract, now: datetime) -> list[EventSpec]:
-    """What the clock decides: weeks that closed become invoices, invoices whose
-    review period ran out are approved."""
+def close_hourly_weeks(state: Contract, now: datetime) -> list[EventSpec]:
+    """What the clock decides first: weeks that closed become invoices."""
+    if state.hourly is None or state.status != "active":
+        return []
+    return H.close_weeks(state.hourly, state.contract_id, now, state.review_seconds)
+
+
+def invoices_due(state: Contract, now: datetime) -> list[int]:
+    """The weeks whose invoice's review period ran out undisputed."""
     if state.hourly is None or state.status != "active":
         return []
     return [
-        *H.close_weeks(state.hourly, state.contract_id, now, state.review_seconds),
-        *H.auto_approvals(state.hourly, now, state.currency, state.seller_id),
+        int(data["week"])
+        for _, data in H.auto_approvals(state.hourly, now, state.currency, state.seller_id)
     ]
+
+
+def auto_approve_invoice(state: Contract, week: int, now: datetime) -> list[EventSpec]:
+    """Then: the invoice of ``week``, if its review period ran out undisputed."""
+    if state.hourly is None or state.status != "active":
+        return []
+    due = H.auto_approvals(state.hourly, now, state.currency, state.seller_id)
+    return [(t, d) for t, d in due if d["week"] == week]
 
 
 def approve_invoice(state: Contract, actor: str, week: int) -> list[EventSpec]:

@@ -5,18 +5,21 @@ review period running out), disputes, agreed changes, and the end."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from nameko.timer import timer
 
-from services.contracts import api, domain, views
+from services.contracts import api, domain, hourly, views
 from services.contracts.domain import Contract, EventSpec
 from services.contracts.views import ContractsView
 from shared.attachments import FILE_FACTS, check_own_files
 from shared.config import settings
 from shared.consumer import decode_message, event_handler, event_handlers
 from shared.errors import Conflict, Forbidden, InvalidInput, StaleState
-from shared.eventlog import Aggregate
+from shared.eventlog import Aggregate, ServiceEventLog
 from shared.facts import LearnedFacts
 from shared.logging import get_logger
 from shared.projection import ProjectionWorker
@@ -357,6 +360,12 @@ class ContractsService(MarketplaceService):
         )
         return self._document(state)
 
+    def _decided_as(self, key: str) -> ServiceEventLog:
+        """The event log as if for a request keyed ``key``: what the clock
+        decides for a contract and a week gets event ids derived from them, so
+        two timers (or a retry) record it once, and find their own events."""
+        return ServiceEventLog(self.event_log.store, replace(self.context, request_key=key))
+
     # -- what escrow tells ---------------------------------------------------------
 
     @event_handler("escrow", "EscrowFunded")
@@ -418,10 +427,24 @@ class ContractsService(MarketplaceService):
         with self.contract_views.connect() as conn:
             due = views.due_hourly(conn, now)
         for contract_id in due:
-            self.event_log.run(CONTRACT, contract_id, lambda s: domain.hourly_due(s, now))
+            state = self.event_log.get(CONTRACT, contract_id)
+            if state.hourly is None:
+                continue
+            week = hourly.next_week_to_close(state.hourly)
+            state = self._decided_as(f"hourly-close:{contract_id}:{week}").run(
+                CONTRACT, contract_id, lambda s: domain.close_hourly_weeks(s, now)
+            )
+            for week in domain.invoices_due(state, now):
+                self._decided_as(f"hourly-approve:{contract_id}:{week}").run(
+                    CONTRACT, contract_id, _auto_approval(week, now)
+                )
         if due:
             log.info("hourly weeks billed", contracts=len(due))
         return len(due)
+
+
+def _auto_approval(week: int, now: datetime) -> Callable[[Contract], list[EventSpec]]:
+    return lambda state: domain.auto_approve_invoice(state, week, now)
 
 
 def _change_from(data: dict[str, Any], new_milestone_id: str) -> dict[str, Any]:

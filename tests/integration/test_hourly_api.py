@@ -174,6 +174,10 @@ def test_three_hourly_weeks_one_disputed(deal: Deal):
     over = deal.post(f"/contracts/{cid}/time", {"day": day16, "minutes": 360}, s)
     assert int(assert_problem(over, 409, "conflict")["remaining_minutes"]) == 300
     assert deal.post(f"/contracts/{cid}/time", {"day": day16, "minutes": 300}, s).ok
+    paused = deal.post(f"/contracts/{cid}/pause", {"paused": True}, b)
+    assert paused.status_code == 200 and paused.json()["hourly"]["paused"] is False  # next week
+    assert_problem(deal.post(f"/contracts/{cid}/pause", {"paused": True}, b), 409, "conflict")
+    assert_problem(deal.post(f"/contracts/{cid}/pause", {"paused": True}, s), 403, "forbidden")
     ended = deal.post(f"/contracts/{cid}/end", {"reason": "Done"}, s, headers=deal.key())
     assert ended.status_code == 200, ended.text
     assert ended.json()["hourly"]["ended"] is True

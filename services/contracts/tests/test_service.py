@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from services.contracts.service import ContractsService
+from services.contracts import domain
+from services.contracts.service import CONTRACT, ContractsService
 from shared.errors import Conflict, StaleState
 from shared.testing import ServiceHarness
 
@@ -171,6 +172,13 @@ def test_an_hourly_week_closes_on_the_clock_and_its_review_running_out_approves(
     assert h.types(stream)[-1] == "WeekClosed"
     (closed,) = [e for e in h.recorded(stream) if e.type == "WeekClosed"]
     assert closed.data["amount"] == 9_000
+    # Its id is derived from the contract and the week: another timer records nothing.
+    key = f"hourly-close:{contract_id}:0"
+    assert str(closed.event_id) == str(uuid.uuid5(uuid.NAMESPACE_URL, f"{key}|{stream}|0|0"))
+    h.worker()._decided_as(key).run(
+        CONTRACT, contract_id, lambda s: domain.close_hourly_weeks(s, h.clock.now())
+    )
+    assert h.types(stream).count("WeekClosed") == 1
     h.catch_up()
     assert h.worker().bill_hourly_weeks() == 0  # nothing due until the review ends
     h.clock.advance(timedelta(days=3, seconds=1))
