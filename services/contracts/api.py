@@ -25,8 +25,8 @@ class HourlyTermsRequest(Strict):
     rate = fields.Integer(
         required=True,
         strict=True,
-        validate=validate.Range(min=1, max=MAX_AMOUNT),
-        metadata={"description": "Minor units per hour."},
+        validate=validate.Range(min=1, max=MAX_AMOUNT // 168),
+        metadata={"description": "Minor units per hour (a full week stays within any amount)."},
     )
     weekly_limit = fields.Integer(
         required=True,

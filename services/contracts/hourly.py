@@ -35,6 +35,8 @@ from shared.errors import Conflict, InvalidInput, NotFound
 EventSpec = tuple[str, dict[str, Any]]
 
 MAX_WEEKLY_HOURS = 168
+MAX_START_DAYS = 366
+"""An offer starts within a year (so every week's dates stay far from the calendar's end)."""
 FINISHED_INVOICES = ("empty", "paid", "settled")
 """An invoice in one of these needs nothing more: nothing due, paid, or settled."""
 
@@ -103,16 +105,17 @@ def from_terms(terms: Mapping[str, Any]) -> Hourly:
 
 
 def check_terms(terms: Mapping[str, Any], today: date) -> None:
-    """A rate above zero, a weekly limit of 1-168 hours, a start today or later."""
+    """A rate above zero, a weekly limit of 1-168 hours, a start from today
+    to a year ahead."""
     if (
         terms["rate"] <= 0
         or not 1 <= terms["weekly_limit"] <= MAX_WEEKLY_HOURS
-        or terms["start_date"] < today
+        or not today <= terms["start_date"] <= today + timedelta(days=MAX_START_DAYS)
     ):
         raise InvalidInput(
             "an hourly offer needs a rate above zero, a weekly limit of 1 to 168 hours "
-            "and a start date from today on",
-            {"fields": {"hourly": ["rate > 0, weekly_limit 1-168, start_date >= today."]}},
+            "and a start date from today to a year ahead",
+            {"fields": {"hourly": ["rate > 0, weekly_limit 1-168, start_date within a year."]}},
         )
 
 

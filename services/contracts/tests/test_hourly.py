@@ -287,3 +287,16 @@ def test_billing_over_random_weeks(days: list, rate: int, limit: int):
     assert H.from_json(H.to_json(h)) == h
     if h.ended_week is not None and not any(i.status == "disputed" for i in h.invoices.values()):
         assert H.finished(h)
+
+
+def test_an_hourly_offer_starts_within_a_year_with_a_limit_of_a_week_at_most():
+    ok = {"rate": 1, "weekly_limit": 168, "start_date": START}
+    H.check_terms(ok, START)
+    for bad in (
+        {**ok, "rate": 0},
+        {**ok, "weekly_limit": 169},
+        {**ok, "start_date": START - timedelta(days=1)},
+        {**ok, "start_date": START + timedelta(days=367)},
+    ):
+        with pytest.raises(ServiceError):
+            H.check_terms(bad, START)
