@@ -81,6 +81,7 @@ HISTORY_TYPES = (
     "MilestoneChangeRejected",
     "CancellationProposed",
     "CancellationRejected",
+    *hourly_rules.HOURLY_EVENTS,
 )
 
 history = sa.Table(
@@ -186,7 +187,6 @@ class ContractsView(Projection):
         "ContractCompleted",
         "ContractCancelled",
         *HISTORY_TYPES,
-        *hourly_rules.HOURLY_EVENTS,
     )
 
     def apply(self, conn: Connection, event: PublishedEvent) -> None:

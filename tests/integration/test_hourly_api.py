@@ -191,6 +191,9 @@ def test_three_hourly_weeks_one_disputed(deal: Deal):
     assert (done["hourly"]["billed"], done["hourly"]["paid"]) == (85_000, 70_000)
     assert [w["minutes"] for w in done["hourly"]["weeks"]] == [420, 300, 300]
 
+    history = [x["type"] for x in deal.get(f"/contracts/{cid}/history", b).json()["items"]]
+    assert history.count("WeekClosed") == 3 and "InvoiceDisputed" in history
+
     # Escrow: three charges to the contract's card, each released less 10%.
     escrow = deal.store.read_stream(f"escrow-{cid}")
     charged = [e.data["amount"] for e in escrow if e.type == "EscrowFunded"]
