@@ -358,6 +358,21 @@ class ContractsRoutes(RoutesBase):
 
     @endpoint(
         "POST",
+        "/contracts/<contract_id>/weeks/<week>/pay",
+        summary="Name another card for a week whose charge was declined (the buyer)",
+        tags=("contracts",),
+        body=contracts_api.PaymentMethodRequest,
+        response=contracts_api.ContractResponse,
+        errors=(404, 409),
+        key_required=True,
+    )
+    def retry_week_charge(
+        self, request: Request, contract_id: str, week: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        return self.contracts.retry_invoice_charge(contract_id, _week(week), body["payment_method"])
+
+    @endpoint(
+        "POST",
         "/contracts/<contract_id>/weekly-limit",
         summary="Change the weekly limit of hours from next week (the buyer)",
         tags=("contracts",),

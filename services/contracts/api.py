@@ -126,6 +126,10 @@ class WeeklyLimitRequest(Strict):
     )
 
 
+class PaymentMethodRequest(Strict):
+    payment_method = fields.String(required=True, validate=validate.Length(min=1, max=100))
+
+
 class PauseRequest(Strict):
     paused = fields.Boolean(required=True)
 
@@ -150,6 +154,9 @@ class InvoiceResponse(Schema):
     to_seller = fields.Integer(required=True)
     paid_amount = fields.Integer(required=True)
     fee = fields.Integer(required=True)
+    attempt = fields.Integer(
+        required=True, metadata={"description": "Which charge of it escrow makes (1 first)."}
+    )
 
 
 class TimeEntryResponse(Schema):

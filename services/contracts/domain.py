@@ -605,6 +605,21 @@ def resolve_invoice_dispute(
     return _with_completion(state, H.resolve_dispute(h, week, admin_id, to_seller, note))
 
 
+def invoice_charge_failed(
+    state: Contract, invoice_id: str, attempt: int, reason: str
+) -> list[EventSpec]:
+    if state.hourly is None:
+        return []
+    return H.charge_failed(state.hourly, invoice_id, attempt, reason)
+
+
+def retry_invoice_charge(
+    state: Contract, actor: str, week: int, payment_method: str
+) -> list[EventSpec]:
+    h = _hourly(state, actor, "buyer")
+    return H.retry_charge(h, week, payment_method)
+
+
 def change_weekly_limit(state: Contract, actor: str, hours: int, today: date) -> list[EventSpec]:
     h = _hourly(state, actor, "buyer")
     _open(h)

@@ -361,3 +361,24 @@ class HourlyContractEnded(Schema):
     ended_by = fields.String(required=True)
     reason = fields.String(load_default="")
     last_week = fields.Integer(required=True)
+
+
+@registry.event("InvoiceChargeFailed", published=ALL)
+class InvoiceChargeFailed(WeekRef):
+    """Escrow's charge ``attempt`` for the invoice was declined; the buyer
+    names another card (``InvoiceChargeRetried``)."""
+
+    invoice_id = fields.String(required=True)
+    attempt = fields.Integer(required=True)
+    reason = fields.String(load_default="")
+
+
+@registry.event("InvoiceChargeRetried", published=ALL)
+class InvoiceChargeRetried(WeekRef):
+    """Escrow charges ``amount`` (the invoice, or a dispute's share) to
+    ``payment_method`` as the invoice's charge number ``attempt``."""
+
+    invoice_id = fields.String(required=True)
+    attempt = fields.Integer(required=True)
+    amount = fields.Integer(required=True)
+    payment_method = fields.String(required=True)

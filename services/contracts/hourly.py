@@ -52,6 +52,8 @@ HOURLY_EVENTS = (
     "HourlyPaused",
     "HourlyResumed",
     "HourlyContractEnded",
+    "InvoiceChargeFailed",
+    "InvoiceChargeRetried",
 )
 
 
@@ -70,11 +72,14 @@ class Invoice:
     minutes: int
     rate: int
     amount: int
-    status: str  # empty, in_review, approved, disputed, resolved, paid, settled
+    status: str  # empty, in_review, approved, disputed, resolved, charge_failed, paid, settled
     review_due_at: datetime | None
     to_seller: int = 0
     paid_amount: int = 0
     fee: int = 0
+    attempt: int = 1
+    """Which charge of the invoice escrow makes (a declined card is tried again
+    when the buyer names another)."""
 
 
 @dataclass(frozen=True)
@@ -339,6 +344,37 @@ def mark_paid(h: Hourly, invoice: str, amount: int, fee: int) -> list[EventSpec]
     return [(kind, {"invoice_id": invoice, "week": found.week, "amount": amount, "fee": fee})]
 
 
+def charge_failed(h: Hourly, invoice: str, attempt: int, reason: str) -> list[EventSpec]:
+    """Escrow's charge for the invoice was declined: the buyer names another card."""
+    found = invoice_by_id(h, invoice)
+    if found is None or found.status not in ("approved", "resolved") or found.attempt != attempt:
+        return []  # a redelivery, or an older attempt's answer
+    return [
+        (
+            "InvoiceChargeFailed",
+            {"invoice_id": invoice, "week": found.week, "attempt": attempt, "reason": reason},
+        )
+    ]
+
+
+def retry_charge(h: Hourly, week: int, payment_method: str) -> list[EventSpec]:
+    """The buyer names a card for a week whose charge was declined."""
+    invoice = _invoice(h, week)
+    _in(invoice, "charge_failed")
+    return [
+        (
+            "InvoiceChargeRetried",
+            {
+                "invoice_id": invoice.invoice_id,
+                "week": week,
+                "attempt": invoice.attempt + 1,
+                "amount": invoice.to_seller or invoice.amount,
+                "payment_method": payment_method,
+            },
+        )
+    ]
+
+
 # -- changes ------------------------------------------------------------------------------
 
 
@@ -443,6 +479,14 @@ def evolve(h: Hourly, event_type: str, data: Mapping[str, Any]) -> Hourly:
             return replace(h, pauses=(*h.pauses, (data["from_week"], paused)))
         case "HourlyContractEnded":
             return replace(h, ended_week=data["last_week"])
+        case "InvoiceChargeFailed":
+            return _with_invoice(h, week, status="charge_failed")
+        case "InvoiceChargeRetried":
+            status = "resolved" if h.invoices[week].to_seller else "approved"
+            return replace(
+                _with_invoice(h, week, status=status, attempt=data["attempt"]),
+                payment_method=data["payment_method"],
+            )
     return h
 
 
@@ -543,6 +587,7 @@ def weeks(h: Hourly, today: date) -> list[dict[str, Any]]:
                     "to_seller": invoice.to_seller,
                     "paid_amount": invoice.paid_amount,
                     "fee": invoice.fee,
+                    "attempt": invoice.attempt,
                 },
             }
         )

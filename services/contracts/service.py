@@ -333,6 +333,19 @@ class ContractsService(MarketplaceService):
         return self._document(state)
 
     @rpc
+    def retry_invoice_charge(
+        self, contract_id: str, week: int, payment_method: str
+    ) -> dict[str, Any]:
+        data = load(api.PaymentMethodRequest(), {"payment_method": payment_method})
+        actor = self.context.actor_id
+        state = self.event_log.run(
+            CONTRACT,
+            contract_id,
+            lambda s: domain.retry_invoice_charge(s, actor, week, data["payment_method"]),
+        )
+        return self._document(state)
+
+    @rpc
     def change_weekly_limit(self, contract_id: str, weekly_limit: int) -> dict[str, Any]:
         load(api.WeeklyLimitRequest(), {"weekly_limit": weekly_limit})
         actor, today = self.context.actor_id, self.clock.today()
@@ -388,6 +401,21 @@ class ContractsService(MarketplaceService):
                 d["contract_id"],
                 lambda s: domain.mark_paid(s, d["milestone_id"], d["amount"], d["fee"]),
             )
+        )
+
+    @event_handler("escrow", "FundingFailed")
+    def on_funding_failed(self, payload: dict[str, Any]) -> None:
+        """An hourly week's charge was declined (a milestone's funder saw it at once)."""
+        event = decode_message(payload)
+        d = event.data
+        if not d.get("invoice_id"):
+            return
+        self.event_log.run(
+            CONTRACT,
+            event.subject,
+            lambda s: domain.invoice_charge_failed(
+                s, d["invoice_id"], int(d.get("attempt") or 1), d["reason"]
+            ),
         )
 
     @event_handler("escrow", "EscrowDisputeSettled")

@@ -110,6 +110,7 @@ class Charge:
     reason: str = ""
     message: str = ""
     invoice_id: str | None = None
+    attempt: int = 1
 
 
 @dataclass
@@ -148,6 +149,7 @@ def evolve(state: Escrow | None, event: EventView) -> Escrow:
                 data["payment_method"],
                 data["buyer_id"],
                 invoice_id=data.get("invoice_id"),
+                attempt=int(data.get("attempt") or 1),
             )
         case "FundingFailed":
             charge = state.charges[data["charge_id"]]
@@ -220,7 +222,13 @@ def request_funding(
 
 
 def request_invoice_charge(
-    state: Escrow, contract: ContractTerms, invoice_id: str, amount: int, charge_id: str
+    state: Escrow,
+    contract: ContractTerms,
+    invoice_id: str,
+    amount: int,
+    charge_id: str,
+    attempt: int = 1,
+    payment_method: str | None = None,
 ) -> list[EventSpec]:
     """An hourly week's invoice was approved (or a dispute granted the seller
     ``amount`` of it): charge the contract's card. Once per charge id, which is
@@ -237,8 +245,9 @@ def request_invoice_charge(
                 "milestone_ids": [invoice_id],
                 "amount": amount,
                 "currency": contract.currency,
-                "payment_method": contract.payment_method,
+                "payment_method": payment_method or contract.payment_method,
                 "invoice_id": invoice_id,
+                "attempt": attempt,
             },
         )
     ]
@@ -278,7 +287,10 @@ def record_charge(
     if charge is None or charge.status != "requested":
         return []
     if not succeeded:
-        return [("FundingFailed", {"charge_id": charge_id, "reason": reason, "message": message})]
+        failed: dict[str, Any] = {"charge_id": charge_id, "reason": reason, "message": message}
+        if charge.invoice_id is not None:
+            failed = {**failed, "invoice_id": charge.invoice_id, "attempt": charge.attempt}
+        return [("FundingFailed", failed)]
     if charge.invoice_id is not None:
         return _invoice_charged(state, contract, charge, charge.invoice_id, fee_bps)
     events: list[EventSpec] = []

@@ -107,6 +107,7 @@ SCOPED: dict[str, tuple[str, Any]] = {
     "POST /contracts/{contract_id}/weeks/{week}/approve": ("buyer", None),
     "POST /contracts/{contract_id}/weeks/{week}/dispute": ("buyer", {"reason": "x"}),
     "POST /contracts/{contract_id}/weeks/{week}/resolve": ("admin", {"to_seller": 0}),
+    "POST /contracts/{contract_id}/weeks/{week}/pay": ("buyer", {"payment_method": "pm_card_visa"}),
     "POST /contracts/{contract_id}/weekly-limit": ("buyer", {"weekly_limit": 5}),
     "POST /contracts/{contract_id}/pause": ("buyer", {"paused": True}),
     "POST /contracts/{contract_id}/end": ("seller", {"reason": "x"}),

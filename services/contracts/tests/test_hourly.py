@@ -300,3 +300,27 @@ def test_an_hourly_offer_starts_within_a_year_with_a_limit_of_a_week_at_most():
     ):
         with pytest.raises(ServiceError):
             H.check_terms(bad, START)
+
+
+def test_a_declined_charge_waits_for_another_card_and_is_charged_again():
+    h = fold([])
+    h = apply(h, H.record_time(h, START, 60, "x", START))
+    h = apply(h, H.close_weeks(h, CONTRACT, at(START + timedelta(days=7)), REVIEW))
+    h = apply(h, H.approve_invoice(h, 0, "USD", "s"))
+    invoice = H.invoice_id(CONTRACT, 0)
+    h = apply(h, H.charge_failed(h, invoice, 1, "card_declined"))
+    assert h.invoices[0].status == "charge_failed"
+    assert H.charge_failed(h, invoice, 1, "card_declined") == []  # redelivered
+    with pytest.raises(Conflict):
+        H.approve_invoice(h, 0, "USD", "s")
+    (retried,) = H.retry_charge(h, 0, "pm_card_visa")
+    assert {k: retried[1][k] for k in ("payment_method", "attempt", "amount")} == {
+        "payment_method": "pm_card_visa",
+        "attempt": 2,
+        "amount": 6_000,
+    }
+    h = apply(h, [retried])
+    assert (h.invoices[0].status, h.invoices[0].attempt) == ("approved", 2)
+    assert H.charge_failed(h, invoice, 1, "late answer of the first") == []
+    h = apply(h, H.mark_paid(h, invoice, 6_000, 600))
+    assert h.invoices[0].status == "paid"

@@ -11,7 +11,7 @@ import pytest
 
 from services.contracts import domain
 from services.contracts.service import CONTRACT, ContractsService
-from shared.errors import Conflict, StaleState
+from shared.errors import Conflict, Forbidden, StaleState
 from shared.testing import ServiceHarness
 
 BUYER, SELLER = str(uuid.uuid4()), str(uuid.uuid4())
@@ -217,3 +217,29 @@ def test_an_hourly_contract_ended_before_any_time_was_billed_ends_as_cancelled(
         h.worker(SELLER).record_time(
             contract_id, {"day": h.clock.today().isoformat(), "minutes": 60}
         )
+
+
+def test_a_declined_week_waits_for_the_buyer_to_name_another_card(h: ServiceHarness) -> None:
+    contract_id = hourly_contract(h)
+    stream = f"contract-{contract_id}"
+    h.worker(SELLER).record_time(contract_id, {"day": h.clock.today().isoformat(), "minutes": 60})
+    h.clock.advance(timedelta(days=7))
+    h.worker(BUYER).end_hourly(contract_id, "done")
+    approved = h.worker(BUYER).approve_invoice(contract_id, 0)
+    invoice = approved["hourly"]["weeks"][0]["invoice"]["invoice_id"]
+    failed = {
+        "charge_id": str(uuid.uuid4()),
+        "reason": "card_declined",
+        "message": "The card was declined.",
+        "invoice_id": invoice,
+        "attempt": 1,
+    }
+    h.append(f"escrow-{contract_id}", [("FundingFailed", failed)])
+    h.worker().on_funding_failed(h.message(f"escrow-{contract_id}", "FundingFailed"))
+    assert h.types(stream)[-1] == "InvoiceChargeFailed"
+    with pytest.raises(Forbidden):
+        h.worker(SELLER).retry_invoice_charge(contract_id, 0, "pm_card_visa")
+    doc = h.worker(BUYER).retry_invoice_charge(contract_id, 0, "pm_card_visa")
+    assert doc["hourly"]["weeks"][0]["invoice"]["status"] == "approved"
+    assert doc["hourly"]["weeks"][0]["invoice"]["attempt"] == 2
+    assert doc["status"] == "active"  # until the week is paid

@@ -266,3 +266,32 @@ def test_an_approved_week_is_charged_to_the_contracts_card_and_released_once(
         ("Hourly week paid", 4_000),
         ("Platform fee", -400),
     ]
+
+
+def test_a_declined_week_is_told_to_contracts_and_charged_to_the_next_card(
+    h: ServiceHarness, provider: FakeProvider
+) -> None:
+    contract_id = hourly_contract(h)
+    invoice = str(uuid.uuid4())
+    retried = {
+        "invoice_id": invoice,
+        "week": 0,
+        "attempt": 2,
+        "amount": 6_000,
+        "payment_method": "pm_declined",
+    }
+    h.append(f"contract-{contract_id}", [("InvoiceChargeRetried", retried)])
+    h.worker().on_invoice_charge_retried(
+        h.message(f"contract-{contract_id}", "InvoiceChargeRetried")
+    )
+    escrow = f"escrow-{contract_id}"
+    assert h.types(escrow) == ["FundingRequested", "FundingFailed"]
+    failed = h.recorded(escrow)[-1].data
+    assert (failed["invoice_id"], failed["attempt"]) == (invoice, 2)
+    again = {**retried, "attempt": 3, "payment_method": "pm_card_visa"}
+    h.append(f"contract-{contract_id}", [("InvoiceChargeRetried", again)])
+    h.worker().on_invoice_charge_retried(
+        h.message(f"contract-{contract_id}", "InvoiceChargeRetried")
+    )
+    assert h.types(escrow)[2:] == ["FundingRequested", "EscrowFunded", "EscrowReleased"]
+    assert [c[3] for c in provider.charges] == ["pm_declined", "pm_card_visa"]
