@@ -298,6 +298,8 @@ class InvoiceApproved(WeekRef):
     currency = fields.String(required=True)
     seller_id = fields.String(required=True)
     automatic = fields.Boolean(required=True)
+    payment_method = fields.String(allow_none=True, load_default=None)
+    """The card to charge: the offer's, or the last the buyer named after a decline."""
 
 
 @registry.event("InvoiceDisputed", published=ALL)
@@ -319,6 +321,7 @@ class InvoiceDisputeResolved(WeekRef):
     to_seller = fields.Integer(required=True)
     resolved_by = fields.String(required=True)
     note = fields.String(load_default="")
+    payment_method = fields.String(allow_none=True, load_default=None)
 
 
 @registry.event("InvoicePaid", published=ALL)

@@ -262,7 +262,9 @@ def _in(invoice: Invoice, *statuses: str) -> None:
         )
 
 
-def _approved(invoice: Invoice, currency: str, seller_id: str, automatic: bool) -> EventSpec:
+def _approved(
+    h: Hourly, invoice: Invoice, currency: str, seller_id: str, automatic: bool
+) -> EventSpec:
     return (
         "InvoiceApproved",
         {
@@ -272,6 +274,7 @@ def _approved(invoice: Invoice, currency: str, seller_id: str, automatic: bool) 
             "currency": currency,
             "seller_id": seller_id,
             "automatic": automatic,
+            "payment_method": h.payment_method,
         },
     )
 
@@ -280,13 +283,13 @@ def approve_invoice(h: Hourly, week: int, currency: str, seller_id: str) -> list
     """The buyer approves before the review period ends."""
     invoice = _invoice(h, week)
     _in(invoice, "in_review")
-    return [_approved(invoice, currency, seller_id, automatic=False)]
+    return [_approved(h, invoice, currency, seller_id, automatic=False)]
 
 
 def auto_approvals(h: Hourly, now: datetime, currency: str, seller_id: str) -> list[EventSpec]:
     """Invoices whose review period ran out undisputed."""
     return [
-        _approved(i, currency, seller_id, automatic=True)
+        _approved(h, i, currency, seller_id, automatic=True)
         for i in sorted(h.invoices.values(), key=lambda i: i.week)
         if i.status == "in_review" and i.review_due_at is not None and i.review_due_at <= now
     ]
@@ -326,6 +329,7 @@ def resolve_dispute(
                 "to_seller": to_seller,
                 "resolved_by": admin_id,
                 "note": note,
+                "payment_method": h.payment_method,
             },
         )
     ]

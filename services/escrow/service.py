@@ -235,13 +235,17 @@ class EscrowService(MarketplaceService):
     def on_invoice_approved(self, payload: dict[str, Any]) -> None:
         event = decode_message(payload)
         d = event.data
-        self._charge_invoice(event.subject, d["invoice_id"], d["amount"])
+        self._charge_invoice(
+            event.subject, d["invoice_id"], d["amount"], payment_method=d.get("payment_method")
+        )
 
     @event_handler("contracts", "InvoiceDisputeResolved")
     def on_invoice_dispute_resolved(self, payload: dict[str, Any]) -> None:
         event = decode_message(payload)
         d = event.data
-        self._charge_invoice(event.subject, d["invoice_id"], d["to_seller"])
+        self._charge_invoice(
+            event.subject, d["invoice_id"], d["to_seller"], payment_method=d.get("payment_method")
+        )
 
     @event_handler("contracts", "InvoiceChargeRetried")
     def on_invoice_charge_retried(self, payload: dict[str, Any]) -> None:

@@ -32,7 +32,7 @@ def contracts_clock(deal: Deal) -> FixedClock:
     return clock
 
 
-def hourly_terms(start: str, weekly_limit: int) -> dict[str, Any]:
+def hourly_terms(start: str, weekly_limit: int, card: str = "pm_card_visa") -> dict[str, Any]:
     return {
         "currency": "USD",
         "scope": "Support for the shop, by the hour.",
@@ -40,7 +40,7 @@ def hourly_terms(start: str, weekly_limit: int) -> dict[str, Any]:
             "rate": RATE,
             "weekly_limit": weekly_limit,
             "start_date": start,
-            "payment_method": "pm_card_visa",
+            "payment_method": card,
         },
     }
 
@@ -89,7 +89,9 @@ def test_three_hourly_weeks_one_disputed(deal: Deal):
     assert_problem(deal.post(f"/contracts/{cid}/revise", {"terms": mixed}, b), 422, "invalid_input")
     assert deal.post(f"/contracts/{cid}/request-changes", {"message": "12 h a week?"}, s).ok
     revised = deal.post(
-        f"/contracts/{cid}/revise", {"terms": hourly_terms(start.isoformat(), 12)}, b
+        f"/contracts/{cid}/revise",
+        {"terms": hourly_terms(start.isoformat(), 12, "pm_card_chargeDeclined")},
+        b,
     )
     assert revised.status_code == 200, revised.text
     stale = deal.post(f"/contracts/{cid}/accept", {"version": 1}, s)
@@ -120,13 +122,24 @@ def test_three_hourly_weeks_one_disputed(deal: Deal):
         deal.post(f"/contracts/{cid}/time", {"day": tomorrow, "minutes": 1}, s), 409, "conflict"
     )
 
-    # The week closes: 420 min at 50.00 = 350.00; its review runs out; charged and paid.
+    # The week closes: 420 min at 50.00 = 350.00; its review runs out; the card
+    # is declined, the buyer names another, and the week is charged and paid.
     clock.advance(timedelta(days=7))
     shown = invoice_status(deal, b, cid, 0, "in_review")
     assert week_of(shown, 0)["invoice"]["amount"] == 35_000
     late = deal.post(f"/contracts/{cid}/time", {"day": day0, "minutes": 10}, s)
     assert assert_problem(late, 409, "conflict")["reason"] == "week_closed"
     clock.advance(timedelta(seconds=REVIEW_SECONDS + 1))
+    invoice_status(deal, b, cid, 0, "charge_failed")
+    assert_problem(
+        deal.post(f"/contracts/{cid}/weeks/0/pay", {"payment_method": "pm_card_visa"}, b),
+        428,
+        "idempotency_key_required",
+    )
+    card = {"payment_method": "pm_card_visa"}
+    retried = deal.post(f"/contracts/{cid}/weeks/0/pay", card, b, headers=deal.key())
+    assert retried.status_code == 200, retried.text
+    assert week_of(retried.json(), 0)["invoice"]["attempt"] == 2
     paid = invoice_status(deal, s, cid, 0, "paid")
     assert (week_of(paid, 0)["invoice"]["paid_amount"], week_of(paid, 0)["invoice"]["fee"]) == (
         35_000,
@@ -194,8 +207,9 @@ def test_three_hourly_weeks_one_disputed(deal: Deal):
     history = [x["type"] for x in deal.get(f"/contracts/{cid}/history", b).json()["items"]]
     assert history.count("WeekClosed") == 3 and "InvoiceDisputed" in history
 
-    # Escrow: three charges to the contract's card, each released less 10%.
+    # Escrow: a declined charge, then three charges, each released less 10%.
     escrow = deal.store.read_stream(f"escrow-{cid}")
+    assert [e.type for e in escrow].count("FundingFailed") == 1
     charged = [e.data["amount"] for e in escrow if e.type == "EscrowFunded"]
     assert sorted(charged) == [10_000, 25_000, 35_000]
     fees = [e.data["fee"] for e in escrow if e.type == "EscrowReleased"]
