@@ -71,9 +71,12 @@ def test_three_hourly_weeks_one_disputed(deal: Deal):
     start = clock.today()
 
     # The offer: sent, changes asked, revised, and the version read accepted.
-    project = deal.project(b)
+    # An hourly project, an hourly proposal, hired on those terms.
+    budget = {"type": "hourly", "currency": "USD", "min_rate": 3_000, "max_rate": 6_000}
+    project = deal.project(b, budget=budget)
+    price = {"type": "hourly", "amount": RATE, "currency": "USD"}
     proposal = deal.post(
-        f"/projects/{project['project_id']}/proposals", deal.proposal_body(), s
+        f"/projects/{project['project_id']}/proposals", deal.proposal_body(price=price), s
     ).json()
     sent = deal.post(
         f"/proposals/{proposal['proposal_id']}/offer",
