@@ -135,10 +135,11 @@ class PauseRequest(Strict):
 
 
 class HourlyTermsResponse(Schema):
+    """(The buyer's card is not shown: the seller reads these terms too.)"""
+
     rate = fields.Integer(required=True)
     weekly_limit = fields.Integer(required=True)
     start_date = fields.String(required=True)
-    payment_method = fields.String()
 
 
 class InvoiceResponse(Schema):

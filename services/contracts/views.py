@@ -226,7 +226,8 @@ class ContractsView(Projection):
                     milestone_id=event.data.get("milestone_id"),
                     type=event.type,
                     actor_id=event.metadata.actor_id,
-                    data=json_ready(event.data),
+                    # (the buyer's card is not the seller's to read)
+                    data=json_ready({k: v for k, v in event.data.items() if k != "payment_method"}),
                     at=event.recorded_at,
                 )
             )

@@ -207,8 +207,11 @@ def test_three_hourly_weeks_one_disputed(deal: Deal):
     assert (done["hourly"]["billed"], done["hourly"]["paid"]) == (85_000, 70_000)
     assert [w["minutes"] for w in done["hourly"]["weeks"]] == [420, 300, 300]
 
-    history = [x["type"] for x in deal.get(f"/contracts/{cid}/history", b).json()["items"]]
+    items = deal.get(f"/contracts/{cid}/history", s).json()["items"]
+    history = [x["type"] for x in items]
     assert history.count("WeekClosed") == 3 and "InvoiceDisputed" in history
+    assert not any("payment_method" in x["data"] for x in items)  # the buyer's card
+    assert "payment_method" not in done["terms"]["hourly"]
 
     # Escrow: a declined charge, then three charges, each released less 10%.
     escrow = deal.store.read_stream(f"escrow-{cid}")
