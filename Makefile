@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+# The gateway's internal port under make run (tests leave it ephemeral).
+RUN_INTERNAL := $(or $(GATEWAY_INTERNAL_ADDRESS),127.0.0.1:8001)
 
 .DEFAULT_GOAL := help
 .PHONY: help install run test test-full test-unit lint bench services tools clean
@@ -26,8 +28,8 @@ run: install
 	@mkdir -p var
 	@$(BIN)/python -m shared.probes amqp
 	@echo "Starting the marketplace; the gateway will listen on $$($(BIN)/python -c 'from shared.config import settings; print(settings().gateway_url)')"
-	@echo "Readiness: GET /health/ready   Stop: Ctrl-C"
-	@exec $(BIN)/honcho start -f Procfile
+	@echo "Readiness: GET /health/ready   Every service, and metrics: http://$(RUN_INTERNAL)/health/services, /metrics   Stop: Ctrl-C"
+	@GATEWAY_INTERNAL_ADDRESS=$(RUN_INTERNAL) exec $(BIN)/honcho start -f Procfile
 
 services:
 	@scripts/ensure-services.sh

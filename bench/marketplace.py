@@ -327,9 +327,10 @@ def seed_contracts(
 # -- measuring ---------------------------------------------------------------------------
 
 
-def cache_outcomes(gateway: str) -> dict[str, dict[str, float]]:
-    """The gateway's response cache lookups so far, by route and outcome."""
-    text = requests.get(f"{gateway}/metrics", timeout=10).text
+def cache_outcomes(internal: str) -> dict[str, dict[str, float]]:
+    """The gateway's response cache lookups so far, by route and outcome (its
+    metrics, on the internal port)."""
+    text = requests.get(f"{internal}/metrics", timeout=10).text
     found: dict[str, dict[str, float]] = {}
     pattern = r'^gateway_response_cache_total\{outcome="(\w+)",route="([^"]+)"\} (\S+)$'
     for outcome, route, value in re.findall(pattern, text, re.M):
@@ -706,7 +707,7 @@ def main() -> None:
                 result = wrk(marketplace.url, s, searches)
             result["urls"] = len(searches)
             results.append((label, result))
-        cache = cache_outcomes(marketplace.url)
+        cache = cache_outcomes(marketplace.internal_url)
         loaded_rss = rss_mib(marketplace)
 
         buyer = world["buyers"][0]

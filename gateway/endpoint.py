@@ -1,9 +1,9 @@
 """``@endpoint``: declares an HTTP operation of the API and applies every convention.
 
 A route is declared once, with its schemas; from that one declaration the
-gateway validates the request, authenticates, honours ``Idempotency-Key``,
-serialises the answer, maps errors to problem documents, records metrics,
-adds CORS headers, and writes the OpenAPI document.
+gateway bounds the request body, validates the request, authenticates, honours
+``Idempotency-Key``, serialises the answer, maps errors to problem documents,
+records metrics, adds CORS headers, and writes the OpenAPI document.
 """
 
 from __future__ import annotations
@@ -24,14 +24,13 @@ from gateway.http import REQUEST_ID_HEADER, RequestScope, json_response
 from gateway.idempotency import IdempotencyStore, StoredAnswer, request_fingerprint
 from gateway.metrics import observe
 from gateway.response_cache import LOOKUPS, CachedAnswer, ResponseCache, etag_matches
-from gateway.server import http
+from gateway.server import MAX_BODY_BYTES, http
 from shared.config import settings
 from shared.context import REQUEST_KEY
 from shared.errors import InvalidInput, ServiceError
 from shared.validation import load
 
 API_PREFIX = "/api/v1"
-MAX_JSON_BYTES = 1024 * 1024
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 
@@ -48,6 +47,16 @@ class BadJson(ServiceError):
 class KeyRequired(ServiceError):
     status = 428
     code = "idempotency_key_required"
+
+
+class BodyTooLarge(ServiceError):
+    status = 413
+    code = "request_entity_too_large"  # what werkzeug's own 413 is mapped to (gateway.errors)
+
+
+class LengthRequired(ServiceError):
+    status = 411
+    code = "length_required"
 
 
 @dataclass
@@ -74,6 +83,9 @@ class Route:
     location: str | None = None
     """Where a 201's ``Location`` points: a path under /api/v1 whose ``{names}``
     are filled from the path's parameters and the answer's fields."""
+    max_body: Callable[[Any], int] | None = None
+    """The largest body this route takes, from the service (uploads: the blob
+    store's limit); ``MAX_BODY_BYTES`` otherwise."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -107,6 +119,8 @@ def finish(scope: RequestScope, request: Request, response: Response) -> Respons
     headers[REQUEST_ID_HEADER] = scope.request_id
     headers.update(cors_headers(request))
     headers.setdefault("X-Content-Type-Options", "nosniff")
+    if request.scheme == "https":  # TLS ends at the proxy in front (TRUSTED_PROXY_HOPS)
+        headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
     if request.method not in ("GET", "HEAD"):
         headers["Cache-Control"] = "no-store"
     elif "Cache-Control" not in headers:
@@ -121,9 +135,7 @@ def _json_body(request: Request) -> Any:
         return {}
     if request.mimetype != "application/json":
         raise UnsupportedMediaType("send the body as application/json")
-    if (request.content_length or 0) > MAX_JSON_BYTES:
-        raise InvalidInput("the body is too large", {"max_bytes": MAX_JSON_BYTES})
-    raw = request.get_data(cache=True)
+    raw = request.get_data(cache=True)  # at most the route's limit: see _bound_body
     try:
         return orjson.loads(raw) if raw else {}
     except orjson.JSONDecodeError as exc:
@@ -166,6 +178,7 @@ def endpoint(
     alternatives: tuple[str, ...] = (),
     cached_by: tuple[str, ...] = (),
     location: str | None = None,
+    max_body: Callable[[Any], int] | None = None,
 ) -> Callable[[Callable[..., Any]], Any]:
     """``path`` uses werkzeug's syntax (``/users/<user_id>``), under /api/v1.
 
@@ -191,6 +204,7 @@ def endpoint(
         alternatives,
         cached_by,
         API_PREFIX + location if location else None,
+        max_body,
     )
     if cached_by and method != "GET":
         raise ValueError(f"{path}: only reads are cached")
@@ -202,6 +216,7 @@ def endpoint(
             started = time.perf_counter()
             scope: RequestScope = self.scope
             try:
+                _bound_body(request, route.max_body(self) if route.max_body else MAX_BODY_BYTES)
                 answer = _handle(self, scope, route, fn, request, params)
             except Exception as exc:
                 answer = to_response(exc)
@@ -211,6 +226,21 @@ def endpoint(
         return http(method, route.path)(handler)
 
     return decorate
+
+
+def _bound_body(request: Request, limit: int) -> None:
+    """Refuse a body larger than the route takes before anything reads it: not
+    authentication, not the ``Idempotency-Key``'s fingerprint (which reads the
+    whole body), not a schema. What is read later is bounded by the same limit.
+
+    A chunked body is refused: its size is known only by reading it, and
+    eventlet's server does not mark such input as terminated, so werkzeug
+    would read it as empty and the request would run without its body."""
+    if "chunked" in request.headers.get("Transfer-Encoding", "").lower():
+        raise LengthRequired("send the body with a Content-Length header, not chunked")
+    if (request.content_length or 0) > limit:
+        raise BodyTooLarge("the body is larger than this operation takes", {"max_bytes": limit})
+    request.max_content_length = limit
 
 
 def _handle(

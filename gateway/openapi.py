@@ -94,6 +94,8 @@ def _operation(route: Route) -> dict[str, Any]:
         ok["headers"] = {"ETag": {"schema": {"type": "string"}}}
         responses["304"] = {"description": "not modified since the ETag in If-None-Match"}
     statuses = set(route.errors) | {400, 422}
+    if route.method in ("POST", "PUT", "PATCH"):
+        statuses |= {411, 413}  # a chunked body, a body over the route's limit
     if route.auth == "required":
         statuses |= {401, 403}
         op["security"] = [{"bearer": []}]

@@ -1,7 +1,11 @@
-"""The gateway's HTTP server: Nameko's, except that a request no route matches
+"""The gateway's HTTP servers: Nameko's, except that a request no route matches
 (an unknown path, a method the path does not take, a path segment the router
 cannot parse) is answered with a problem document like every other error,
-not werkzeug's HTML page."""
+not werkzeug's HTML page.
+
+Two of them: the API on ``WEB_SERVER_ADDRESS`` (``@http``), the one the
+Ingress routes, and the internal one on ``GATEWAY_INTERNAL_ADDRESS``
+(``@internal_http``) for what only operators and Prometheus may see."""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ import socket
 from typing import Any
 
 from nameko.web.handlers import HttpRequestHandler
-from nameko.web.server import WebServer, WsgiApp
+from nameko.web.server import WebServer, WsgiApp, parse_address
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Request
@@ -17,10 +21,17 @@ from werkzeug.wrappers import Request
 from gateway.http import problem
 from shared.config import settings
 
+MAX_BODY_BYTES = 1024 * 1024
+"""The largest request body a route takes unless it says otherwise (uploads do:
+``@endpoint(max_body=...)``, checked in ``gateway.endpoint`` before anything reads)."""
+
 
 class ProblemWsgiApp(WsgiApp):
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         request = Request(environ, shallow=True)  # as Nameko's: see WsgiApp
+        # Every route, @endpoint or not, reads at most this much of a body
+        # (werkzeug answers 413 beyond it); an upload route raises it for itself.
+        request.max_content_length = MAX_BODY_BYTES
         adapter = self.url_map.bind_to_environ(environ)
         try:
             provider, values = adapter.match()
@@ -61,5 +72,24 @@ class ApiHandler(HttpRequestHandler):
 
 
 http = ApiHandler.decorator
-"""The gateway's ``@http``: every route of the gateway must use this one (one
+"""The gateway's ``@http``: every route of the API must use this one (one
 server per port)."""
+
+INTERNAL_ADDRESS_KEY = "GATEWAY_INTERNAL_ADDRESS"
+DEFAULT_INTERNAL_ADDRESS = "127.0.0.1:0"
+
+
+class InternalWebServer(GatewayWebServer):
+    @property
+    def bind_addr(self) -> Any:
+        address = self.container.config.get(INTERNAL_ADDRESS_KEY) or DEFAULT_INTERNAL_ADDRESS
+        return parse_address(address)
+
+
+class InternalHandler(HttpRequestHandler):
+    server = InternalWebServer()
+
+
+internal_http = InternalHandler.decorator
+"""``@http`` on the internal port: metrics and every service's health, which
+the Ingress never routes."""

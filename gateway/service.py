@@ -25,9 +25,11 @@ from gateway.routes import (
     HealthRoutes,
     IdentityRoutes,
     MessagingRoutes,
+    PrivacyRoutes,
     ProjectsRoutes,
     ReputationRoutes,
 )
+from gateway.routes.privacy import ForgetAnswers
 from gateway.signed_rpc import SignedRpcProxy
 from gateway.stream_tickets import Tickets
 from services.bidding.views import ProposalsView
@@ -50,6 +52,7 @@ class GatewayService(
     ReputationRoutes,
     FilesRoutes,
     HealthRoutes,
+    PrivacyRoutes,
 ):
     name = "gateway"
 
@@ -67,6 +70,8 @@ class GatewayService(
     messaging_views = ProjectionWorker(MessagingView())
     notification_views = ProjectionWorker(NotificationsView())
     reputation_views = ProjectionWorker(ReputationView())
+    # Not a view: drops stored answers that name an erased person (gateway.routes.privacy).
+    forgotten_answers = ProjectionWorker(ForgetAnswers())
     # Commands go to the owning service (gateway.routes.health.SERVICES asks each).
     identity = SignedRpcProxy("identity")
     projects = SignedRpcProxy("projects")

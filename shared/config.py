@@ -37,6 +37,9 @@ class Settings:
     log_level: str
     gateway_host: str
     gateway_port: int
+    gateway_internal_address: str
+    """Where the gateway serves /metrics and every service's health: a port the
+    Ingress does not route (default: an ephemeral one on localhost)."""
     rpc_timeout: float
     consumer_max_retries: int
     consumer_retry_delay_ms: int
@@ -80,6 +83,9 @@ class Settings:
     review_window_days: float
     """How long after a contract ends its parties may review each other."""
     review_reveal_check_seconds: float
+    personal_keys_url: str = ""
+    """Where the keys of personal data live (``shared.personal``); empty: the
+    event store's own database when it is SQL, else ``$VAR_DIR/personal-keys.sqlite``."""
     """A charge with no recorded outcome after this long is looked up at the provider."""
 
     def database_url(self, service: str) -> str:
@@ -145,6 +151,7 @@ def load_settings() -> Settings:
         log_level=env.str("LOG_LEVEL", "INFO"),
         gateway_host=env.str("GATEWAY_HOST", "127.0.0.1"),
         gateway_port=env.int("GATEWAY_PORT", 8000),
+        gateway_internal_address=env.str("GATEWAY_INTERNAL_ADDRESS", "127.0.0.1:0"),
         rpc_timeout=env.float("RPC_TIMEOUT", 10.0),
         consumer_max_retries=env.int("CONSUMER_MAX_RETRIES", 5),
         consumer_retry_delay_ms=env.int("CONSUMER_RETRY_DELAY_MS", 2000),
@@ -174,6 +181,7 @@ def load_settings() -> Settings:
         escrow_funding_recovery_seconds=env.float("ESCROW_FUNDING_RECOVERY_SECONDS", 60),
         review_window_days=env.float("REVIEW_WINDOW_DAYS", 14),
         review_reveal_check_seconds=env.float("REVIEW_REVEAL_CHECK_SECONDS", 60),
+        personal_keys_url=env.str("PERSONAL_KEYS_URL", ""),
     )
 
 

@@ -2,12 +2,17 @@
 
 Nameko's own ``event_handler`` acknowledges a message whose handler raised,
 and the message is gone. :func:`event_handler` here instead moves it to
-``<queue>.wait``, where it expires after ``CONSUMER_RETRY_DELAY_MS`` (a
+``<queue>.delay``, where it expires after ``CONSUMER_RETRY_DELAY_MS`` (a
 per-message TTL, so the delay can change without redeclaring the queue) and
 is dead-lettered back to the handler's queue; after ``CONSUMER_MAX_RETRIES`` failed
 attempts it goes to ``<queue>.dead`` with the last error in its headers, for an
 operator to inspect and replay. The copy is published (with confirms) before
 the original is acknowledged, so a crash in between duplicates, never loses.
+Both moves go through the service's own ``<service>.parking`` exchange (direct,
+one binding per queue), never the default exchange: a broker user allowed to
+publish to that one could reach any queue by name (``deploy/k8s``). Queues
+named ``<queue>.wait`` are from before: they empty themselves and may be
+deleted.
 
 A message is handled only if it carries the relay's signature over its body
 (``shared.signing``): the relay publishes only what is in the event log, so
@@ -72,18 +77,34 @@ class ReliableEventHandler(EventHandler):  # type: ignore[misc]  # nameko is unt
         delay = int(config.get("CONSUMER_RETRY_DELAY_MS", 2000))
         name = self.queue.name
         self.retry_delay_ms = delay
-        self.retry_queue = Queue(
-            f"{name}.wait",
-            durable=True,
-            queue_arguments={"x-dead-letter-exchange": "", "x-dead-letter-routing-key": name},
+        self.parking = Exchange(
+            f"{self.container.service_name}.parking", type="direct", durable=True
         )
-        self.dead_queue = Queue(f"{name}.dead", durable=True)
+        self.retry_queue = Queue(
+            f"{name}.delay",
+            exchange=self.parking,
+            routing_key=f"{name}.delay",
+            durable=True,
+            queue_arguments={
+                "x-dead-letter-exchange": self.parking.name,
+                "x-dead-letter-routing-key": name,
+            },
+        )
+        self.dead_queue = Queue(
+            f"{name}.dead", exchange=self.parking, routing_key=f"{name}.dead", durable=True
+        )
         self.amqp_uri = config["AMQP_URI"]
         self.verifier = verifier("event")
         with Connection(self.amqp_uri) as conn:
             channel = conn.default_channel
+            self.parking(channel).declare()
             self.retry_queue(channel).declare()
             self.dead_queue(channel).declare()
+            # Back from the delay: the handler's own queue, declared as Nameko
+            # declares it (it does again when it starts consuming).
+            own = self.queue(channel)
+            own.declare()
+            own.bind_to(self.parking, routing_key=name)
 
     def handle_message(self, body: Any, message: Any) -> None:
         headers = message.headers or {}
@@ -154,8 +175,8 @@ class ReliableEventHandler(EventHandler):  # type: ignore[misc]  # nameko is unt
         with connection as conn, producers[conn].acquire(block=True) as producer:
             producer.publish(
                 message.body,
-                exchange=Exchange(""),
-                routing_key=target.name,
+                exchange=self.parking,
+                routing_key=target.routing_key,
                 headers=headers,
                 content_type=message.content_type,
                 content_encoding=message.content_encoding,

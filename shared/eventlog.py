@@ -143,6 +143,15 @@ class ServiceEventLog:
         revision = recorded[-1].revision if recorded else self.store.stream_revision(stream)
         return [self.schemas.decode(e) for e in recorded], revision
 
+    def forget(self, person_id: str) -> None:
+        """Delete this service's keys for the person (crypto-shredding): what
+        it recorded of them reads as erased from now on, and what it records
+        about them later is stored erased (see ``shared.personal``)."""
+        erase = getattr(self.store, "erase", None)
+        if erase is None:
+            raise TypeError("this event store keeps no keys of personal data")
+        erase(self.context.service, person_id)
+
     # -- the command path ------------------------------------------------------
 
     def get(self, aggregate: Aggregate[S], entity_id: EntityId) -> S:

@@ -45,6 +45,8 @@ from shared.eventstore import (  # noqa: E402
     open_event_store,
 )
 from shared.eventstore.sql import SqlEventStore  # noqa: E402
+from shared.logging import redact_uri  # noqa: E402
+from shared.personal import unwrap  # noqa: E402
 from shared.projection import Projection, ProjectionRunner, single_active  # noqa: E402
 from shared.schemas import load_all_event_schemas, registry  # noqa: E402
 from shared.sql import create_sql_engine, temporary_database  # noqa: E402
@@ -109,8 +111,9 @@ def check_filters(store: EventStore, args: argparse.Namespace) -> None:
         raise ToolError("--from-position is after --to-position", USAGE)
     if args.since and args.until and args.since >= args.until:
         raise ToolError("--since is not before --until", USAGE)
-    if args.category and isinstance(store, SqlEventStore):
-        known = {c for c, *_ in category_summaries(store)}
+    backend = unwrap(store)
+    if args.category and isinstance(backend, SqlEventStore):
+        known = {c for c, *_ in category_summaries(backend)}
         unknown = sorted(set(args.category) - known)
         if unknown:
             raise ToolError(
@@ -264,9 +267,10 @@ def scanned_summaries(store: EventStore, category: str | None) -> list[tuple[Any
 
 
 def cmd_streams(store: EventStore, args: argparse.Namespace, out: TextIO) -> int:
+    backend = unwrap(store)
     rows = (
-        category_summaries(store, args.category)
-        if isinstance(store, SqlEventStore)
+        category_summaries(backend, args.category)
+        if isinstance(backend, SqlEventStore)
         else scanned_summaries(store, args.category)
     )
     if args.category and not rows:
@@ -604,18 +608,19 @@ def main(argv: Sequence[str] | None = None, stdout: Any = None) -> int:
     text = None if binary else io.TextIOWrapper(raw, encoding="utf-8", write_through=True)
     out = raw if text is None else text
     url = args.store or settings().event_store_url
+    shown = redact_uri(url)
     parsed = sa.make_url(url) if "://" in url else None
     sqlite_file = (
         parsed.database if parsed is not None and parsed.get_backend_name() == "sqlite" else None
     )
     if sqlite_file and not Path(sqlite_file).exists():
-        sys.stderr.write(f"marketplace-events: no event store at {url} (no such file)\n")
+        sys.stderr.write(f"marketplace-events: no event store at {shown} (no such file)\n")
         return UNAVAILABLE
     try:
         store = open_event_store(url, timeout=settings().event_store_timeout)
         store.ping()
     except (EventStoreUnavailable, sa.exc.OperationalError, sa.exc.ArgumentError) as exc:
-        sys.stderr.write(f"marketplace-events: cannot use the event store at {url}: {exc}\n")
+        sys.stderr.write(f"marketplace-events: cannot use the event store at {shown}: {exc}\n")
         return UNAVAILABLE
     except ValueError as exc:
         sys.stderr.write(f"marketplace-events: {exc}\n")

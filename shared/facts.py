@@ -87,6 +87,30 @@ class Facts:
         )
         return event
 
+    def erase(self, person_id: str) -> int:
+        """Scrub a person's fields from every event kept here, as the relay
+        would publish them now that their keys are gone (``PersonalDataErased``).
+        Returns how many were changed."""
+        t = learned_events.c
+        changed = 0
+        with self.db.transaction() as conn:
+            rows = conn.execute(
+                sa.select(t.event_id, t.envelope).where(
+                    t.consumer == self.consumer, t.event_type.in_(self.schemas.personal_types())
+                )
+            ).all()
+            for row in rows:
+                envelope = orjson.loads(row.envelope)
+                erased = self.schemas.erase_published(envelope, person_id)
+                if erased != envelope:
+                    conn.execute(
+                        learned_events.update()
+                        .where(t.consumer == self.consumer, t.event_id == row.event_id)
+                        .values(envelope=orjson.dumps(erased))
+                    )
+                    changed += 1
+        return changed
+
     def events(self, source: str, subject: str) -> list[PublishedEvent]:
         """What is known of one entity, in its owner's log order."""
         with self.db.engine.connect() as conn:

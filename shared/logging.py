@@ -4,17 +4,49 @@ JSON lines in production, readable output in development. Standard-library
 records (Nameko, kombu, SQLAlchemy) go through the same processors, so they
 also carry the context bound with ``structlog.contextvars`` — the request's
 correlation id above all.
+
+No line carries a credential: every rendered line has the password of any URI
+in it (the part between ``user:`` and ``@host``) replaced
+(``redact_credentials``), and code that names a URI on purpose passes it
+through ``redact_uri`` first.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from typing import Any
 
 import structlog
 
 from shared.config import settings
+
+REDACTED = "***"
+_CREDENTIALS = re.compile(r"(?P<prefix>[A-Za-z][A-Za-z0-9+.\-]*://[^:/?#@\s\"']*):[^\s\"']*@")
+"""A URI's scheme and user, then its password: anything up to the last ``@``
+before a space or a quote, so a password with a ``/`` or an ``@`` in it is still
+caught (at worst a little more than the password goes)."""
+
+
+def redact_credentials(text: str) -> str:
+    """A text with the password of every URI in it replaced by ``***``."""
+    if "://" not in text:
+        return text
+    return _CREDENTIALS.sub(rf"\g<prefix>:{REDACTED}@", text)
+
+
+def redact_uri(uri: str) -> str:
+    """A database or broker URL as it may be logged, printed or put in an error
+    message: its password (if any) replaced by ``***``. (Not ``urlsplit``: a
+    password with an unescaped ``/`` in it would move its idea of the host.)"""
+    return redact_credentials(uri)
+
+
+def _redact_rendered(_logger: Any, _method: str, rendered: Any) -> Any:
+    """The last processor, after the renderer: whatever a line holds (a value,
+    a nested one, an exception's message in its traceback), its credentials go."""
+    return redact_credentials(rendered) if isinstance(rendered, str) else rendered
 
 
 def configure_logging(
@@ -56,7 +88,11 @@ def configure_logging(
     )
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=shared_processors,
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            renderer,
+            _redact_rendered,
+        ],
     )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)

@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     import sys
 
     from shared.config import settings
+    from shared.logging import redact_uri
 
     what = (argv if argv is not None else sys.argv[1:]) or ["amqp"]
     cfg = settings()
@@ -38,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         reason = reachable_amqp(cfg.amqp_uri)
         if reason:
             print(
-                f"RabbitMQ is not reachable at {cfg.amqp_uri}: {reason}\n"
+                f"RabbitMQ is not reachable at {redact_uri(cfg.amqp_uri)}: {reason}\n"
                 "Start it with 'rabbitmq-server -detached' (Debian: apt-get install "
                 "rabbitmq-server), or point AMQP_URI at a running broker.",
                 file=sys.stderr,

@@ -13,7 +13,7 @@ import sqlalchemy.exc
 from shared.config import settings
 from shared.eventstore import EventStoreUnavailable, open_event_store
 from shared.health import serve_health
-from shared.logging import configure_logging, get_logger
+from shared.logging import configure_logging, get_logger, redact_uri
 from shared.probes import reachable_amqp
 from shared.projection import single_active
 from shared.relay import AmqpPublisher, Relay
@@ -45,7 +45,11 @@ def main(argv: list[str] | None = None) -> int:
 
     reason = reachable_amqp(cfg.amqp_uri)
     if reason:
-        log.warning("RabbitMQ is not reachable yet; retrying", amqp_uri=cfg.amqp_uri, error=reason)
+        log.warning(
+            "RabbitMQ is not reachable yet; retrying",
+            amqp_uri=redact_uri(cfg.amqp_uri),
+            error=reason,
+        )
 
     store = open_event_store(cfg.event_store_url, timeout=cfg.event_store_timeout)
     checkpoint_engine = shared_engine(cfg.relay_checkpoint_url)

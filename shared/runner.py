@@ -17,7 +17,7 @@ import sys  # noqa: E402
 from typing import Any  # noqa: E402
 
 from shared.config import Settings, settings  # noqa: E402
-from shared.logging import configure_logging, get_logger  # noqa: E402
+from shared.logging import configure_logging, get_logger, redact_uri  # noqa: E402
 from shared.probes import reachable_amqp  # noqa: E402
 from shared.schemas import load_all_event_schemas  # noqa: E402
 
@@ -47,6 +47,7 @@ def nameko_config(name: str, cfg: Settings) -> dict[str, Any]:
     }
     if name == "gateway":
         config["WEB_SERVER_ADDRESS"] = f"{cfg.gateway_host}:{cfg.gateway_port}"
+        config["GATEWAY_INTERNAL_ADDRESS"] = cfg.gateway_internal_address
     return config
 
 
@@ -67,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     if reason:
         log.error(
             "RabbitMQ is not reachable",
-            amqp_uri=cfg.amqp_uri,
+            amqp_uri=redact_uri(cfg.amqp_uri),
             error=reason,
             hint="start it with 'rabbitmq-server -detached' (or set AMQP_URI)",
         )
@@ -76,7 +77,11 @@ def main(argv: list[str] | None = None) -> int:
     service_cls = load_service(args.service)
     config = nameko_config(args.service, cfg)
     if args.service == "gateway":
-        log.info("gateway listening", url=cfg.gateway_url)
+        log.info(
+            "gateway listening",
+            url=cfg.gateway_url,
+            internal=f"http://{cfg.gateway_internal_address} (/metrics, /health/services)",
+        )
     from nameko.cli.run import run
 
     # What import made (about 100,000 objects in the gateway: modules, schemas,

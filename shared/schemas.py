@@ -20,6 +20,15 @@ with the published schema (:meth:`EventRegistry.published_event`), so nothing
 outside the owner can depend on a private field. A sensitive field can never
 be published. ``tests/repository/test_published_events.py`` keeps every
 published schema compatible with what it promised before.
+
+**Personal data** is declared too: ``personal={"email": "user_id"}`` names
+each field that is a person's data and whose it is (the field holding their
+id, or ``SUBJECT``/``ACTOR``). Those fields are encrypted in the log with a key
+per person and read back transparently (``shared.personal``); once the person
+is erased they read as ``ERASED``. They may be published: the relay decrypts
+them for the services that need them (names, texts), and a consumer that keeps
+them scrubs them when it hears ``PersonalDataErased``
+(:meth:`EventRegistry.erase_published`).
 """
 
 from __future__ import annotations
@@ -28,14 +37,19 @@ import importlib
 import os
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from importlib.metadata import entry_points
 from typing import Any, Literal, Protocol, TypeVar
 
 from marshmallow import Schema, ValidationError
+from marshmallow import fields as mfields
 
 from shared.eventstore.contract import EventMetadata, NewEvent, RecordedEvent
+from shared.personal import ACTOR as ACTOR
+from shared.personal import ERASED as ERASED
+from shared.personal import SUBJECT as SUBJECT
+from shared.personal import erase_fields
 
 ENTRY_POINT_GROUP = "marketplace.event_schemas"
 
@@ -76,6 +90,8 @@ class _Version:
     published: tuple[str, ...] | None = None
     """The fields that leave the service; None: the type is private."""
     published_schema: Schema | None = None
+    personal: Mapping[str, str] = field(default_factory=dict)
+    """Personal field -> whose it is (a field naming the person, SUBJECT or ACTOR)."""
 
 
 REDACTED = "[redacted]"
@@ -184,16 +200,19 @@ class EventRegistry:
         upcast: Upcaster | None = None,
         sensitive: tuple[str, ...] = (),
         published: Published = None,
+        personal: Mapping[str, str] | None = None,
     ) -> Any:
         """Class decorator registering a marshmallow schema for one version.
 
         ``sensitive`` names fields (secrets, credentials) that leave the
         system only redacted: exports, replays and analysts never see them.
         ``published`` names the fields other services may see (see module doc).
+        ``personal`` maps each field that is a person's data to whose it is:
+        encrypted in the log with that person's key (see module doc).
         """
 
         def register(schema_cls: S) -> S:
-            self.register(event_type, version, schema_cls(), upcast, sensitive, published)
+            self.register(event_type, version, schema_cls(), upcast, sensitive, published, personal)
             return schema_cls
 
         return register
@@ -206,8 +225,11 @@ class EventRegistry:
         upcast: Upcaster | None = None,
         sensitive: tuple[str, ...] = (),
         published: Published = None,
+        personal: Mapping[str, str] | None = None,
     ) -> None:
         fields = tuple(schema.fields)
+        personal = dict(personal or {})
+        self._check_personal(event_type, version, schema, personal)
         if published == ALL:
             published = tuple(f for f in fields if f not in sensitive)
         if published is not None:
@@ -228,7 +250,47 @@ class EventRegistry:
         published_schema = None
         if published is not None:
             published_schema = type(schema)(only=published) if published else Schema()
-        versions[version] = _Version(schema, upcast, tuple(sensitive), published, published_schema)
+        versions[version] = _Version(
+            schema, upcast, tuple(sensitive), published, published_schema, personal
+        )
+
+    @staticmethod
+    def _check_personal(
+        event_type: str, version: int, schema: Schema, personal: Mapping[str, str]
+    ) -> None:
+        for name, owner in personal.items():
+            field_ = schema.fields.get(name)
+            if not isinstance(field_, mfields.String):
+                # encrypted values and the erased marker are strings
+                raise SchemaError(f"{event_type} v{version}: personal {name!r} must be a String")
+            if field_.validators:
+                raise SchemaError(
+                    f"{event_type} v{version}: personal {name!r} cannot be validated in the "
+                    "event schema (it may read as erased); validate it in the command"
+                )
+            if owner not in (SUBJECT, ACTOR) and owner not in schema.fields:
+                raise SchemaError(f"{event_type} v{version}: {name!r} belongs to unknown {owner!r}")
+
+    def personal_fields(self, event_type: str, version: int) -> Mapping[str, str]:
+        """The personal fields of a stored version (nothing for unknown types)."""
+        versions = self._types.get(event_type)
+        found = versions.get(version) if versions else None
+        return found.personal if found is not None else {}
+
+    def personal_types(self) -> list[str]:
+        """Every type with a personal field in some version."""
+        return sorted(t for t, vs in self._types.items() if any(v.personal for v in vs.values()))
+
+    def erase_published(self, envelope: Mapping[str, Any], person: str) -> dict[str, Any]:
+        """A published envelope (as a consumer keeps it) with ``person``'s
+        fields erased: what the relay would publish now that their keys are gone."""
+        event_type = str(envelope["event_type"])
+        personal = self.personal_fields(event_type, int(envelope["schema_version"]))
+        if not personal:
+            return dict(envelope)
+        actor = str((envelope.get("metadata") or {}).get("actor_id") or "")
+        data = erase_fields(personal, envelope["data"], person, str(envelope["subject"]), actor)
+        return {**envelope, "data": data}
 
     def current_version(self, event_type: str) -> int:
         versions = self._types.get(event_type)

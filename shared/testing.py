@@ -40,6 +40,7 @@ from shared.eventstore import (
 )
 from shared.eventstore.sql import SqlEventStore
 from shared.facts import Facts, LearnedFacts, facts_metadata
+from shared.personal import MemoryKeyring, PersonalDataStore
 from shared.probes import reachable_amqp, reachable_postgres
 from shared.projection import ProjectionHandle, ProjectionRunner, ProjectionWorker
 from shared.schemas import ENTRY_POINT_GROUP, registry
@@ -175,7 +176,9 @@ class ServiceHarness:
         **dependencies: Any,
     ) -> None:
         self.service_cls: Any = service_cls  # a Nameko service class (untyped)
-        self.store = RacingStore(SqlEventStore(f"sqlite:///{directory / 'events.sqlite'}"))
+        backend = SqlEventStore(f"sqlite:///{directory / 'events.sqlite'}")
+        self.keyring = MemoryKeyring()
+        self.store = RacingStore(PersonalDataStore(backend, self.keyring))
         self.engine = create_sql_engine(f"sqlite:///{directory / 'readmodel.sqlite'}")
         create_schema(self.engine, *self.service_cls.db.metadatas, facts_metadata)
         self.db = Database(self.engine)

@@ -16,6 +16,7 @@ from gateway.routes.messaging import MessagingRoutes
 from gateway.routes.reputation import ReputationRoutes
 from gateway.routes.files import FilesRoutes
 from gateway.routes.health import HealthRoutes
+from gateway.routes.privacy import PrivacyRoutes
 # isort: on
 
 CONTEXTS = (
@@ -28,5 +29,6 @@ CONTEXTS = (
     ReputationRoutes,
     FilesRoutes,
     HealthRoutes,
+    PrivacyRoutes,
 )
 """Every context's routes, in the order of the API document."""

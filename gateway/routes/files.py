@@ -34,6 +34,16 @@ def _seen(conn: Any, file_id: str) -> str:
     return owner
 
 
+MULTIPART_OVERHEAD = 64 * 1024
+"""What a multipart form adds around the file: boundaries, part headers, ``purpose``."""
+
+
+def upload_body_limit(service: Any) -> int:
+    """An upload's body may be as large as the blob store takes, plus the form."""
+    limit: int = service.blobs.max_bytes
+    return limit + MULTIPART_OVERHEAD
+
+
 def _safe_filename(name: str | None) -> str:
     cleaned = "".join(
         ch
@@ -58,10 +68,10 @@ class FilesRoutes(RoutesBase):
         location="/files/{file_id}",
         multipart=UPLOAD_FORM,
         errors=(413, 415),
+        max_body=upload_body_limit,
     )
     def upload(self, request: Request) -> dict[str, Any]:
         limit = self.blobs.max_bytes
-        request.max_content_length = limit + 64 * 1024  # multipart overhead
         purpose = request.form.get("purpose", "")
         if purpose not in ALLOWED_TYPES:
             raise InvalidInput(

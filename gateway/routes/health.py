@@ -1,8 +1,11 @@
-"""Operations routes: liveness and readiness, metrics, the OpenAPI document and
-the docs page, CORS preflight, and the problem answer for unknown API paths.
+"""Operations routes: liveness and readiness, metrics, every service's health,
+the OpenAPI document and the docs page, CORS preflight, and the problem answer
+for unknown API paths.
 
 These are plain ``@http`` routes, not ``@endpoint`` ones: they are not in the
-OpenAPI document."""
+OpenAPI document. Public (the API port): liveness, readiness, the documents.
+Internal (``GATEWAY_INTERNAL_ADDRESS``, never routed by the Ingress): metrics
+and the detailed health of the gateway and every service, reasons included."""
 
 from __future__ import annotations
 
@@ -10,7 +13,8 @@ import time
 from typing import Any
 
 import eventlet
-import orjson
+import sqlalchemy as sa
+from nameko.dependency_providers import Config
 from werkzeug.wrappers import Request, Response
 
 from gateway.endpoint import cors_headers, finish
@@ -18,18 +22,21 @@ from gateway.http import json_response, problem
 from gateway.metrics import metrics_response
 from gateway.openapi import docs_asset, docs_page, openapi_document
 from gateway.routes.base import RoutesBase
-from gateway.server import http
+from gateway.server import http, internal_http
 from shared.logging import get_logger
+from shared.probes import reachable_amqp
 
 log = get_logger(__name__)
 
 SERVICES = ("identity", "projects", "bidding", "contracts", "escrow", "messaging", "reputation")
-"""The services whose RPC proxies readiness asks (each a dependency of GatewayService)."""
+"""The services whose RPC proxies the internal health asks (each a dependency of GatewayService)."""
 READY_TIMEOUT_SECONDS = 3.0
 
 
 class HealthRoutes(RoutesBase):
     """The routes operators and tools use, beside the API itself."""
+
+    nameko_config = Config()
 
     # -- documents and operations ---------------------------------------------
 
@@ -45,7 +52,7 @@ class HealthRoutes(RoutesBase):
     def docs_static(self, request: Request, name: str) -> Response:
         return docs_asset(name) or problem(404, "not_found", "Not found")
 
-    @http("GET", "/metrics")
+    @internal_http("GET", "/metrics")
     def metrics(self, request: Request) -> Response:
         return metrics_response()
 
@@ -77,9 +84,25 @@ class HealthRoutes(RoutesBase):
 
     @http("GET", "/health/ready")
     def ready(self, request: Request) -> Response:
-        """Every service answers its health RPC through the broker in time (and
-        reports its event store and database reachable), and the gateway's own
-        database and blob store work."""
+        """Ready to serve: what this process itself needs answers, its database
+        and the broker. Not the services: every gateway pod would leave the
+        Service when one of them is slow, and all of the API with it (logins
+        and reads need no service; a command to one that is away gets its own
+        503). Each check says only "ok" or "failing"; the reasons go to the log
+        and to the internal ``/health/services``."""
+        reasons = self._needs()
+        ready = all(reason is None for reason in reasons.values())
+        if not ready:
+            log.warning("not ready", **{k: v for k, v in reasons.items() if v is not None})
+        checks = {name: "ok" if reason is None else "failing" for name, reason in reasons.items()}
+        body = {"status": "ready" if ready else "not_ready", "checks": checks}
+        return finish(self.scope, request, json_response(body, status=200 if ready else 503))
+
+    @internal_http("GET", "/health/services")
+    def services_health(self, request: Request) -> Response:
+        """Everything, with its reasons, for operators: the gateway's own checks
+        and every service's answer to its health RPC through the broker
+        (within ``READY_TIMEOUT_SECONDS``); 200 only when all of it is ok."""
         components: dict[str, Any] = {"gateway": self._own_health()}
         pending = {}
         for name in SERVICES:
@@ -96,19 +119,25 @@ class HealthRoutes(RoutesBase):
                 components[name] = {"status": "unreachable", "reason": "no answer in time"}
             except Exception as exc:
                 components[name] = {"status": "failing", "reason": str(exc)}
-        ready = all(c.get("status") == "ok" for c in components.values())
-        if not ready:
-            log.warning("not ready", components=orjson.dumps(components).decode())
-        body = {"status": "ready" if ready else "not_ready", "components": components}
-        return finish(self.scope, request, json_response(body, status=200 if ready else 503))
+        healthy = all(c.get("status") == "ok" for c in components.values())
+        body = {"status": "ok" if healthy else "failing", "components": components}
+        return finish(self.scope, request, json_response(body, status=200 if healthy else 503))
+
+    def _needs(self) -> dict[str, str | None]:
+        """What readiness depends on: each check's failure reason, None if it answers."""
+        reasons: dict[str, str | None] = {"database": None, "broker": None}
+        try:
+            with self.idempotency.engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+        except Exception as exc:
+            reasons["database"] = str(exc).splitlines()[0][:500]
+        reasons["broker"] = reachable_amqp(str(self.nameko_config["AMQP_URI"]))
+        return reasons
 
     def _own_health(self) -> dict[str, Any]:
         checks: dict[str, str] = dict(self.profiles.health())
-        try:
-            self.idempotency.engine.connect().close()
-            checks["database"] = "ok"
-        except Exception as exc:
-            checks["database"] = f"failing: {exc}"
+        for name, reason in self._needs().items():
+            checks[name] = "ok" if reason is None else f"failing: {reason}"
         try:
             self.blobs.store.exists("0" * 64)
             checks["blob_store"] = "ok"

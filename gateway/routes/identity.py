@@ -79,6 +79,35 @@ class IdentityRoutes(RoutesBase):
     def logout(self, request: Request, body: dict[str, Any]) -> None:
         self.identity.logout(body["refresh_token"])
 
+    # -- erasure -------------------------------------------------------------------
+
+    @endpoint(
+        "DELETE",
+        "/me",
+        summary="Erase your personal data and close your account",
+        tags=("accounts",),
+        response=identity_api.ErasureResponse,
+    )
+    def erase_me(self, request: Request) -> dict[str, Any]:
+        """Your keys are deleted: what the marketplace recorded of you (email,
+        profile, messages, proposal and review texts, file names) reads as
+        erased everywhere, and you can no longer log in. Money, contracts and
+        reviews stay, without saying who you were. Copy first: GET /me/export."""
+        assert self.scope.principal is not None
+        return self.identity.erase_personal_data(self.scope.principal.user_id)
+
+    @endpoint(
+        "DELETE",
+        "/users/<user_id>",
+        summary="Erase a user's personal data (administrators)",
+        tags=("accounts",),
+        response=identity_api.ErasureResponse,
+        errors=(403, 404),
+    )
+    def erase_user(self, request: Request, user_id: str) -> dict[str, Any]:
+        self._role("admin")
+        return self.identity.erase_personal_data(user_id)
+
     # -- profiles --------------------------------------------------------------
 
     @endpoint(

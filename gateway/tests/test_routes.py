@@ -21,6 +21,7 @@ from shared.money import MoneySchema
 
 MODULE_OF_TAG = {
     "accounts": "identity",
+    "personal data": "privacy",
     "profiles": "identity",
     "projects": "projects",
     "alerts": "projects",

@@ -10,7 +10,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from shared.money import MoneySchema
-from shared.schemas import ALL, registry
+from shared.schemas import ACTOR, ALL, registry
 
 STREAM_CATEGORIES = ("proposal", "bidslot", "invitation")
 """The categories of this service's streams: no other service reads them."""
@@ -38,7 +38,7 @@ class ProposalContent(Schema):
     attachment_ids = fields.List(fields.String(), load_default=list)
 
 
-@registry.event("ProposalSubmitted", published=ALL)
+@registry.event("ProposalSubmitted", published=ALL, personal={"cover_letter": "seller_id"})
 class ProposalSubmitted(ProposalContent):
     proposal_id = fields.String(required=True)
     project_id = fields.String(required=True)
@@ -47,7 +47,7 @@ class ProposalSubmitted(ProposalContent):
     project_version = fields.Integer(required=True)
 
 
-@registry.event("ProposalEdited", published=ALL)
+@registry.event("ProposalEdited", published=ALL, personal={"cover_letter": ACTOR})
 class ProposalEdited(Schema):
     """The fields that changed, and the project version the edit answers."""
 
@@ -60,7 +60,7 @@ class ProposalEdited(Schema):
     attachment_ids = fields.List(fields.String())
 
 
-@registry.event("ProposalWithdrawn", published=ALL)
+@registry.event("ProposalWithdrawn", published=ALL, personal={"reason": ACTOR})
 class ProposalWithdrawn(Schema):
     reason = fields.String(load_default="")
 
@@ -80,7 +80,7 @@ class ProposalArchived(Schema):
     pass
 
 
-@registry.event("ProposalDeclined", published=ALL)
+@registry.event("ProposalDeclined", published=ALL, personal={"reason": ACTOR})
 class ProposalDeclined(Schema):
     reason = fields.String(load_default="")
 
@@ -109,7 +109,7 @@ class BidSlotReleased(Schema):
     proposal_id = fields.String(required=True)
 
 
-@registry.event("SellerInvited", published=ALL)
+@registry.event("SellerInvited", published=ALL, personal={"message": "buyer_id"})
 class SellerInvited(Schema):
     project_id = fields.String(required=True)
     buyer_id = fields.String(required=True)

@@ -7,6 +7,7 @@ from typing import Any
 from services.bidding import api, domain
 from services.bidding.domain import ProjectFacts, Proposal, Slot
 from shared.consumer import decode_message, event_handler, event_handlers
+from shared.erasure import forget_person
 from shared.errors import Conflict, Forbidden, NotFound, StaleState
 from shared.eventlog import Aggregate, EventSpec
 from shared.facts import LearnedFacts
@@ -165,3 +166,8 @@ class BiddingService(MarketplaceService):
         self.event_log.run(
             PROPOSAL, data["proposal_id"], lambda s: domain.hire(s, data["contract_id"])
         )
+
+    @event_handler("identity", "PersonalDataErased")
+    def on_personal_data_erased(self, payload: dict[str, Any]) -> None:
+        """Delete this service's keys for the person; scrub what it learned of them."""
+        forget_person(payload, self.event_log, self.facts)

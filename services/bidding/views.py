@@ -13,7 +13,7 @@ from shared.errors import InvalidInput, NotFound
 from shared.jsonready import json_ready
 from shared.pagination import decode_cursor, encode_cursor
 from shared.projection import Projection
-from shared.schemas import PublishedEvent
+from shared.schemas import ERASED, PublishedEvent
 
 metadata = sa.MetaData()
 
@@ -63,8 +63,9 @@ class ProposalsView(Projection):
     name = "proposals"
     version = 1
     metadata = metadata
-    categories = ("proposal", "invitation")
+    categories = ("proposal", "invitation", "user")
     event_types = (
+        "PersonalDataErased",
         "ProposalSubmitted",
         "ProposalEdited",
         "ProposalWithdrawn",
@@ -76,8 +77,27 @@ class ProposalsView(Projection):
         "SellerInvited",
     )
 
+    # ``PersonalDataErased``: what the log reads as once the person's keys are
+    # gone (their fields "[erased]"), so live processing equals a rebuild.
+
     def apply(self, conn: Connection, event: PublishedEvent) -> None:
         data, at = event.data, event.recorded_at
+        if event.type == "PersonalDataErased":
+            person = data["user_id"]
+            conn.execute(
+                proposals.update()
+                .where(proposals.c.seller_id == person)
+                .values(cover_letter=ERASED)
+            )
+            conn.execute(
+                proposals.update()
+                .where(proposals.c.buyer_id == person, proposals.c.decline_reason.is_not(None))
+                .values(decline_reason=ERASED)
+            )
+            conn.execute(
+                invitations.update().where(invitations.c.buyer_id == person).values(message=ERASED)
+            )
+            return
         if event.type == "SellerInvited":
             conn.execute(
                 invitations.delete().where(

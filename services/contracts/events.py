@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields
 
-from shared.schemas import ALL, registry
+from shared.schemas import ACTOR, ALL, registry
 
 STREAM_CATEGORIES = ("contract",)
 """The categories of this service's streams: no other service reads them."""
@@ -89,7 +89,7 @@ class OfferSent(Schema):
     terms = fields.Nested(OfferTerms, required=True)
 
 
-@registry.event("OfferChangesRequested", published=ALL)
+@registry.event("OfferChangesRequested", published=ALL, personal={"message": ACTOR})
 class OfferChangesRequested(Schema):
     version = fields.Integer(required=True)
     message = fields.String(required=True)
@@ -101,7 +101,7 @@ class OfferRevised(Schema):
     terms = fields.Nested(OfferTerms, required=True)
 
 
-@registry.event("OfferDeclined", published=ALL)
+@registry.event("OfferDeclined", published=ALL, personal={"reason": ACTOR})
 class OfferDeclined(Schema):
     version = fields.Integer(required=True)
     reason = fields.String(load_default="")
@@ -122,7 +122,7 @@ class MilestoneFunded(MilestoneRef):
     charge_id = fields.String(required=True)
 
 
-@registry.event("WorkSubmitted", published=ALL)
+@registry.event("WorkSubmitted", published=ALL, personal={"note": ACTOR})
 class WorkSubmitted(MilestoneRef):
     """``review_due_at``: when it is approved automatically unless the buyer answers.
     Recorded, not computed on reading, so a replay finds the same deadline."""
@@ -135,7 +135,7 @@ class WorkSubmitted(MilestoneRef):
     review_due_at = fields.AwareDateTime(required=True)
 
 
-@registry.event("ChangesRequested", published=ALL)
+@registry.event("ChangesRequested", published=ALL, personal={"reason": ACTOR})
 class ChangesRequested(MilestoneRef):
     revision = fields.Integer(required=True)
     reason = fields.String(required=True)
@@ -159,12 +159,12 @@ class MilestonePaid(MilestoneRef):
     fee = fields.Integer(required=True)
 
 
-@registry.event("ProgressReported", published=ALL)
+@registry.event("ProgressReported", published=ALL, personal={"note": ACTOR})
 class ProgressReported(MilestoneRef):
     note = fields.String(required=True)
 
 
-@registry.event("MilestoneDisputed", published=ALL)
+@registry.event("MilestoneDisputed", published=ALL, personal={"reason": "opened_by"})
 class MilestoneDisputed(MilestoneRef):
     """Freezes the milestone's escrow until an administrator resolves it."""
 
@@ -172,7 +172,7 @@ class MilestoneDisputed(MilestoneRef):
     reason = fields.String(required=True)
 
 
-@registry.event("DisputeResolved", published=ALL)
+@registry.event("DisputeResolved", published=ALL, personal={"note": "resolved_by"})
 class DisputeResolved(MilestoneRef):
     """An administrator's split: ``to_seller`` released, the rest refunded."""
 
@@ -237,7 +237,7 @@ class ContractCompleted(ContractOutcome):
     """Every milestone is paid, settled or removed."""
 
 
-@registry.event("CancellationProposed", published=ALL)
+@registry.event("CancellationProposed", published=ALL, personal={"reason": "proposed_by"})
 class CancellationProposed(Schema):
     proposed_by = fields.String(required=True)
     reason = fields.String(required=True)
@@ -266,7 +266,7 @@ class WeekRef(Schema):
     """Counted from the start date: week ``n`` begins ``start_date + 7n``."""
 
 
-@registry.event("TimeRecorded", published=ALL)
+@registry.event("TimeRecorded", published=ALL, personal={"memo": ACTOR})
 class TimeRecorded(WeekRef):
     """The seller's minutes for one day (0 removes the day's entry)."""
 
@@ -302,7 +302,7 @@ class InvoiceApproved(WeekRef):
     """The card to charge: the offer's, or the last the buyer named after a decline."""
 
 
-@registry.event("InvoiceDisputed", published=ALL)
+@registry.event("InvoiceDisputed", published=ALL, personal={"reason": "opened_by"})
 class InvoiceDisputed(WeekRef):
     """Frozen: nothing is charged until an administrator resolves it."""
 
@@ -311,7 +311,7 @@ class InvoiceDisputed(WeekRef):
     reason = fields.String(required=True)
 
 
-@registry.event("InvoiceDisputeResolved", published=ALL)
+@registry.event("InvoiceDisputeResolved", published=ALL, personal={"note": "resolved_by"})
 class InvoiceDisputeResolved(WeekRef):
     """``to_seller`` of the invoice's ``amount`` is charged and released; the
     rest is never charged."""
@@ -356,7 +356,7 @@ class HourlyResumed(Schema):
     from_week = fields.Integer(required=True)
 
 
-@registry.event("HourlyContractEnded", published=ALL)
+@registry.event("HourlyContractEnded", published=ALL, personal={"reason": "ended_by"})
 class HourlyContractEnded(Schema):
     """Either party ended it: weeks up to ``last_week`` are billed at once; the
     contract completes when every invoice is paid or settled."""

@@ -18,6 +18,7 @@ from services.contracts.views import ContractsView
 from shared.attachments import FILE_FACTS, check_own_files
 from shared.config import settings
 from shared.consumer import decode_message, event_handler, event_handlers
+from shared.erasure import forget_person
 from shared.errors import Conflict, Forbidden, InvalidInput, StaleState
 from shared.eventlog import Aggregate, ServiceEventLog
 from shared.facts import LearnedFacts
@@ -44,7 +45,7 @@ def _with_ids(terms: dict[str, Any], new_id: Any) -> dict[str, Any]:
 
 class ContractsService(MarketplaceService):
     name = "contracts"
-    contract_views = ProjectionWorker(ContractsView())
+    contract_views = ProjectionWorker(ContractsView(own_streams_only=True))
     facts = LearnedFacts()
 
     # -- what contracts learns of proposals, projects and files ---------------------
@@ -469,6 +470,11 @@ class ContractsService(MarketplaceService):
         if due:
             log.info("hourly weeks billed", contracts=len(due))
         return len(due)
+
+    @event_handler("identity", "PersonalDataErased")
+    def on_personal_data_erased(self, payload: dict[str, Any]) -> None:
+        """Delete this service's keys for the person; scrub what it learned of them."""
+        forget_person(payload, self.event_log, self.facts, [(self.contract_views, views.erase)])
 
 
 def _auto_approval(week: int, now: datetime) -> Callable[[Contract], list[EventSpec]]:

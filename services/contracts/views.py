@@ -10,6 +10,7 @@ due milestones, overdue milestones, a user's contracts.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, replace
 from datetime import date, datetime
 from typing import Any
@@ -22,8 +23,9 @@ from services.contracts import hourly as hourly_rules
 from services.contracts.contract import Contract, Milestone
 from shared.errors import NotFound
 from shared.jsonready import aware, json_ready
+from shared.personal import erase_fields
 from shared.projection import Projection
-from shared.schemas import PublishedEvent
+from shared.schemas import ERASED, PublishedEvent, registry
 
 metadata = sa.MetaData()
 
@@ -95,6 +97,38 @@ history = sa.Table(
     sa.Column("data", sa.JSON, nullable=False),
     sa.Column("at", sa.DateTime(timezone=True), nullable=False),
 )
+
+
+def erase(conn: Connection, person: str) -> None:
+    """The person's texts in the contracts they are a party of: the history's
+    notes and reasons, a cancellation they proposed, and a seller's memos."""
+    mine = sa.or_(contracts.c.buyer_id == person, contracts.c.seller_id == person)
+    for row in conn.execute(sa.select(contracts.c.contract_id, contracts.c.state).where(mine)):
+        state = row.state
+        cancellation = state.get("cancellation")
+        if cancellation and cancellation.get("proposed_by") == person:
+            state = {**state, "cancellation": {**cancellation, "reason": ERASED}}
+        hourly = state.get("hourly")
+        if hourly and state.get("seller_id") == person and hourly["entries"]:
+            # The seller's memos (only the seller records time).
+            entries = [{**e, "memo": ERASED} for e in hourly["entries"]]
+            state = {**state, "hourly": {**hourly, "entries": entries}}
+        if state is not row.state:
+            conn.execute(
+                contracts.update()
+                .where(contracts.c.contract_id == row.contract_id)
+                .values(state=state)
+            )
+        h = history.c
+        for entry in conn.execute(
+            sa.select(h.position, h.type, h.actor_id, h.data).where(
+                h.contract_id == row.contract_id
+            )
+        ):
+            personal = registry.personal_fields(entry.type, registry.current_version(entry.type))
+            data = erase_fields(personal, entry.data, person, row.contract_id, entry.actor_id or "")
+            if data != entry.data:
+                conn.execute(history.update().where(h.position == entry.position).values(data=data))
 
 
 # -- the folded state, stored as JSON ----------------------------------------------
@@ -177,8 +211,9 @@ class ContractsView(Projection):
     name = "contracts"
     version = 3
     metadata = metadata
-    categories = ("contract",)
-    event_types = (
+    categories: Sequence[str] | None = ("contract", "user")
+    event_types: Sequence[str] = (
+        "PersonalDataErased",
         "OfferSent",
         "OfferRevised",
         "OfferChangesRequested",
@@ -189,7 +224,21 @@ class ContractsView(Projection):
         *HISTORY_TYPES,
     )
 
+    def __init__(self, own_streams_only: bool = False) -> None:
+        """``own_streams_only``: the owning service's copy, which reads no other
+        service's streams and so hears of erasures through RabbitMQ instead
+        (its handler calls :func:`erase`, as this view does on the event)."""
+        if own_streams_only:
+            self.categories = tuple(c for c in self.categories or () if c != "user")
+            self.event_types = tuple(t for t in self.event_types if t != "PersonalDataErased")
+
+    # ``PersonalDataErased``: what the log reads as once the person's keys are
+    # gone (their fields "[erased]"), so live processing equals a rebuild.
+
     def apply(self, conn: Connection, event: PublishedEvent) -> None:
+        if event.type == "PersonalDataErased":
+            erase(conn, event.data["user_id"])
+            return
         contract_id = event.subject
         where = contracts.c.contract_id == contract_id
         if event.type == "OfferSent":

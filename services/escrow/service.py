@@ -23,6 +23,7 @@ from services.escrow.payments import Payments
 from services.escrow.views import EscrowView
 from shared.config import settings
 from shared.consumer import decode_message, event_handler, event_handlers
+from shared.erasure import forget_person
 from shared.errors import PaymentFailed, Unavailable
 from shared.eventlog import Aggregate
 from shared.facts import LearnedFacts
@@ -340,3 +341,8 @@ class EscrowService(MarketplaceService):
             PAYOUTS, seller_id, lambda s: domain.payout_sent(s, payout_id, reference)
         )
         return reference
+
+    @event_handler("identity", "PersonalDataErased")
+    def on_personal_data_erased(self, payload: dict[str, Any]) -> None:
+        """Delete this service's keys for the person; scrub what it learned of them."""
+        forget_person(payload, self.event_log, self.facts)

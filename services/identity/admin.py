@@ -4,6 +4,9 @@
 administrator (who resolves disputes). It records ``RoleAdded`` in the user's
 stream with the operator as the actor; the role is in the user's next access
 token (log in again, or refresh).
+
+``marketplace-admin erase EMAIL|USER_ID`` erases a person's data, as
+``DELETE /me`` does (their keys, then every service's, are deleted).
 """
 
 from __future__ import annotations
@@ -43,23 +46,58 @@ def grant_admin(store: EventStore, email: str, operator: str) -> str:
     return claim.user_id
 
 
+def erase(store: EventStore, who: str, operator: str) -> str:
+    """Erase a user named by address or id; returns the id (LookupError if none)."""
+    from services.identity.service import erase_person
+    from shared.errors import NotFound
+
+    correlation = str(uuid.uuid4())
+    log = ServiceEventLog(
+        store, Context(correlation, correlation, f"operator:{operator}", "identity")
+    )
+    user_id = who
+    if "@" in who:
+        claim, _ = log.state(
+            domain.email_claim_stream(domain.normalize_email(who)),
+            domain.evolve_claim,
+            EmailClaim(),
+        )
+        if claim.user_id is None:
+            raise LookupError(f"no user is registered as {who}")
+        user_id = claim.user_id
+    try:
+        erase_person(log, user_id, f"operator:{operator}")
+    except NotFound:
+        raise LookupError(f"no user {who}") from None
+    return user_id
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="marketplace-admin", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     grant = commands.add_parser("grant-admin", help="make a registered user an administrator")
     grant.add_argument("email")
     grant.add_argument("--store", default=None, help="event store URL (default: EVENT_STORE_URL)")
+    erasing = commands.add_parser("erase", help="erase a user's personal data")
+    erasing.add_argument("email", metavar="EMAIL|USER_ID")
+    erasing.add_argument("--store", default=None, help="event store URL (default: EVENT_STORE_URL)")
     args = parser.parse_args(argv)
     load_all_event_schemas()
     store = open_event_store(args.store or settings().event_store_url)
     try:
-        user_id = grant_admin(store, args.email, getpass.getuser())
+        if args.command == "erase":
+            user_id = erase(store, args.email, getpass.getuser())
+        else:
+            user_id = grant_admin(store, args.email, getpass.getuser())
     except LookupError as exc:
         print(exc, file=sys.stderr)
         return 4
     finally:
         store.close()
-    print(f"{args.email} ({user_id}) is an administrator; they log in again to use it")
+    if args.command == "erase":
+        print(f"{args.email} ({user_id}) is erased")
+    else:
+        print(f"{args.email} ({user_id}) is an administrator; they log in again to use it")
     return 0
 
 

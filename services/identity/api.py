@@ -148,6 +148,38 @@ class ProfileResponse(Schema):
     email = fields.String()
     completeness = fields.Dict(keys=fields.String(), values=fields.Nested(CompletenessResponse))
     reputation = fields.Nested(Reputation, metadata={"description": "From reputation's events"})
+    erased = fields.Boolean(
+        metadata={"description": "The person's data was erased: nothing of them is shown"}
+    )
+
+
+class ErasureResponse(Schema):
+    user_id = fields.String(required=True)
+    erased = fields.Boolean(required=True)
+
+
+class ExportResponse(Schema):
+    """Everything the marketplace holds about the caller, by view (rows as the
+    gateway's views hold them)."""
+
+    user_id = fields.String(required=True)
+    exported_at = fields.String(required=True)
+    profile = fields.Dict(required=True)
+    projects = fields.List(fields.Dict(), required=True)
+    alerts = fields.List(fields.Dict(), required=True)
+    alert_matches = fields.List(fields.Dict(), required=True)
+    proposals = fields.List(fields.Dict(), required=True)
+    invitations = fields.List(fields.Dict(), required=True)
+    contracts = fields.List(fields.Dict(), required=True)
+    offer_versions = fields.List(fields.Dict(), required=True)
+    contract_history = fields.List(fields.Dict(), required=True)
+    conversations = fields.List(fields.Dict(), required=True)
+    messages = fields.List(fields.Dict(), required=True)
+    notifications = fields.List(fields.Dict(), required=True)
+    reviews_written = fields.List(fields.Dict(), required=True)
+    reviews_received = fields.List(fields.Dict(), required=True)
+    reputation = fields.List(fields.Dict(), required=True)
+    payments = fields.Dict(required=True)
 
 
 class FileResponse(Schema):

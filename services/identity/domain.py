@@ -160,6 +160,8 @@ def evolve_user(state: User, event: EventView) -> User:
         case "PortfolioItemRemoved":
             rest = {k: v for k, v in state.portfolio.items() if k != data["item_id"]}
             return replace(state, portfolio=rest)
+        case "PersonalDataErased":
+            return replace(state, erased=True, password_hash="")
     return state
 
 
@@ -186,9 +188,25 @@ def register(
 
 
 def require_user(state: User) -> User:
-    if not state.exists:
+    if not state.exists or state.erased:
         raise NotFound("no such user")
     return state
+
+
+def erase_personal_data(state: User, erased_by: str) -> list[EventSpec]:
+    """Erase the person (once): their keys go, their account can no longer be used."""
+    if not state.exists:
+        raise NotFound("no such user")
+    if state.erased:
+        return []
+    return [("PersonalDataErased", {"user_id": state.user_id, "erased_by": erased_by})]
+
+
+def release_claim_of(state: EmailClaim, user_id: str) -> list[EventSpec]:
+    """An erased person's address is free again (for a new account)."""
+    if state.user_id != user_id:
+        return []
+    return [("EmailClaimReleased", {"user_id": user_id, "reason": "personal data erased"})]
 
 
 def add_role(state: User, role: str) -> list[EventSpec]:

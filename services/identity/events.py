@@ -12,7 +12,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from shared.money import MoneySchema
-from shared.schemas import ALL, registry
+from shared.schemas import ALL, SUBJECT, registry
 
 STREAM_CATEGORIES = ("user", "emailclaim", "session", "file")
 """The categories of this service's streams: no other service reads them."""
@@ -22,7 +22,7 @@ ROLES = ("buyer", "seller")
 ADMIN = "admin"
 
 
-@registry.event("EmailClaimed")
+@registry.event("EmailClaimed", personal={"email": "user_id"})
 class EmailClaimed(Schema):
     user_id = fields.String(required=True)
     email = fields.String(required=True)
@@ -34,7 +34,12 @@ class EmailClaimReleased(Schema):
     reason = fields.String(required=True)
 
 
-@registry.event("UserRegistered", sensitive=("password_hash",), published=ALL)
+@registry.event(
+    "UserRegistered",
+    sensitive=("password_hash",),
+    published=ALL,
+    personal={"email": "user_id"},
+)
 class UserRegistered(Schema):
     user_id = fields.String(required=True)
     email = fields.String(required=True)
@@ -52,7 +57,11 @@ class PasswordChanged(Schema):
     password_hash = fields.String(required=True)
 
 
-@registry.event("BuyerProfileUpdated", published=ALL)
+@registry.event(
+    "BuyerProfileUpdated",
+    published=ALL,
+    personal={"company_name": SUBJECT, "website": SUBJECT, "about": SUBJECT},
+)
 class BuyerProfileUpdated(Schema):
     """Only the fields that changed are present."""
 
@@ -65,7 +74,9 @@ class BuyerProfileUpdated(Schema):
     preferences = fields.Dict(keys=fields.String())
 
 
-@registry.event("SellerProfileUpdated", published=ALL)
+@registry.event(
+    "SellerProfileUpdated", published=ALL, personal={"headline": SUBJECT, "bio": SUBJECT}
+)
 class SellerProfileUpdated(Schema):
     """Only the fields that changed are present."""
 
@@ -80,7 +91,11 @@ class SellerSkillsSet(Schema):
     skills = fields.List(fields.String(), required=True)
 
 
-@registry.event("ExperienceAdded", published=ALL)
+@registry.event(
+    "ExperienceAdded",
+    published=ALL,
+    personal={"title": SUBJECT, "organisation": SUBJECT, "description": SUBJECT},
+)
 class ExperienceAdded(Schema):
     experience_id = fields.String(required=True)
     title = fields.String(required=True)
@@ -95,7 +110,9 @@ class ExperienceRemoved(Schema):
     experience_id = fields.String(required=True)
 
 
-@registry.event("PortfolioItemAdded", published=ALL)
+@registry.event(
+    "PortfolioItemAdded", published=ALL, personal={"title": SUBJECT, "description": SUBJECT}
+)
 class PortfolioItemAdded(Schema):
     item_id = fields.String(required=True)
     title = fields.String(required=True)
@@ -107,6 +124,16 @@ class PortfolioItemAdded(Schema):
 @registry.event("PortfolioItemRemoved", published=ALL)
 class PortfolioItemRemoved(Schema):
     item_id = fields.String(required=True)
+
+
+@registry.event("PersonalDataErased", published=ALL)
+class PersonalDataErased(Schema):
+    """The person's keys are deleted: every service deletes its own keys for
+    them and scrubs what it keeps, and the log's personal fields of theirs read
+    as erased. ``erased_by``: the person themself or an administrator."""
+
+    user_id = fields.String(required=True)
+    erased_by = fields.String(required=True)
 
 
 @registry.event("SessionStarted", sensitive=("token_hash",))
@@ -128,7 +155,7 @@ class SessionRevoked(Schema):
     reason = fields.String(required=True)
 
 
-@registry.event("FileUploaded", published=ALL)
+@registry.event("FileUploaded", published=ALL, personal={"filename": "owner_id"})
 class FileUploaded(Schema):
     file_id = fields.String(required=True)
     owner_id = fields.String(required=True)

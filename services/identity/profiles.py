@@ -32,6 +32,9 @@ class Profile:
     skills: tuple[str, ...] = ()
     experience: dict[str, dict[str, Any]] = field(default_factory=dict)
     portfolio: dict[str, dict[str, Any]] = field(default_factory=dict)
+    erased: bool = False
+    """The person's data was erased (``PersonalDataErased``): what is left
+    of them reads as ``[erased]``."""
 
 
 def completeness(user: Profile) -> dict[str, dict[str, Any]]:

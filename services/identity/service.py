@@ -9,6 +9,7 @@ from typing import Any
 
 from services.identity import api, domain
 from services.identity.domain import EmailClaim, FileRecord, Session, User
+from services.identity.events import ADMIN
 from services.identity.passwords import hash_password, needs_rehash, verify_password
 from services.identity.throttle import Throttle, login_keys, sign_up_keys
 from services.identity.throttle import metadata as throttle_metadata
@@ -18,10 +19,12 @@ from shared.blobs import ALLOWED_TYPES
 from shared.config import settings
 from shared.consumer import decode_message, event_handler
 from shared.database import ReadModelDatabase
-from shared.errors import Conflict, Forbidden, InvalidInput, StaleState, Unauthorized
-from shared.eventlog import Aggregate
+from shared.erasure import forget_person
+from shared.errors import Conflict, Forbidden, InvalidInput, NotFound, StaleState, Unauthorized
+from shared.eventlog import Aggregate, ServiceEventLog
 from shared.jsonready import json_ready
 from shared.logging import get_logger
+from shared.personal import ERASED
 from shared.service import MarketplaceService, rpc
 from shared.validation import load
 
@@ -41,6 +44,19 @@ SESSION = Aggregate("session", domain.session_stream, domain.evolve_session, Ses
 FILE = Aggregate(
     "file", domain.file_stream, domain.evolve_file, FileRecord, lambda f: f.file_id != ""
 )
+
+
+def erase_person(event_log: ServiceEventLog, user_id: str, erased_by: str) -> None:
+    """Free the address, record ``PersonalDataErased``, delete identity's keys
+    (in this order: a retry after a crash finishes what is left)."""
+    user = event_log.get(USER, user_id)
+    if not user.exists:
+        raise NotFound("no such user")
+    if not user.erased and user.email != ERASED:
+        event_log.run(CLAIM, user.email, lambda claim: domain.release_claim_of(claim, user_id))
+    event_log.run(USER, user_id, lambda u: domain.erase_personal_data(u, erased_by))
+    event_log.forget(user_id)
+    log.info("personal data erased", user_id=user_id, by=erased_by)
 
 
 class IdentityService(MarketplaceService):
@@ -182,6 +198,8 @@ class IdentityService(MarketplaceService):
                 log.warning("refresh token reuse: session revoked", session_id=session_id)
             raise Unauthorized("the refresh token is not valid", {"reason": "invalid"})
         user = self.event_log.get(USER, session.user_id)
+        if user.erased:
+            raise Unauthorized("the refresh token is not valid", {"reason": "invalid"})
         return self._token_pair(user, session_id, new_token)
 
     @rpc
@@ -196,6 +214,26 @@ class IdentityService(MarketplaceService):
 
         self.event_log.run(SESSION, self._session_id(refresh_token), revoke)
         return {"revoked": True}
+
+    # -- personal data -----------------------------------------------------------
+
+    @rpc
+    def erase_personal_data(self, user_id: str) -> dict[str, Any]:
+        """Erase a person (themself, or an administrator): their address is
+        freed, ``PersonalDataErased`` recorded, and identity's keys for them
+        deleted, so what the log holds of them reads as erased. Every other
+        service deletes its own keys when it hears the event. Money, contracts
+        and reviews stay; they no longer say who the person was."""
+        actor = self.context.actor_id
+        if actor != user_id and ADMIN not in self.context.roles:
+            raise Forbidden("only the person or an administrator may erase their data")
+        erase_person(self.event_log, user_id, actor)
+        return {"user_id": user_id, "erased": True}
+
+    @event_handler("identity", "PersonalDataErased")
+    def on_personal_data_erased(self, payload: dict[str, Any]) -> None:
+        """The keys again (an erasure whose process died before deleting them)."""
+        forget_person(payload, self.event_log)
 
     # -- profiles ------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from shared.errors import InvalidInput, NotFound
 from shared.jsonready import aware, json_ready
 from shared.pagination import decode_cursor, encode_cursor
 from shared.projection import Projection
-from shared.schemas import PublishedEvent
+from shared.schemas import ERASED, PublishedEvent
 
 metadata = sa.MetaData()
 
@@ -36,6 +36,7 @@ users = sa.Table(
     sa.Column("skills", sa.JSON, nullable=False),
     sa.Column("experience", sa.JSON, nullable=False),
     sa.Column("portfolio", sa.JSON, nullable=False),
+    sa.Column("erased", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 user_skills = sa.Table(
@@ -61,8 +62,11 @@ files = sa.Table(
 
 
 def profile_view(user: Profile, owner: bool) -> dict[str, Any]:
-    """A profile as others see it; ``owner`` adds the email and completeness."""
+    """A profile as others see it; ``owner`` adds the email and completeness.
+    An erased person's shows only that they were erased."""
     view: dict[str, Any] = {"user_id": user.user_id, "roles": sorted(user.roles)}
+    if user.erased:
+        return {**view, "buyer": None, "seller": None, "erased": True}
     view["buyer"] = dict(user.buyer) if "buyer" in user.roles else None
     view["seller"] = (
         {
@@ -96,6 +100,7 @@ def get_profile(conn: Connection, user_id: str, viewer_id: str | None) -> dict[s
         skills=tuple(row.skills),
         experience={e["experience_id"]: e for e in row.experience},
         portfolio={p["item_id"]: p for p in row.portfolio},
+        erased=row.erased,
     )
     return profile_view(user, owner=viewer_id == user_id)
 
@@ -140,7 +145,7 @@ def list_files(conn: Connection, owner_id: str, limit: int, cursor: str | None) 
 
 class ProfilesProjection(Projection):
     name = "identity_profiles"
-    version = 1
+    version = 2
     metadata = metadata
     categories = ("user", "file")
     event_types = (
@@ -154,12 +159,16 @@ class ProfilesProjection(Projection):
         "PortfolioItemAdded",
         "PortfolioItemRemoved",
         "FileUploaded",
+        "PersonalDataErased",
     )
 
     def apply(self, conn: Connection, event: PublishedEvent) -> None:
         data = json_ready(event.data)
         if event.type == "FileUploaded":
             conn.execute(files.insert().values(**data, uploaded_at=event.recorded_at))
+            return
+        if event.type == "PersonalDataErased":
+            erase(conn, data["user_id"])
             return
         user_id = event.subject
         if event.type == "UserRegistered":
@@ -205,6 +214,17 @@ class ProfilesProjection(Projection):
             case "PortfolioItemRemoved":
                 changes["portfolio"] = [p for p in row.portfolio if p["item_id"] != data["item_id"]]
         conn.execute(users.update().where(users.c.user_id == user_id).values(**changes))
+
+
+def erase(conn: Connection, user_id: str) -> None:
+    """What the log reads as once the person's keys are gone, and no more:
+    the profile emptied, the file names erased."""
+    conn.execute(
+        users.update()
+        .where(users.c.user_id == user_id)
+        .values(email=ERASED, buyer={}, seller={}, experience=[], portfolio=[], erased=True)
+    )
+    conn.execute(files.update().where(files.c.owner_id == user_id).values(filename=ERASED))
 
 
 def seller_summaries(conn: Connection, user_ids: list[str]) -> dict[str, dict[str, Any]]:

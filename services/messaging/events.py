@@ -26,7 +26,7 @@ class ConversationStarted(Schema):
     seller_id = fields.String(required=True)
 
 
-@registry.event("MessagePosted", published=ALL)
+@registry.event("MessagePosted", published=ALL, personal={"text": "sender_id"})
 class MessagePosted(Schema):
     message_id = fields.String(required=True)
     sender_id = fields.String(required=True)

@@ -9,7 +9,8 @@ from typing import Any
 from services.messaging import api, domain
 from services.messaging.domain import Conversation
 from shared.attachments import FILE_FACTS, check_own_files
-from shared.consumer import event_handlers
+from shared.consumer import event_handler, event_handlers
+from shared.erasure import forget_person
 from shared.errors import NotFound
 from shared.eventlog import Aggregate
 from shared.eventstore import StreamNotFound, StreamState
@@ -116,3 +117,8 @@ class MessagingService(MarketplaceService):
             ],
         )
         return {"marked": True}
+
+    @event_handler("identity", "PersonalDataErased")
+    def on_personal_data_erased(self, payload: dict[str, Any]) -> None:
+        """Delete this service's keys for the person; scrub what it learned of them."""
+        forget_person(payload, self.event_log, self.facts)

@@ -13,7 +13,7 @@ from shared.errors import Forbidden, NotFound
 from shared.jsonready import json_ready
 from shared.pagination import decode_cursor, encode_cursor
 from shared.projection import Projection
-from shared.schemas import PublishedEvent
+from shared.schemas import ERASED, PublishedEvent
 
 metadata = sa.MetaData()
 
@@ -55,11 +55,19 @@ class MessagingView(Projection):
     name = "messaging"
     version = 1
     metadata = metadata
-    categories = ("conversation",)
-    event_types = ("ConversationStarted", "MessagePosted", "MessagesRead")
+    categories = ("conversation", "user")
+    event_types = ("ConversationStarted", "MessagePosted", "MessagesRead", "PersonalDataErased")
+
+    # ``PersonalDataErased``: what the log reads as once the person's keys are
+    # gone (their fields "[erased]"), so live processing equals a rebuild.
 
     def apply(self, conn: Connection, event: PublishedEvent) -> None:
         d = event.data
+        if event.type == "PersonalDataErased":
+            conn.execute(
+                messages.update().where(messages.c.sender_id == d["user_id"]).values(text=ERASED)
+            )
+            return
         conversation_id = event.subject
         where = conversations.c.conversation_id == conversation_id
         if event.type == "ConversationStarted":

@@ -107,7 +107,7 @@ class AlertCriteria(Schema):
     deadline_after = fields.Date(allow_none=True, load_default=None)
 
 
-@registry.event("KeywordAlertSaved", published=ALL)
+@registry.event("KeywordAlertSaved", published=ALL, personal={"name": "seller_id"})
 class KeywordAlertSaved(AlertCriteria):
     alert_id = fields.String(required=True)
     seller_id = fields.String(required=True)

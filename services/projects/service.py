@@ -15,6 +15,7 @@ from services.projects.domain import Project
 from services.projects.readmodel import AlertMatcher, ProjectActivity, activity
 from shared.config import settings
 from shared.consumer import decode_message, event_handler
+from shared.erasure import forget_person
 from shared.errors import Forbidden
 from shared.eventlog import Aggregate, EventSpec
 from shared.jsonready import json_ready
@@ -156,3 +157,8 @@ class ProjectsService(MarketplaceService):
         if candidates:
             log.info("expired idle projects", count=len(candidates))
         return len(candidates)
+
+    @event_handler("identity", "PersonalDataErased")
+    def on_personal_data_erased(self, payload: dict[str, Any]) -> None:
+        """Delete this service's keys for the person; scrub what it learned of them."""
+        forget_person(payload, self.event_log)

@@ -19,7 +19,7 @@ from shared.errors import InvalidInput, NotFound
 from shared.jsonready import json_ready
 from shared.pagination import decode_cursor, encode_cursor
 from shared.projection import Projection
-from shared.schemas import PublishedEvent
+from shared.schemas import ERASED, PublishedEvent
 from shared.skills import normalize_skills
 
 metadata = sa.MetaData()
@@ -110,8 +110,9 @@ class ProjectsView(Projection):
     name = "projects_search"
     version = 2
     metadata = metadata
-    categories = ("project", "alert")
+    categories = ("project", "alert", "user")
     event_types = (
+        "PersonalDataErased",
         "ProjectPosted",
         "ProjectEdited",
         "ProjectClosed",
@@ -123,8 +124,15 @@ class ProjectsView(Projection):
         "KeywordAlertMatched",
     )
 
+    # ``PersonalDataErased``: what the log reads as once the person's keys are
+    # gone (their fields "[erased]"), so live processing equals a rebuild.
+
     def apply(self, conn: Connection, event: PublishedEvent) -> None:
         data, at = event.data, event.recorded_at
+        if event.type == "PersonalDataErased":
+            erased = alerts.c.seller_id == data["user_id"]
+            conn.execute(alerts.update().where(erased).values(name=ERASED))
+            return
         match event.type:
             case "ProjectPosted":
                 row = {

@@ -38,7 +38,7 @@ class FeedbackWindowOpened(Schema):
     closes_at = fields.AwareDateTime(required=True)
 
 
-@registry.event("ReviewSubmitted", published=ALL)
+@registry.event("ReviewSubmitted", published=ALL, personal={"text": "reviewer_id"})
 class ReviewSubmitted(Schema):
     """Hidden from the reviewee until both reviewed or the window closed."""
 

@@ -13,6 +13,7 @@ from services.reputation.domain import ContractEnd, Feedback
 from services.reputation.views import ReputationView
 from shared.config import settings
 from shared.consumer import event_handler
+from shared.erasure import forget_person
 from shared.eventlog import Aggregate
 from shared.facts import LearnedFacts
 from shared.logging import get_logger
@@ -33,7 +34,7 @@ FEEDBACK = Aggregate("contract", feedback_stream, domain.evolve, Feedback)
 
 class ReputationService(MarketplaceService):
     name = "reputation"
-    reputation_views = ProjectionWorker(ReputationView())
+    reputation_views = ProjectionWorker(ReputationView(own_streams_only=True))
     facts = LearnedFacts()
 
     @property
@@ -92,3 +93,8 @@ class ReputationService(MarketplaceService):
         if due:
             log.info("review windows closed", contracts=len(due))
         return len(due)
+
+    @event_handler("identity", "PersonalDataErased")
+    def on_personal_data_erased(self, payload: dict[str, Any]) -> None:
+        """Delete this service's keys for the person; scrub what it learned of them."""
+        forget_person(payload, self.event_log, self.facts, [(self.reputation_views, views.erase)])

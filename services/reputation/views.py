@@ -7,6 +7,7 @@ reputation from the log rather than changing numbers silently.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,7 +17,7 @@ from services.reputation import formula
 from shared.errors import NotFound
 from shared.jsonready import aware, json_ready
 from shared.projection import Projection
-from shared.schemas import PublishedEvent
+from shared.schemas import ERASED, PublishedEvent
 
 metadata = sa.MetaData()
 
@@ -116,15 +117,39 @@ def _recompute(conn: Connection, user_id: str, role: str) -> None:
         conn.execute(reputations.insert().values(user_id=user_id, role=role, **values))
 
 
+def erase(conn: Connection, person: str) -> None:
+    """The texts of the person's reviews (ratings and reputations stay)."""
+    conn.execute(reviews.update().where(reviews.c.reviewer_id == person).values(text=ERASED))
+
+
 class ReputationView(Projection):
     name = "reputation"
     version = formula.FORMULA_VERSION
     metadata = metadata
-    categories = ("feedback",)
-    event_types = ("FeedbackWindowOpened", "ReviewSubmitted", "ReviewsRevealed")
+    categories: Sequence[str] | None = ("feedback", "user")
+    event_types: Sequence[str] = (
+        "FeedbackWindowOpened",
+        "ReviewSubmitted",
+        "ReviewsRevealed",
+        "PersonalDataErased",
+    )
+
+    def __init__(self, own_streams_only: bool = False) -> None:
+        """``own_streams_only``: the owning service's copy, which reads no other
+        service's streams and so hears of erasures through RabbitMQ instead
+        (its handler calls :func:`erase`, as this view does on the event)."""
+        if own_streams_only:
+            self.categories = tuple(c for c in self.categories or () if c != "user")
+            self.event_types = tuple(t for t in self.event_types if t != "PersonalDataErased")
+
+    # ``PersonalDataErased``: what the log reads as once the person's keys are
+    # gone (their fields "[erased]"), so live processing equals a rebuild.
 
     def apply(self, conn: Connection, event: PublishedEvent) -> None:
         d, at = event.data, event.recorded_at
+        if event.type == "PersonalDataErased":
+            erase(conn, d["user_id"])
+            return
         where = feedback.c.contract_id == d["contract_id"]
         if event.type == "FeedbackWindowOpened":
             conn.execute(

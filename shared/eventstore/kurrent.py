@@ -47,6 +47,7 @@ from shared.eventstore.contract import (
     WrongExpectedRevision,
     validate_append,
 )
+from shared.logging import redact_uri
 
 T = TypeVar("T")
 
@@ -114,7 +115,9 @@ class KurrentEventStore(EventStore):
         try:
             self.client = _blocking(KurrentDBClient, uri=uri)
         except (ServiceUnavailableError, DeadlineExceededError) as exc:
-            raise EventStoreUnavailable(f"cannot reach KurrentDB at {uri}: {exc}") from exc
+            raise EventStoreUnavailable(
+                f"cannot reach KurrentDB at {redact_uri(uri)}: {exc}"
+            ) from exc
 
     def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         kwargs.setdefault("timeout", self.timeout)

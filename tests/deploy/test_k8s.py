@@ -132,7 +132,15 @@ def test_only_the_gateway_is_reachable_from_outside():
         if o["kind"] == "NetworkPolicy"
     }
     assert policies["default-deny"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
-    assert policies["gateway"]["ingress"] == [{"ports": [{"protocol": "TCP", "port": 8000}]}]
+    assert policies["gateway"]["ingress"] == [
+        {"ports": [{"protocol": "TCP", "port": 8000}]},
+        {
+            "from": [
+                {"podSelector": {"matchLabels": {"app.kubernetes.io/component": "monitoring"}}}
+            ],
+            "ports": [{"protocol": "TCP", "port": 9090}],
+        },
+    ]
     assert policies["relay"]["ingress"] == []
     for name in ("gateway", "services", "relay"):
         reachable = {
@@ -154,3 +162,32 @@ def test_only_the_gateway_signs_actors_only_the_relay_signs_events_and_all_verif
             if variable["name"] in signers:
                 signers[variable["name"]].add(name)
     assert signers == {"ACTOR_SIGNING_KEY": {"gateway"}, "EVENT_SIGNING_KEY": {"relay"}}
+
+
+def test_the_ingress_routes_only_the_gateways_api_port(rendered):
+    """Metrics and every service's health are on the gateway's internal port:
+    Prometheus reaches it through its own Service, the Ingress never does."""
+    target, objects = rendered
+    if target == "jobs":
+        return
+    by_kind: dict[str, dict[str, dict[str, Any]]] = {}
+    for obj in objects:
+        by_kind.setdefault(obj["kind"], {})[obj["metadata"]["name"]] = obj
+    container = by_kind["Deployment"]["gateway"]["spec"]["template"]["spec"]["containers"][0]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {"http": 8000, "internal": 9090}
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["GATEWAY_INTERNAL_ADDRESS"] == "0.0.0.0:9090"
+    assert container["readinessProbe"]["httpGet"] == {"path": "/health/ready", "port": "http"}
+    backends = [
+        path["backend"]["service"]
+        for ingress in by_kind["Ingress"].values()
+        for rule in ingress["spec"]["rules"]
+        for path in rule["http"]["paths"]
+    ]
+    assert backends == [{"name": "gateway", "port": {"name": "http"}}]
+    routed = by_kind["Service"]["gateway"]["spec"]["ports"]
+    assert [p["targetPort"] for p in routed] == ["http"]
+    scraped = by_kind["Service"]["gateway-internal"]
+    assert [p["targetPort"] for p in scraped["spec"]["ports"]] == ["internal"]
+    assert scraped["metadata"]["annotations"]["prometheus.io/port"] == "9090"

@@ -260,6 +260,9 @@ def journey(base: str, failures: Counter | None = None, full: bool = True) -> di
         "contract_id": contract_id,
         "buyer_id": buyer.user_id,
         "seller_id": seller.user_id,
+        "buyer_email": buyer.email,
+        "seller_email": seller.email,
+        "tag": tag,
         "charged": sum(amounts),
         "paid_out": net,
     }

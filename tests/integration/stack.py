@@ -23,6 +23,7 @@ from typing import Any
 
 import requests
 
+from shared.testing import free_port
 from tests.integration.helpers import wait_until
 from tests.integration.test_identity_api import PASSWORD
 
@@ -51,10 +52,13 @@ class Stack:
     def __init__(self, directory: Path, env: dict[str, str]) -> None:
         self.directory = directory
         self.env = {**os.environ, **env}
+        self.env.setdefault("GATEWAY_INTERNAL_ADDRESS", f"127.0.0.1:{free_port()}")
         self.commands = procfile()
         self.processes: dict[str, subprocess.Popen] = {}
         self.port = int(env["GATEWAY_PORT"])
         self.url = f"http://127.0.0.1:{self.port}"
+        self.internal_url = f"http://{self.env['GATEWAY_INTERNAL_ADDRESS']}"
+        """The gateway's internal port: /metrics, and /health/services for all of it."""
 
     def start(self, name: str) -> None:
         log = (self.directory / f"{name}.log").open("a")
@@ -109,11 +113,15 @@ class Stack:
                 os.killpg(process.pid, signal.SIGKILL)
 
     def wait_ready(self, timeout: float = 120) -> None:
+        """The gateway ready, and every service answering it (its internal health)."""
+
         def ready() -> bool:
             try:
-                return requests.get(f"{self.url}/health/ready", timeout=5).status_code == 200
+                every = requests.get(f"{self.internal_url}/health/services", timeout=10)
+                gateway = requests.get(f"{self.url}/health/ready", timeout=5)
             except requests.RequestException:
                 return False
+            return every.status_code == 200 and gateway.status_code == 200
 
         wait_until(ready, timeout=timeout, interval=0.5, what="every service ready")
 

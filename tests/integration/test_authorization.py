@@ -31,6 +31,8 @@ PUBLIC = {
 """Anyone may call these (the answer differs for a logged-in user)."""
 OWN = {
     "GET /me",
+    "DELETE /me",
+    "GET /me/export",
     "POST /projects",
     "POST /alerts",
     "GET /alerts",
@@ -55,6 +57,7 @@ ANY_SELLER = {"POST /projects/{project_id}/proposals"}
 
 # operation -> (rightful party, body)
 SCOPED: dict[str, tuple[str, Any]] = {
+    "DELETE /users/{user_id}": ("admin", None),  # (the admin erases themself: run last)
     "PATCH /users/{user_id}/buyer-profile": ("buyer", {"industry": "Retail"}),
     "PATCH /users/{user_id}/seller-profile": ("seller", {"headline": "Dev"}),
     "POST /users/{user_id}/experience": (

@@ -89,7 +89,7 @@ def service(fresh_pg: str, amqp_uri: str, container_factory: Any) -> Any:
     yield container
     queue = "evt-testsrc-ThingHappened--counting.on_thing"
     with Connection(amqp_uri) as conn:
-        for name in (queue, f"{queue}.wait", f"{queue}.dead"):
+        for name in (queue, f"{queue}.delay", f"{queue}.dead"):
             conn.default_channel.queue_delete(name)
 
 

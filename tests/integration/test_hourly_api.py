@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import requests
 
 from services.identity.admin import grant_admin
 from shared.clock import Clock, FixedClock
@@ -237,6 +238,17 @@ def test_three_hourly_weeks_one_disputed(deal: Deal):
         timeout=30,
         what="the buyer may review the ended hourly contract",
     )
+
+    # The seller erases themself: their memos read as erased, the money stays.
+    erased = requests.delete(deal.url("/me"), headers={"Authorization": f"Bearer {s}"}, timeout=30)
+    assert erased.status_code == 200, erased.text
+    forgot = deal.visible(
+        f"/contracts/{cid}",
+        b,
+        check=lambda c: week_of(c, 0)["entries"][0]["memo"] == "[erased]",
+        timeout=60,
+    )
+    assert forgot["hourly"]["paid"] == 70_000
 
     # The gateway's escrow and contract views equal a rebuild from the log.
     assert "equal to a rebuild" in deal.verify("gateway.escrow")

@@ -52,9 +52,11 @@ PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 
 class Api:
-    def __init__(self, base: str, store: SqlEventStore) -> None:
+    def __init__(self, base: str, store: SqlEventStore, internal: str = "") -> None:
         self.base = base
         self.store = store
+        self.internal = internal
+        """The gateway's internal port: /metrics and every service's health."""
 
     def url(self, path: str) -> str:
         return f"{self.base}/api/v1{path}"
@@ -121,7 +123,7 @@ def api(
     fresh_pg: str, postgres_server: str, amqp_uri: str, tmp_path: Path, container_factory: Any
 ) -> Iterator[Api]:
     with fresh_postgres_database(postgres_server) as gateway_db:
-        port = free_port()
+        port, internal = free_port(), free_port()
         common = {"AMQP_URI": amqp_uri, "EVENT_STORE_URL": fresh_pg, "JWT_SECRET": SECRET}
         identity = {**common, "DATABASE_URL": fresh_pg, "SIGN_UPS_PER_ADDRESS_HOUR": SIGN_UPS}
         container_factory(IdentityService, identity).start()
@@ -131,13 +133,14 @@ def api(
                 **common,
                 "DATABASE_URL": gateway_db,
                 "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
+                "GATEWAY_INTERNAL_ADDRESS": f"127.0.0.1:{internal}",
                 "BLOB_DIR": str(tmp_path / "blobs"),
                 "UPLOAD_MAX_BYTES": 200_000,
                 "TRUSTED_PROXY_HOPS": 1,
             },
         ).start()
         store = SqlEventStore(fresh_pg)
-        yield Api(f"http://127.0.0.1:{port}", store)
+        yield Api(f"http://127.0.0.1:{port}", store, f"http://127.0.0.1:{internal}")
         store.close()
 
 
@@ -594,6 +597,11 @@ def test_a_creation_says_where_it_is_and_nothing_written_or_personal_is_kept_by_
     assert tokens.headers["X-Content-Type-Options"] == "nosniff"
     me = api.get("/me", token=tokens.json()["access_token"])
     assert me.status_code == 200 and me.headers["Cache-Control"] == "private, no-cache"
+    assert "Strict-Transport-Security" not in tokens.headers  # plain HTTP: no promise
+    over_tls = api.get(
+        "/me", token=tokens.json()["access_token"], headers={"X-Forwarded-Proto": "https"}
+    )
+    assert over_tls.headers["Strict-Transport-Security"].startswith("max-age=31536000")
     docs = requests.get(f"{api.base}/docs", timeout=10)
     policy = docs.headers["Content-Security-Policy"]
     assert "frame-ancestors 'none'" in policy and "script-src 'self'" in policy
@@ -628,7 +636,7 @@ def test_openapi_document_docs_page_and_metrics(api: Api):
     asset = requests.get(f"{api.base}/docs/static/swagger-ui-bundle.js", timeout=10)
     assert asset.status_code == 200 and len(asset.content) > 100_000
     assert requests.get(f"{api.base}/docs/static/..%2Fetc", timeout=10).status_code == 404
-    metrics = requests.get(f"{api.base}/metrics", timeout=10).text
+    metrics = requests.get(f"{api.internal}/metrics", timeout=10).text
     assert 'route="/api/v1/openapi.json"' not in metrics  # only declared API routes are timed
     assert "gateway_http_requests_total" in metrics
 
@@ -654,7 +662,7 @@ def test_cors_for_configured_origins(api: Api, monkeypatch: pytest.MonkeyPatch):
 
 def cache_lookups(api: Api, outcome: str) -> float:
     """The gateway's count of profile reads with this cache outcome."""
-    text = requests.get(f"{api.base}/metrics", timeout=10).text
+    text = requests.get(f"{api.internal}/metrics", timeout=10).text
     route = re.escape("/api/v1/users/<user_id>/profile")
     labels = rf'outcome="{outcome}",route="{route}"'
     pattern = rf"gateway_response_cache_total\{{{labels}\}} (\S+)"

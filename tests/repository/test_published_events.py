@@ -55,11 +55,18 @@ def schema_spec(schema: Schema) -> dict[str, Any]:
 
 def published_api(schemas: EventRegistry = registry) -> dict[str, Any]:
     load_all_event_schemas()
-    return {
-        event_type: {"version": version, "fields": schema_spec(schema)}
-        for event_type, (version, schema) in sorted(schemas.published_schemas().items())
-        if schemas.declared_in(event_type).startswith("services.")  # not a test's own events
-    }
+    api = {}
+    for event_type, (version, schema) in sorted(schemas.published_schemas().items()):
+        if not schemas.declared_in(event_type).startswith("services."):
+            continue  # a test's own events
+        spec: dict[str, Any] = {"version": version, "fields": schema_spec(schema)}
+        personal = schemas.personal_fields(event_type, version)
+        published_personal = {f: o for f, o in sorted(personal.items()) if f in schema.fields}
+        if published_personal:
+            # whose they are: these read as "[erased]" once that person is erased
+            spec["personal"] = published_personal
+        api[event_type] = spec
+    return api
 
 
 def breaks(before: dict[str, Any], after: dict[str, Any], where: str) -> list[str]:

@@ -11,7 +11,8 @@ import pytest
 from services.identity import domain
 from services.identity.service import IdentityService
 from shared.config import settings
-from shared.errors import Conflict, Unauthorized
+from shared.errors import Conflict, Forbidden, NotFound, Unauthorized
+from shared.personal import ERASED, unwrap
 from shared.testing import ServiceHarness
 
 EMAIL, PASSWORD = "ada@example.com", "correct horse battery staple 42"  # pragma: allowlist secret
@@ -68,3 +69,32 @@ def test_two_refreshes_at_once_one_wins(h: ServiceHarness) -> None:
         h.worker().refresh(token)
     assert caught.value.details["reason"] == "reused"
     assert h.types(stream) == ["SessionStarted", "SessionRefreshed"]
+
+
+def test_an_erased_person_is_gone_from_the_log_and_cannot_log_in(h: ServiceHarness) -> None:
+    user = h.worker().register(EMAIL, PASSWORD, ["buyer"])
+    user_id = user["user_id"]
+    tokens = h.worker().login(EMAIL, PASSWORD)
+    h.worker(actor=user_id).update_buyer_profile(user_id, {"company_name": "Ada Ltd"})
+    with pytest.raises(Forbidden):
+        h.worker(actor=str(uuid.uuid4())).erase_personal_data(user_id)
+    assert h.worker(actor=user_id).erase_personal_data(user_id) == {
+        "user_id": user_id,
+        "erased": True,
+    }
+    raw = unwrap(h.store.inner).read_stream(f"user-{user_id}")  # the bare backend
+    assert "ada@example.com" not in str([e.data for e in raw]) and "Ada Ltd" not in str(raw)
+    events = h.recorded(f"user-{user_id}")
+    assert [e.type for e in events][-1] == "PersonalDataErased"
+    assert events[0].data["email"] == ERASED and events[1].data["company_name"] == ERASED
+    with pytest.raises(Unauthorized):
+        h.worker().login(EMAIL, PASSWORD)
+    with pytest.raises(Unauthorized):
+        h.worker().refresh(tokens["refresh_token"])
+    with pytest.raises(NotFound):
+        h.worker(actor=user_id).update_buyer_profile(user_id, {"company_name": "Again"})
+    # twice is the same erasure; an administrator may erase too
+    h.worker(actor="admin-1", roles=["admin"]).erase_personal_data(user_id)
+    assert [e.type for e in h.recorded(f"user-{user_id}")].count("PersonalDataErased") == 1
+    # the address is free for a new account
+    assert h.worker().register(EMAIL, PASSWORD, ["seller"])["user_id"] != user_id
