@@ -12,6 +12,7 @@ from gateway.routes.base import RoutesBase, today
 from services.contracts import api as contracts_api
 from services.contracts import views as contracts_views
 from shared.api import ReasonRequest
+from shared.errors import NotFound
 from shared.jsonready import json_ready
 
 
@@ -297,3 +298,126 @@ class ContractsRoutes(RoutesBase):
         self, request: Request, contract_id: str, body: dict[str, Any]
     ) -> dict[str, Any]:
         return self.contracts.answer_cancellation(contract_id, body["accept"])
+
+    # -- hourly contracts --------------------------------------------------------
+
+    @endpoint(
+        "POST",
+        "/contracts/<contract_id>/time",
+        summary="Record a day's time on an hourly contract (the seller; 0 minutes removes it)",
+        tags=("contracts",),
+        body=contracts_api.TimeEntryRequest,
+        response=contracts_api.ContractResponse,
+        errors=(404, 409),
+    )
+    def record_time(
+        self, request: Request, contract_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        return self.contracts.record_time(contract_id, json_ready(body))
+
+    @endpoint(
+        "POST",
+        "/contracts/<contract_id>/weeks/<week>/approve",
+        summary="Approve a week's invoice before its review period ends (the buyer)",
+        tags=("contracts",),
+        response=contracts_api.ContractResponse,
+        errors=(404, 409),
+        key_required=True,
+    )
+    def approve_week(self, request: Request, contract_id: str, week: str) -> dict[str, Any]:
+        return self.contracts.approve_invoice(contract_id, _week(week))
+
+    @endpoint(
+        "POST",
+        "/contracts/<contract_id>/weeks/<week>/dispute",
+        summary="Dispute a week's invoice in its review period (the buyer): nothing is charged",
+        tags=("contracts",),
+        body=contracts_api.ChangesRequest,
+        response=contracts_api.ContractResponse,
+        errors=(404, 409),
+    )
+    def dispute_week(
+        self, request: Request, contract_id: str, week: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        return self.contracts.dispute_invoice(contract_id, _week(week), body["reason"])
+
+    @endpoint(
+        "POST",
+        "/contracts/<contract_id>/weeks/<week>/resolve",
+        summary="Resolve a disputed week: what the seller is paid of it (administrators)",
+        tags=("contracts",),
+        body=contracts_api.ResolveDisputeRequest,
+        response=contracts_api.ContractResponse,
+        errors=(404, 409),
+        key_required=True,
+    )
+    def resolve_week(
+        self, request: Request, contract_id: str, week: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        self._role("admin")
+        return self.contracts.resolve_invoice_dispute(contract_id, _week(week), json_ready(body))
+
+    @endpoint(
+        "POST",
+        "/contracts/<contract_id>/weeks/<week>/pay",
+        summary="Name another card for a week whose charge was declined (the buyer)",
+        tags=("contracts",),
+        body=contracts_api.PaymentMethodRequest,
+        response=contracts_api.ContractResponse,
+        errors=(404, 409),
+        key_required=True,
+    )
+    def retry_week_charge(
+        self, request: Request, contract_id: str, week: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        return self.contracts.retry_invoice_charge(contract_id, _week(week), body["payment_method"])
+
+    @endpoint(
+        "POST",
+        "/contracts/<contract_id>/weekly-limit",
+        summary="Change the weekly limit of hours from next week (the buyer)",
+        tags=("contracts",),
+        body=contracts_api.WeeklyLimitRequest,
+        response=contracts_api.ContractResponse,
+        errors=(404, 409),
+    )
+    def change_weekly_limit(
+        self, request: Request, contract_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        return self.contracts.change_weekly_limit(contract_id, body["weekly_limit"])
+
+    @endpoint(
+        "POST",
+        "/contracts/<contract_id>/pause",
+        summary="Pause or resume an hourly contract from next week (the buyer)",
+        tags=("contracts",),
+        body=contracts_api.PauseRequest,
+        response=contracts_api.ContractResponse,
+        errors=(404, 409),
+    )
+    def pause_hourly(
+        self, request: Request, contract_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        return self.contracts.pause_hourly(contract_id, body["paused"])
+
+    @endpoint(
+        "POST",
+        "/contracts/<contract_id>/end",
+        summary="End an hourly contract (either party): its last partial week is billed",
+        tags=("contracts",),
+        body=ReasonRequest,
+        response=contracts_api.ContractResponse,
+        errors=(404, 409),
+        key_required=True,
+    )
+    def end_hourly(
+        self, request: Request, contract_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        return self.contracts.end_hourly(contract_id, body["reason"])
+
+
+def _week(week: str) -> int:
+    """A week's number in a path: 0 for the first week, up to ten years of them."""
+    if not (week.isascii() and week.isdigit()) or int(week) > 530:
+        raise NotFound("no such week", {"week": week})
+    return int(week)

@@ -21,13 +21,37 @@ class MilestoneTermsRequest(Strict):
     )
 
 
+class HourlyTermsRequest(Strict):
+    rate = fields.Integer(
+        required=True,
+        strict=True,
+        validate=validate.Range(min=1, max=MAX_AMOUNT // 168),
+        metadata={"description": "Minor units per hour (a full week stays within any amount)."},
+    )
+    weekly_limit = fields.Integer(
+        required=True,
+        strict=True,
+        validate=validate.Range(min=1, max=168),
+        metadata={"description": "At most this many hours are billed a week."},
+    )
+    start_date = fields.Date(required=True)
+    payment_method = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=100),
+        metadata={"description": "What each closed week is charged to."},
+    )
+
+
 class OfferTermsRequest(Strict):
+    """Fixed-price (``milestones``) or hourly (``hourly``, and no milestones)."""
+
     currency = fields.String(required=True, validate=CURRENCY)
     scope = fields.String(required=True, validate=validate.Length(min=1, max=20_000))
     payment_terms = fields.String(load_default="", validate=validate.Length(max=5000))
     milestones = fields.List(
-        fields.Nested(MilestoneTermsRequest), required=True, validate=validate.Length(min=1, max=20)
+        fields.Nested(MilestoneTermsRequest), load_default=list, validate=validate.Length(max=20)
     )
+    hourly = fields.Nested(HourlyTermsRequest, load_default=None)
 
 
 class SendOfferRequest(Strict):
@@ -88,6 +112,84 @@ class AnswerRequest(Strict):
     accept = fields.Boolean(required=True)
 
 
+class TimeEntryRequest(Strict):
+    """The day's minutes (0 removes the day's entry), editable until its week closes."""
+
+    day = fields.Date(required=True)
+    minutes = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=1440))
+    memo = fields.String(load_default="", validate=validate.Length(max=2000))
+
+
+class WeeklyLimitRequest(Strict):
+    weekly_limit = fields.Integer(
+        required=True, strict=True, validate=validate.Range(min=1, max=168)
+    )
+
+
+class PaymentMethodRequest(Strict):
+    payment_method = fields.String(required=True, validate=validate.Length(min=1, max=100))
+
+
+class PauseRequest(Strict):
+    paused = fields.Boolean(required=True)
+
+
+class HourlyTermsResponse(Schema):
+    """(The buyer's card is not shown: the seller reads these terms too.)"""
+
+    rate = fields.Integer(required=True)
+    weekly_limit = fields.Integer(required=True)
+    start_date = fields.String(required=True)
+
+
+class InvoiceResponse(Schema):
+    invoice_id = fields.String(required=True)
+    minutes = fields.Integer(required=True)
+    rate = fields.Integer(required=True)
+    amount = fields.Integer(required=True)
+    status = fields.String(
+        required=True,
+        metadata={"description": "empty, in_review, approved, disputed, resolved, paid or settled"},
+    )
+    review_due_at = fields.String(allow_none=True)
+    to_seller = fields.Integer(required=True)
+    paid_amount = fields.Integer(required=True)
+    fee = fields.Integer(required=True)
+    attempt = fields.Integer(
+        required=True, metadata={"description": "Which charge of it escrow makes (1 first)."}
+    )
+
+
+class TimeEntryResponse(Schema):
+    day = fields.String(required=True)
+    minutes = fields.Integer(required=True)
+    memo = fields.String(required=True)
+
+
+class WeekResponse(Schema):
+    week = fields.Integer(required=True)
+    week_start = fields.String(required=True)
+    minutes = fields.Integer(required=True)
+    limit_hours = fields.Integer(required=True)
+    paused = fields.Boolean(required=True)
+    closed = fields.Boolean(required=True)
+    entries = fields.List(fields.Nested(TimeEntryResponse), required=True)
+    invoice = fields.Nested(InvoiceResponse, allow_none=True)
+
+
+class HourlyStateResponse(Schema):
+    rate = fields.Integer(required=True)
+    weekly_limit = fields.Integer(
+        required=True, metadata={"description": "This week's limit in hours."}
+    )
+    paused = fields.Boolean(required=True, metadata={"description": "Paused this week."})
+    ended = fields.Boolean(required=True)
+    start_date = fields.String(required=True)
+    billed = fields.Integer(required=True)
+    paid = fields.Integer(required=True)
+    weeks = fields.List(fields.Nested(WeekResponse), required=True)
+
+
 class ContractMilestoneResponse(Schema):
     milestone_id = fields.String(required=True)
     title = fields.String(required=True)
@@ -119,6 +221,7 @@ class TermsResponse(Schema):
     scope = fields.String(required=True)
     payment_terms = fields.String()
     milestones = fields.List(fields.Nested(ContractMilestoneResponse), required=True)
+    hourly = fields.Nested(HourlyTermsResponse, allow_none=True)
 
 
 class PendingChangeResponse(Schema):
@@ -145,6 +248,11 @@ class ContractResponse(Schema):
     milestones = fields.List(fields.Nested(MilestoneStateResponse), required=True)
     pending_changes = fields.List(fields.Nested(PendingChangeResponse), required=True)
     cancellation = fields.Nested(CancellationResponse, allow_none=True)
+    hourly = fields.Nested(
+        HourlyStateResponse,
+        allow_none=True,
+        metadata={"description": "An hourly contract's weeks and invoices (null: fixed-price)."},
+    )
 
 
 class OfferVersionResponse(Schema):

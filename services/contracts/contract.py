@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
+from services.contracts import hourly as hourly_rules
+from services.contracts.hourly import Hourly
 from shared.schemas import EventView
 
 DEFAULT_REVIEW_DAYS = 14
@@ -53,10 +55,17 @@ class Contract:
     milestones: dict[str, Milestone] = field(default_factory=dict)
     pending_changes: dict[str, dict[str, Any]] = field(default_factory=dict)
     cancellation: dict[str, Any] | None = None
+    hourly: Hourly | None = None
+    """An hourly contract's terms, time and invoices (None: fixed-price)."""
 
     @property
     def exists(self) -> bool:
         return bool(self.contract_id)
+
+
+def _hourly_from(terms: dict[str, Any]) -> Hourly | None:
+    hourly = terms.get("hourly")
+    return None if not hourly else hourly_rules.from_terms(hourly)
 
 
 def _milestone_from(m: dict[str, Any]) -> Milestone:
@@ -104,6 +113,7 @@ def evolve(state: Contract, event: EventView) -> Contract:
                 data["review_seconds"],
                 data["terms"],
                 _milestones(data["terms"]),
+                hourly=_hourly_from(data["terms"]),
             )
         case "OfferChangesRequested":
             return replace(state, status="changes_requested")
@@ -115,6 +125,7 @@ def evolve(state: Contract, event: EventView) -> Contract:
                 terms=data["terms"],
                 milestones=_milestones(data["terms"]),
                 currency=data["terms"]["currency"],
+                hourly=_hourly_from(data["terms"]),
             )
         case "OfferDeclined":
             return replace(state, status="declined")
@@ -164,6 +175,8 @@ def evolve(state: Contract, event: EventView) -> Contract:
             return replace(state, status="completed")
         case "ContractCancelled":
             return replace(state, status="cancelled", cancellation=None)
+        case _ if event.type in hourly_rules.HOURLY_EVENTS and state.hourly is not None:
+            return replace(state, hourly=hourly_rules.evolve(state.hourly, event.type, data))
     return state
 
 

@@ -18,6 +18,7 @@ from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from services.contracts import hourly as H
 from services.contracts.contract import (  # the state the rules decide on
     DEFAULT_REVIEW_DAYS as DEFAULT_REVIEW_DAYS,
 )
@@ -37,8 +38,17 @@ EventSpec = tuple[str, dict[str, Any]]
 
 def check_terms(terms: dict[str, Any], today: date) -> dict[str, Any]:
     """At least one milestone, each with a positive amount, a future due date
-    and a revision limit of 0-10; milestone ids unique."""
+    and a revision limit of 0-10; milestone ids unique. An hourly offer has no
+    milestones, and its own terms (``hourly.check_terms``)."""
     milestones = terms.get("milestones") or []
+    if terms.get("hourly"):
+        if milestones:
+            raise InvalidInput(
+                "an hourly offer has no milestones",
+                {"fields": {"milestones": ["Leave empty for an hourly offer."]}},
+            )
+        H.check_terms(terms["hourly"], today)
+        return terms
     if not milestones:
         raise InvalidInput(
             "an offer needs at least one milestone", {"fields": {"milestones": ["Add one."]}}
@@ -170,7 +180,10 @@ def _party(state: Contract, actor: str) -> str:
 
 def mark_funded(state: Contract, milestone_id: str, amount: int, charge_id: str) -> list[EventSpec]:
     """Escrow holds the money. Recorded once: a redelivered notice changes nothing.
-    (A milestone removed while its charge ran is refunded by escrow.)"""
+    (A milestone removed while its charge ran is refunded by escrow.) An
+    hourly invoice's charge is recorded when it is released (``mark_paid``)."""
+    if state.hourly is not None:
+        return []
     m = _milestone(state, milestone_id)
     if m.status != "pending" or state.status != "active":
         return []
@@ -271,6 +284,8 @@ def report_progress(state: Contract, actor: str, milestone_id: str, note: str) -
 
 
 def mark_paid(state: Contract, milestone_id: str, amount: int, fee: int) -> list[EventSpec]:
+    if state.hourly is not None:
+        return _with_completion(state, H.mark_paid(state.hourly, milestone_id, amount, fee))
     m = _milestone(state, milestone_id)
     if m.status != "approved":
         return []  # paid already (a redelivery)
@@ -469,6 +484,11 @@ def propose_cancellation(state: Contract, actor: str, reason: str) -> list[Event
     role = _party(state, actor)
     if state.status != "active":
         raise Conflict(f"the contract is {state.status}", {"reason": "wrong_state"})
+    if state.hourly is not None:
+        raise Conflict(
+            "an hourly contract is ended, not cancelled: its last week is billed",
+            {"reason": "hourly_contract"},
+        )
     busy = [
         m.milestone_id
         for m in state.milestones.values()
@@ -507,6 +527,153 @@ def respond_to_cancellation(state: Contract, actor: str, accept: bool) -> list[E
             {"reason": "milestone_in_progress", "milestones": busy},
         )
     return [_cancelled(state, actor, state.cancellation["reason"], by_agreement=True)]
+
+
+# -- hourly contracts ---------------------------------------------------------------
+
+
+def _hourly(state: Contract, actor: str | None, role: str | None) -> H.Hourly:
+    """The running hourly contract; ``role``: the party who may act (None: either)."""
+    if not state.exists:
+        raise NotFound("no such contract")
+    if actor is not None:
+        found = _party(state, actor)
+        if role is not None and found != role:
+            raise Forbidden(f"only the contract's {role} may do this")
+    if state.hourly is None:
+        raise Conflict("this is not an hourly contract", {"reason": "not_hourly"})
+    if state.status != "active":
+        raise Conflict(
+            f"the contract is {state.status}", {"reason": "wrong_state", "state": state.status}
+        )
+    return state.hourly
+
+
+def _open(h: H.Hourly) -> None:
+    if h.ended_week is not None:
+        raise Conflict("the contract has ended", {"reason": "ended"})
+
+
+def record_time(
+    state: Contract, actor: str, day: date, minutes: int, memo: str, today: date
+) -> list[EventSpec]:
+    h = _hourly(state, actor, "seller")
+    _open(h)
+    return H.record_time(h, day, minutes, memo, today)
+
+
+def close_hourly_weeks(state: Contract, now: datetime) -> list[EventSpec]:
+    """What the clock decides first: weeks that closed become invoices."""
+    if state.hourly is None or state.status != "active":
+        return []
+    return H.close_weeks(state.hourly, state.contract_id, now, state.review_seconds)
+
+
+def invoices_due(state: Contract, now: datetime) -> list[int]:
+    """The weeks whose invoice's review period ran out undisputed."""
+    if state.hourly is None or state.status != "active":
+        return []
+    return [
+        int(data["week"])
+        for _, data in H.auto_approvals(state.hourly, now, state.currency, state.seller_id)
+    ]
+
+
+def auto_approve_invoice(state: Contract, week: int, now: datetime) -> list[EventSpec]:
+    """Then: the invoice of ``week``, if its review period ran out undisputed."""
+    if state.hourly is None or state.status != "active":
+        return []
+    due = H.auto_approvals(state.hourly, now, state.currency, state.seller_id)
+    return [(t, d) for t, d in due if d["week"] == week]
+
+
+def approve_invoice(state: Contract, actor: str, week: int) -> list[EventSpec]:
+    h = _hourly(state, actor, "buyer")
+    return H.approve_invoice(h, week, state.currency, state.seller_id)
+
+
+def dispute_invoice(state: Contract, actor: str, week: int, reason: str) -> list[EventSpec]:
+    h = _hourly(state, actor, "buyer")
+    return H.dispute_invoice(h, week, actor, reason)
+
+
+def resolve_invoice_dispute(
+    state: Contract, admin_id: str, week: int, to_seller: int, note: str
+) -> list[EventSpec]:
+    """An administrator's decision (the caller checks the role)."""
+    h = _hourly(state, None, None)
+    return _with_completion(state, H.resolve_dispute(h, week, admin_id, to_seller, note))
+
+
+def invoice_charge_failed(
+    state: Contract, invoice_id: str, attempt: int, reason: str
+) -> list[EventSpec]:
+    if state.hourly is None:
+        return []
+    return H.charge_failed(state.hourly, invoice_id, attempt, reason)
+
+
+def retry_invoice_charge(
+    state: Contract, actor: str, week: int, payment_method: str
+) -> list[EventSpec]:
+    h = _hourly(state, actor, "buyer")
+    return H.retry_charge(h, week, payment_method)
+
+
+def change_weekly_limit(state: Contract, actor: str, hours: int, today: date) -> list[EventSpec]:
+    h = _hourly(state, actor, "buyer")
+    _open(h)
+    return H.change_limit(h, hours, today)
+
+
+def pause_hourly(state: Contract, actor: str, paused: bool, today: date) -> list[EventSpec]:
+    h = _hourly(state, actor, "buyer")
+    _open(h)
+    return H.pause(h, paused, today)
+
+
+def end_hourly(state: Contract, actor: str, reason: str, now: datetime) -> list[EventSpec]:
+    h = _hourly(state, actor, None)
+    events = H.end(h, state.contract_id, actor, reason, now, state.review_seconds)
+    return _with_completion(state, events, ended_by=actor, reason=reason)
+
+
+def _with_completion(
+    state: Contract, events: list[EventSpec], ended_by: str = "", reason: str = ""
+) -> list[EventSpec]:
+    """``events``, and the contract's end if after them every invoice of the
+    ended contract needs nothing more: completed, or cancelled if it ended
+    without a minute billed (as a fixed-price contract ended before anything
+    was funded). It counts as on time unless a week was disputed."""
+    if not events or state.hourly is None or state.status != "active":
+        return events
+    after = state.hourly
+    for event_type, data in events:
+        after = H.evolve(after, event_type, data)
+    if not H.finished(after):
+        return events
+    billed, paid = H.totals(after)
+    disputed = any(i.status == "settled" for i in after.invoices.values())  # only disputes settle
+    outcome = {
+        "contract_id": state.contract_id,
+        "buyer_id": state.buyer_id,
+        "seller_id": state.seller_id,
+        "currency": state.currency,
+        "total_amount": billed,
+        "total_paid": paid,
+        "on_time": not disputed,
+        "late_milestones": [],
+    }
+    if billed == 0:
+        cancelled = {
+            **outcome,
+            "reason": reason or "ended before any time was billed",
+            "by_agreement": False,
+            "cancelled_by": ended_by or "system:contracts",
+            "refund_milestone_ids": [],
+        }
+        return [*events, ("ContractCancelled", cancelled)]
+    return [*events, ("ContractCompleted", outcome)]
 
 
 # -- what contracts learns from other services' events -----------------------------

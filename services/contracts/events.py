@@ -38,11 +38,25 @@ class OfferMilestone(Schema):
     revision_limit = fields.Integer(required=True)
 
 
+class HourlyTerms(Schema):
+    """An hourly offer's terms: ``rate`` minor units per hour, at most
+    ``weekly_limit`` hours a week from ``start_date``; each closed week is
+    charged to ``payment_method``."""
+
+    rate = fields.Integer(required=True)
+    weekly_limit = fields.Integer(required=True)
+    start_date = fields.Date(required=True)
+    payment_method = fields.String(required=True)
+
+
 class OfferTerms(Schema):
+    """``hourly``: the terms of an hourly offer (its ``milestones`` are then empty)."""
+
     currency = fields.String(required=True)
     scope = fields.String(required=True)
     payment_terms = fields.String(load_default="")
     milestones = fields.List(fields.Nested(OfferMilestone), required=True)
+    hourly = fields.Nested(HourlyTerms, allow_none=True, load_default=None)
 
 
 @registry.event("OfferSent", published=ALL)
@@ -242,3 +256,132 @@ class ContractCancelled(ContractOutcome):
     by_agreement = fields.Boolean(required=True)
     cancelled_by = fields.String(required=True)
     refund_milestone_ids = fields.List(fields.String(), load_default=list)
+
+
+# -- hourly contracts ------------------------------------------------------------------
+
+
+class WeekRef(Schema):
+    week = fields.Integer(required=True)
+    """Counted from the start date: week ``n`` begins ``start_date + 7n``."""
+
+
+@registry.event("TimeRecorded", published=ALL, personal={"memo": ACTOR})
+class TimeRecorded(WeekRef):
+    """The seller's minutes for one day (0 removes the day's entry)."""
+
+    day = fields.Date(required=True)
+    minutes = fields.Integer(required=True)
+    memo = fields.String(load_default="")
+
+
+@registry.event("WeekClosed", published=ALL)
+class WeekClosed(WeekRef):
+    """A week's invoice: ``amount`` = its minutes at ``rate`` per hour, rounded
+    half up. ``invoice_id`` is derived from the contract and the week, and the
+    review deadline recorded, so a replay bills the same weeks."""
+
+    invoice_id = fields.String(required=True)
+    week_start = fields.Date(required=True)
+    minutes = fields.Integer(required=True)
+    rate = fields.Integer(required=True)
+    amount = fields.Integer(required=True)
+    review_due_at = fields.AwareDateTime(allow_none=True, load_default=None)
+
+
+@registry.event("InvoiceApproved", published=ALL)
+class InvoiceApproved(WeekRef):
+    """Escrow charges the buyer for the invoice and releases it to the seller."""
+
+    invoice_id = fields.String(required=True)
+    amount = fields.Integer(required=True)
+    currency = fields.String(required=True)
+    seller_id = fields.String(required=True)
+    automatic = fields.Boolean(required=True)
+    payment_method = fields.String(allow_none=True, load_default=None)
+    """The card to charge: the offer's, or the last the buyer named after a decline."""
+
+
+@registry.event("InvoiceDisputed", published=ALL, personal={"reason": "opened_by"})
+class InvoiceDisputed(WeekRef):
+    """Frozen: nothing is charged until an administrator resolves it."""
+
+    invoice_id = fields.String(required=True)
+    opened_by = fields.String(required=True)
+    reason = fields.String(required=True)
+
+
+@registry.event("InvoiceDisputeResolved", published=ALL, personal={"note": "resolved_by"})
+class InvoiceDisputeResolved(WeekRef):
+    """``to_seller`` of the invoice's ``amount`` is charged and released; the
+    rest is never charged."""
+
+    invoice_id = fields.String(required=True)
+    amount = fields.Integer(required=True)
+    to_seller = fields.Integer(required=True)
+    resolved_by = fields.String(required=True)
+    note = fields.String(load_default="")
+    payment_method = fields.String(allow_none=True, load_default=None)
+
+
+@registry.event("InvoicePaid", published=ALL)
+class InvoicePaid(WeekRef):
+    """Escrow charged and released the invoice: ``amount`` gross, ``fee`` the platform's."""
+
+    invoice_id = fields.String(required=True)
+    amount = fields.Integer(required=True)
+    fee = fields.Integer(required=True)
+
+
+@registry.event("InvoiceSettled", published=ALL)
+class InvoiceSettled(InvoicePaid):
+    """Escrow charged and released a resolved dispute's share."""
+
+
+@registry.event("WeeklyLimitChanged", published=ALL)
+class WeeklyLimitChanged(Schema):
+    from_week = fields.Integer(required=True)
+    weekly_limit = fields.Integer(required=True)
+
+
+@registry.event("HourlyPaused", published=ALL)
+class HourlyPaused(Schema):
+    """No time may be recorded from ``from_week`` on, until resumed."""
+
+    from_week = fields.Integer(required=True)
+
+
+@registry.event("HourlyResumed", published=ALL)
+class HourlyResumed(Schema):
+    from_week = fields.Integer(required=True)
+
+
+@registry.event("HourlyContractEnded", published=ALL, personal={"reason": "ended_by"})
+class HourlyContractEnded(Schema):
+    """Either party ended it: weeks up to ``last_week`` are billed at once; the
+    contract completes when every invoice is paid or settled."""
+
+    ended_by = fields.String(required=True)
+    reason = fields.String(load_default="")
+    last_week = fields.Integer(required=True)
+
+
+@registry.event("InvoiceChargeFailed", published=ALL)
+class InvoiceChargeFailed(WeekRef):
+    """Escrow's charge ``attempt`` for the invoice was declined; the buyer
+    names another card (``InvoiceChargeRetried``)."""
+
+    invoice_id = fields.String(required=True)
+    attempt = fields.Integer(required=True)
+    reason = fields.String(load_default="")
+
+
+@registry.event("InvoiceChargeRetried", published=ALL)
+class InvoiceChargeRetried(WeekRef):
+    """Escrow charges ``amount`` (the invoice, or a dispute's share) to
+    ``payment_method`` as the invoice's charge number ``attempt``."""
+
+    invoice_id = fields.String(required=True)
+    attempt = fields.Integer(required=True)
+    amount = fields.Integer(required=True)
+    payment_method = fields.String(required=True)

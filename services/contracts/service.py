@@ -5,11 +5,14 @@ review period running out), disputes, agreed changes, and the end."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from nameko.timer import timer
 
-from services.contracts import api, domain, views
+from services.contracts import api, domain, hourly, views
 from services.contracts.domain import Contract, EventSpec
 from services.contracts.views import ContractsView
 from shared.attachments import FILE_FACTS, check_own_files
@@ -17,7 +20,7 @@ from shared.config import settings
 from shared.consumer import decode_message, event_handler, event_handlers
 from shared.erasure import forget_person
 from shared.errors import Conflict, Forbidden, InvalidInput, StaleState
-from shared.eventlog import Aggregate
+from shared.eventlog import Aggregate, ServiceEventLog
 from shared.facts import LearnedFacts
 from shared.logging import get_logger
 from shared.projection import ProjectionWorker
@@ -278,6 +281,105 @@ class ContractsService(MarketplaceService):
         )
         return self._document(state)
 
+    # -- hourly contracts ----------------------------------------------------------
+
+    @rpc
+    def record_time(self, contract_id: str, request: dict[str, Any]) -> dict[str, Any]:
+        """The seller's minutes for a day; a tracker sends the same command."""
+        data = load(api.TimeEntryRequest(), request)
+        actor, today = self.context.actor_id, self.clock.today()
+        state = self.event_log.run(
+            CONTRACT,
+            contract_id,
+            lambda s: domain.record_time(
+                s, actor, data["day"], data["minutes"], data["memo"], today
+            ),
+        )
+        return self._document(state)
+
+    @rpc
+    def approve_invoice(self, contract_id: str, week: int) -> dict[str, Any]:
+        actor = self.context.actor_id
+        state = self.event_log.run(
+            CONTRACT, contract_id, lambda s: domain.approve_invoice(s, actor, week)
+        )
+        return self._document(state)
+
+    @rpc
+    def dispute_invoice(self, contract_id: str, week: int, reason: str) -> dict[str, Any]:
+        data = load(api.ChangesRequest(), {"reason": reason})
+        actor = self.context.actor_id
+        state = self.event_log.run(
+            CONTRACT,
+            contract_id,
+            lambda s: domain.dispute_invoice(s, actor, week, data["reason"]),
+        )
+        return self._document(state)
+
+    @rpc
+    def resolve_invoice_dispute(
+        self, contract_id: str, week: int, request: dict[str, Any]
+    ) -> dict[str, Any]:
+        if "admin" not in self.context.roles:
+            raise Forbidden("only an administrator resolves disputes")
+        data = load(api.ResolveDisputeRequest(), request)
+        actor = self.context.actor_id
+        state = self.event_log.run(
+            CONTRACT,
+            contract_id,
+            lambda s: domain.resolve_invoice_dispute(
+                s, actor, week, data["to_seller"], data["note"]
+            ),
+        )
+        return self._document(state)
+
+    @rpc
+    def retry_invoice_charge(
+        self, contract_id: str, week: int, payment_method: str
+    ) -> dict[str, Any]:
+        data = load(api.PaymentMethodRequest(), {"payment_method": payment_method})
+        actor = self.context.actor_id
+        state = self.event_log.run(
+            CONTRACT,
+            contract_id,
+            lambda s: domain.retry_invoice_charge(s, actor, week, data["payment_method"]),
+        )
+        return self._document(state)
+
+    @rpc
+    def change_weekly_limit(self, contract_id: str, weekly_limit: int) -> dict[str, Any]:
+        load(api.WeeklyLimitRequest(), {"weekly_limit": weekly_limit})
+        actor, today = self.context.actor_id, self.clock.today()
+        state = self.event_log.run(
+            CONTRACT,
+            contract_id,
+            lambda s: domain.change_weekly_limit(s, actor, weekly_limit, today),
+        )
+        return self._document(state)
+
+    @rpc
+    def pause_hourly(self, contract_id: str, paused: bool) -> dict[str, Any]:
+        load(api.PauseRequest(), {"paused": paused})
+        actor, today = self.context.actor_id, self.clock.today()
+        state = self.event_log.run(
+            CONTRACT, contract_id, lambda s: domain.pause_hourly(s, actor, paused, today)
+        )
+        return self._document(state)
+
+    @rpc
+    def end_hourly(self, contract_id: str, reason: str = "") -> dict[str, Any]:
+        actor, now = self.context.actor_id, self.clock.now()
+        state = self.event_log.run(
+            CONTRACT, contract_id, lambda s: domain.end_hourly(s, actor, reason, now)
+        )
+        return self._document(state)
+
+    def _decided_as(self, key: str) -> ServiceEventLog:
+        """The event log as if for a request keyed ``key``: what the clock
+        decides for a contract and a week gets event ids derived from them, so
+        two timers (or a retry) record it once, and find their own events."""
+        return ServiceEventLog(self.event_log.store, replace(self.context, request_key=key))
+
     # -- what escrow tells ---------------------------------------------------------
 
     @event_handler("escrow", "EscrowFunded")
@@ -300,6 +402,21 @@ class ContractsService(MarketplaceService):
                 d["contract_id"],
                 lambda s: domain.mark_paid(s, d["milestone_id"], d["amount"], d["fee"]),
             )
+        )
+
+    @event_handler("escrow", "FundingFailed")
+    def on_funding_failed(self, payload: dict[str, Any]) -> None:
+        """An hourly week's charge was declined (a milestone's funder saw it at once)."""
+        event = decode_message(payload)
+        d = event.data
+        if not d.get("invoice_id"):
+            return
+        self.event_log.run(
+            CONTRACT,
+            event.subject,
+            lambda s: domain.invoice_charge_failed(
+                s, d["invoice_id"], int(d.get("attempt") or 1), d["reason"]
+            ),
         )
 
     @event_handler("escrow", "EscrowDisputeSettled")
@@ -330,10 +447,38 @@ class ContractsService(MarketplaceService):
             log.info("review periods ran out", contracts=len(due))
         return len(due)
 
+    @timer(interval=settings().contract_review_check_seconds)
+    def bill_hourly_weeks(self) -> int:
+        """Close the weeks that ended into invoices, and approve invoices whose
+        review period ran out: decided from the log and the clock alone (the
+        read model only says which contracts to look at)."""
+        now = self.clock.now()
+        with self.contract_views.connect() as conn:
+            due = views.due_hourly(conn, now)
+        for contract_id in due:
+            state = self.event_log.get(CONTRACT, contract_id)
+            if state.hourly is None:
+                continue
+            week = hourly.next_week_to_close(state.hourly)
+            state = self._decided_as(f"hourly-close:{contract_id}:{week}").run(
+                CONTRACT, contract_id, lambda s: domain.close_hourly_weeks(s, now)
+            )
+            for week in domain.invoices_due(state, now):
+                self._decided_as(f"hourly-approve:{contract_id}:{week}").run(
+                    CONTRACT, contract_id, _auto_approval(week, now)
+                )
+        if due:
+            log.info("hourly weeks billed", contracts=len(due))
+        return len(due)
+
     @event_handler("identity", "PersonalDataErased")
     def on_personal_data_erased(self, payload: dict[str, Any]) -> None:
         """Delete this service's keys for the person; scrub what it learned of them."""
         forget_person(payload, self.event_log, self.facts, [(self.contract_views, views.erase)])
+
+
+def _auto_approval(week: int, now: datetime) -> Callable[[Contract], list[EventSpec]]:
+    return lambda state: domain.auto_approve_invoice(state, week, now)
 
 
 def _change_from(data: dict[str, Any], new_milestone_id: str) -> dict[str, Any]:

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from services.contracts import contract as contract_state
+from services.contracts import hourly as hourly_rules
 from services.contracts.contract import Contract, Milestone
 from shared.errors import NotFound
 from shared.jsonready import aware, json_ready
@@ -58,6 +59,15 @@ offer_versions = sa.Table(
     sa.Column("sent_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+hourly_due = sa.Table(
+    "contract_hourly_due",
+    metadata,
+    sa.Column("contract_id", sa.String(64), primary_key=True),
+    sa.Column("due_at", sa.DateTime(timezone=True), nullable=False, index=True),
+)
+"""When the clock next has something to decide for an hourly contract: its
+next week's close, or the earliest invoice's end of review."""
+
 HISTORY_TYPES = (
     "MilestoneFunded",
     "WorkSubmitted",
@@ -73,6 +83,7 @@ HISTORY_TYPES = (
     "MilestoneChangeRejected",
     "CancellationProposed",
     "CancellationRejected",
+    *hourly_rules.HOURLY_EVENTS,
 )
 
 history = sa.Table(
@@ -90,12 +101,19 @@ history = sa.Table(
 
 def erase(conn: Connection, person: str) -> None:
     """The person's texts in the contracts they are a party of: the history's
-    notes and reasons, and a cancellation they proposed."""
+    notes and reasons, a cancellation they proposed, and a seller's memos."""
     mine = sa.or_(contracts.c.buyer_id == person, contracts.c.seller_id == person)
     for row in conn.execute(sa.select(contracts.c.contract_id, contracts.c.state).where(mine)):
-        cancellation = row.state.get("cancellation")
+        state = row.state
+        cancellation = state.get("cancellation")
         if cancellation and cancellation.get("proposed_by") == person:
-            state = {**row.state, "cancellation": {**cancellation, "reason": ERASED}}
+            state = {**state, "cancellation": {**cancellation, "reason": ERASED}}
+        hourly = state.get("hourly")
+        if hourly and state.get("seller_id") == person and hourly["entries"]:
+            # The seller's memos (only the seller records time).
+            entries = [{**e, "memo": ERASED} for e in hourly["entries"]]
+            state = {**state, "hourly": {**hourly, "entries": entries}}
+        if state is not row.state:
             conn.execute(
                 contracts.update()
                 .where(contracts.c.contract_id == row.contract_id)
@@ -117,7 +135,8 @@ def erase(conn: Connection, person: str) -> None:
 
 
 def state_to_json(state: Contract) -> dict[str, Any]:
-    return json_ready(asdict(state))
+    hourly = None if state.hourly is None else hourly_rules.to_json(state.hourly)
+    return {**json_ready(asdict(replace(state, hourly=None))), "hourly": hourly}
 
 
 def _dt(value: str | None) -> datetime | None:
@@ -136,7 +155,27 @@ def state_from_json(data: dict[str, Any]) -> Contract:
         )
         for k, m in data["milestones"].items()
     }
-    return replace(Contract(**{**data, "milestones": {}}), milestones=ms)
+    hourly = data.get("hourly")
+    return replace(
+        Contract(**{**data, "milestones": {}, "hourly": None}),
+        milestones=ms,
+        hourly=None if hourly is None else hourly_rules.from_json(hourly),
+    )
+
+
+def hourly_document(h: hourly_rules.Hourly, today: date) -> dict[str, Any]:
+    week = hourly_rules.week_of(h, today)
+    billed, paid = hourly_rules.totals(h)
+    return {
+        "rate": h.rate,
+        "weekly_limit": hourly_rules.limit_for(h, week),
+        "paused": hourly_rules.paused_in(h, week),
+        "ended": h.ended_week is not None,
+        "start_date": h.start_date.isoformat(),
+        "billed": billed,
+        "paid": paid,
+        "weeks": hourly_rules.weeks(h, today),
+    }
 
 
 def document(state: Contract, today: date) -> dict[str, Any]:
@@ -163,13 +202,14 @@ def document(state: Contract, today: date) -> dict[str, Any]:
             "milestones": listed,
             "pending_changes": list(state.pending_changes.values()),
             "cancellation": state.cancellation,
+            "hourly": None if state.hourly is None else hourly_document(state.hourly, today),
         }
     )
 
 
 class ContractsView(Projection):
     name = "contracts"
-    version = 2
+    version = 3
     metadata = metadata
     categories: Sequence[str] | None = ("contract", "user")
     event_types: Sequence[str] = (
@@ -235,12 +275,17 @@ class ContractsView(Projection):
                     milestone_id=event.data.get("milestone_id"),
                     type=event.type,
                     actor_id=event.metadata.actor_id,
-                    data=json_ready(event.data),
+                    # (the buyer's card is not the seller's to read)
+                    data=json_ready({k: v for k, v in event.data.items() if k != "payment_method"}),
                     at=event.recorded_at,
                 )
             )
+        conn.execute(hourly_due.delete().where(hourly_due.c.contract_id == contract_id))
+        due = next_hourly_due(state)
+        if due is not None:
+            conn.execute(hourly_due.insert().values(contract_id=contract_id, due_at=due))
         conn.execute(milestones.delete().where(milestones.c.contract_id == contract_id))
-        if state.status == "active":
+        if state.status == "active" and state.milestones:
             conn.execute(
                 milestones.insert(),
                 [
@@ -303,6 +348,28 @@ def list_for_user(conn: Connection, user_id: str, today: date) -> list[dict[str,
         .order_by(contracts.c.updated_at.desc())
     ).all()
     return [document(state_from_json(r.state), today) for r in rows]
+
+
+def next_hourly_due(state: Contract) -> datetime | None:
+    h = state.hourly
+    if h is None or state.status != "active":
+        return None
+    times = [
+        i.review_due_at
+        for i in h.invoices.values()
+        if i.status == "in_review" and i.review_due_at is not None
+    ]
+    if h.ended_week is None:
+        times.append(hourly_rules.closes_at(h, hourly_rules.next_week_to_close(h)))
+    return min(times, default=None)
+
+
+def due_hourly(conn: Connection, now: datetime, limit: int = 500) -> list[str]:
+    """Hourly contracts with a week to close or an invoice to approve."""
+    rows = conn.execute(
+        sa.select(hourly_due.c.contract_id).where(hourly_due.c.due_at <= aware(now)).limit(limit)
+    ).all()
+    return [r.contract_id for r in rows]
 
 
 def due_for_review(conn: Connection, now: datetime, limit: int = 500) -> list[str]:

@@ -41,6 +41,8 @@ class ContractTerms:
     """The latest offer version escrow learned, and the one the seller accepted:
     while they differ, the terms escrow holds are not yet the accepted ones."""
     accepted_version: int = 0
+    payment_method: str = ""
+    """An hourly contract's card, charged for each approved week."""
 
     def settled_for(self, milestone_ids: list[str]) -> bool:
         """Known as accepted, on the accepted version, with these milestones."""
@@ -76,6 +78,7 @@ def evolve_contract(state: ContractTerms, event: EventView) -> ContractTerms:
                 offer_version=int(data.get("version", 1)),
                 currency=terms["currency"],
                 amounts={m["milestone_id"]: m["amount"] for m in terms["milestones"]},
+                payment_method=(terms.get("hourly") or {}).get("payment_method", ""),
             )
         case "ContractStarted":
             return replace(state, status="active", accepted_version=int(data["offer_version"]))
@@ -106,6 +109,8 @@ class Charge:
     status: str = "requested"  # requested, succeeded, failed
     reason: str = ""
     message: str = ""
+    invoice_id: str | None = None
+    attempt: int = 1
 
 
 @dataclass
@@ -143,6 +148,8 @@ def evolve(state: Escrow | None, event: EventView) -> Escrow:
                 data["currency"],
                 data["payment_method"],
                 data["buyer_id"],
+                invoice_id=data.get("invoice_id"),
+                attempt=int(data.get("attempt") or 1),
             )
         case "FundingFailed":
             charge = state.charges[data["charge_id"]]
@@ -214,6 +221,56 @@ def request_funding(
     ]
 
 
+def request_invoice_charge(
+    state: Escrow,
+    contract: ContractTerms,
+    invoice_id: str,
+    amount: int,
+    charge_id: str,
+    attempt: int = 1,
+    payment_method: str | None = None,
+) -> list[EventSpec]:
+    """An hourly week's invoice was approved (or a dispute granted the seller
+    ``amount`` of it): charge the contract's card. Once per charge id, which is
+    derived from the invoice, so a redelivery or a replay charges nothing more."""
+    if charge_id in state.charges or amount <= 0:
+        return []
+    return [
+        (
+            "FundingRequested",
+            {
+                "charge_id": charge_id,
+                "contract_id": contract.contract_id,
+                "buyer_id": contract.buyer_id,
+                "milestone_ids": [invoice_id],
+                "amount": amount,
+                "currency": contract.currency,
+                "payment_method": payment_method or contract.payment_method,
+                "invoice_id": invoice_id,
+                "attempt": attempt,
+            },
+        )
+    ]
+
+
+def _invoice_charged(
+    state: Escrow, contract: ContractTerms, charge: Charge, invoice_id: str, fee_bps: int
+) -> list[EventSpec]:
+    """An invoice's charge came in: into escrow, and straight on to the seller
+    less the fee (the review period is over), two movements of the ledger."""
+    ledger = copy.deepcopy(state.ledger)
+    (funded,) = L.fund(ledger, contract.contract_id, invoice_id, charge.amount, charge.currency)
+    L.apply(ledger, funded)
+    (released,) = L.release(ledger, contract.contract_id, invoice_id, contract.seller_id, fee_bps)
+    return [
+        (
+            "EscrowFunded",
+            {**_without_kind(funded), "charge_id": charge.charge_id, "buyer_id": charge.buyer_id},
+        ),
+        ("EscrowReleased", {**_without_kind(released), "cause": charge.charge_id}),
+    ]
+
+
 def record_charge(
     state: Escrow,
     contract: ContractTerms,
@@ -221,14 +278,21 @@ def record_charge(
     succeeded: bool,
     reason: str = "",
     message: str = "",
+    fee_bps: int = L.DEFAULT_FEE_BPS,
 ) -> list[EventSpec]:
     """The provider's answer. Money charged for a contract that ended (or a
-    milestone removed) meanwhile goes straight back."""
+    milestone removed) meanwhile goes straight back. An invoice's charge is
+    released to the seller at once."""
     charge = state.charges.get(charge_id)
     if charge is None or charge.status != "requested":
         return []
     if not succeeded:
-        return [("FundingFailed", {"charge_id": charge_id, "reason": reason, "message": message})]
+        failed: dict[str, Any] = {"charge_id": charge_id, "reason": reason, "message": message}
+        if charge.invoice_id is not None:
+            failed = {**failed, "invoice_id": charge.invoice_id, "attempt": charge.attempt}
+        return [("FundingFailed", failed)]
+    if charge.invoice_id is not None:
+        return _invoice_charged(state, contract, charge, charge.invoice_id, fee_bps)
     events: list[EventSpec] = []
     for mid in charge.milestone_ids:
         common = {

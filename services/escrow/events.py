@@ -35,6 +35,11 @@ class FundingRequested(Schema):
     amount = fields.Integer(required=True)
     currency = fields.String(required=True)
     payment_method = fields.String(required=True)
+    invoice_id = fields.String(allow_none=True, load_default=None)
+    """An hourly week's invoice (its id stands as the one milestone): charged
+    once approved, and released at once."""
+    attempt = fields.Integer(load_default=1)
+    """Which charge of the invoice this is (a declined one is tried again)."""
 
 
 @registry.event("FundingFailed", published=ALL)
@@ -42,6 +47,8 @@ class FundingFailed(Schema):
     charge_id = fields.String(required=True)
     reason = fields.String(required=True)
     message = fields.String(required=True)
+    invoice_id = fields.String(allow_none=True, load_default=None)
+    attempt = fields.Integer(load_default=1)
 
 
 @registry.event("EscrowFunded", published=ALL)

@@ -120,7 +120,13 @@ class EscrowService(MarketplaceService):
                 ESCROW,
                 contract_id,
                 lambda s: domain.record_charge(
-                    s, contract, charge_id, result.succeeded, result.reason, result.message
+                    s,
+                    contract,
+                    charge_id,
+                    result.succeeded,
+                    result.reason,
+                    result.message,
+                    self.fee_bps,
                 ),
             )
             charge = escrow.charges[charge_id]
@@ -197,6 +203,58 @@ class EscrowService(MarketplaceService):
             ESCROW,
             contract_id,
             lambda s: domain.settle(s, contract, d["milestone_id"], d["to_seller"], cause, fee),
+        )
+
+    # -- hourly invoices ------------------------------------------------------------
+
+    def _charge_invoice(
+        self,
+        contract_id: str,
+        invoice_id: str,
+        amount: int,
+        attempt: int = 1,
+        payment_method: str | None = None,
+    ) -> None:
+        """Charge an approved week (or a dispute's share of it) and release it;
+        the charge id is derived from the invoice and the attempt, so each
+        happens once."""
+        contract = self._contract(contract_id)
+        name = f"invoice-charge:{invoice_id}" + (f":{attempt}" if attempt > 1 else "")
+        charge_id = str(uuid.uuid5(uuid.NAMESPACE_URL, name))
+        self.event_log.run(
+            ESCROW,
+            contract_id,
+            lambda s: domain.request_invoice_charge(
+                s, contract, invoice_id, amount, charge_id, attempt, payment_method
+            ),
+        )
+        if charge_id in self.event_log.get(ESCROW, contract_id).charges:
+            with suppress(PaymentFailed):  # recorded (FundingFailed); the buyer's card
+                self._complete_charge(contract_id, charge_id)
+
+    @event_handler("contracts", "InvoiceApproved")
+    def on_invoice_approved(self, payload: dict[str, Any]) -> None:
+        event = decode_message(payload)
+        d = event.data
+        self._charge_invoice(
+            event.subject, d["invoice_id"], d["amount"], payment_method=d.get("payment_method")
+        )
+
+    @event_handler("contracts", "InvoiceDisputeResolved")
+    def on_invoice_dispute_resolved(self, payload: dict[str, Any]) -> None:
+        event = decode_message(payload)
+        d = event.data
+        self._charge_invoice(
+            event.subject, d["invoice_id"], d["to_seller"], payment_method=d.get("payment_method")
+        )
+
+    @event_handler("contracts", "InvoiceChargeRetried")
+    def on_invoice_charge_retried(self, payload: dict[str, Any]) -> None:
+        """The buyer named another card for a week whose charge was declined."""
+        event = decode_message(payload)
+        d = event.data
+        self._charge_invoice(
+            event.subject, d["invoice_id"], d["amount"], d["attempt"], d["payment_method"]
         )
 
     @event_handler("contracts", "ContractCancelled")

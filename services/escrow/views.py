@@ -71,6 +71,7 @@ charges = sa.Table(
     sa.Column("status", sa.String(12), nullable=False, index=True),
     sa.Column("reason", sa.String(60)),
     sa.Column("requested_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("invoice_id", sa.String(64), index=True),
 )
 
 payouts = sa.Table(
@@ -128,6 +129,27 @@ def _lines(event_type: str, d: dict[str, Any]) -> list[tuple[str, str, str, int]
     return []
 
 
+INVOICE_TEXT = {
+    "charge": "Hourly week charged",
+    "release": "Hourly week paid",
+    "fee": "Platform fee",
+}
+
+
+def _invoice_lines(
+    conn: Connection, d: dict[str, Any], lines: list[tuple[str, str, str, int]]
+) -> list[tuple[str, str, str, int]]:
+    """An hourly week's movements read as such (its invoice id stands as the milestone)."""
+    invoice = conn.execute(
+        sa.select(charges.c.charge_id).where(
+            charges.c.contract_id == d["contract_id"], charges.c.invoice_id == d["milestone_id"]
+        )
+    ).first()
+    if invoice is None:
+        return lines
+    return [(user, kind, INVOICE_TEXT.get(kind, text), n) for user, kind, text, n in lines]
+
+
 def _upsert_balance(conn: Connection, account: str, currency: str, amount: int) -> None:
     where = sa.and_(balances.c.account == account, balances.c.currency == currency)
     updated = conn.execute(
@@ -139,7 +161,7 @@ def _upsert_balance(conn: Connection, account: str, currency: str, amount: int) 
 
 class EscrowView(Projection):
     name = "escrow"
-    version = 1
+    version = 2
     metadata = metadata
     categories = ("escrow", "payouts")
     event_types = (
@@ -168,6 +190,7 @@ class EscrowView(Projection):
                     currency=d["currency"],
                     status="requested",
                     requested_at=at,
+                    invoice_id=d.get("invoice_id"),
                 )
             )
         elif event.type == "FundingFailed":
@@ -226,6 +249,8 @@ class EscrowView(Projection):
                 _upsert_balance(conn, account, d["currency"], amount)
         self._hold(conn, event.type, d)
         lines = _lines(event.type, d)
+        if lines and event.type in ("EscrowFunded", "EscrowReleased"):
+            lines = _invoice_lines(conn, d, lines)
         if lines:
             conn.execute(
                 statement_lines.insert(),

@@ -187,6 +187,7 @@ PUBLISHED_API = {
     "events",  # event schemas: what is published, and how its text reads
     "views",  # the read models the gateway keeps, from published events only
     "contract",  # contracts: how a contract folds from its published events
+    "hourly",  # contracts: how an hourly contract's weeks and invoices fold and bill
     "profiles",  # identity: how a profile reads
     "ledger",  # escrow: the double-entry rules its published movements follow
     "notifications",  # messaging: which published event tells whom what

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from services.contracts.service import ContractsService
-from shared.errors import Conflict, StaleState
+from services.contracts import domain
+from services.contracts.service import CONTRACT, ContractsService
+from shared.errors import Conflict, Forbidden, StaleState
 from shared.testing import ServiceHarness
 
 BUYER, SELLER = str(uuid.uuid4()), str(uuid.uuid4())
@@ -122,3 +123,123 @@ def test_the_clock_sets_the_review_deadline_and_its_running_out_approves(
     h.clock.advance(timedelta(days=14, seconds=1))
     assert h.worker().approve_overdue_reviews() == 1
     assert h.types(stream)[-1] == "MilestoneApproved"
+
+
+def hourly_contract(h: ServiceHarness, limit: int = 10) -> str:
+    _, proposal_id = proposal_on_open_project(h)
+    terms = {
+        "currency": "USD",
+        "scope": "support, by the hour",
+        "hourly": {
+            "rate": 6_000,
+            "weekly_limit": limit,
+            "start_date": h.clock.today().isoformat(),
+            "payment_method": "pm_card_visa",
+        },
+    }
+    sent = h.worker(BUYER).send_offer(proposal_id, {"terms": terms, "review_days": 3})
+    assert sent["milestones"] == [] and sent["terms"]["hourly"]["rate"] == 6_000
+    h.worker(SELLER).accept_offer(sent["contract_id"], 1)
+    return str(sent["contract_id"])
+
+
+def test_an_hourly_week_closes_on_the_clock_and_its_review_running_out_approves(
+    h: ServiceHarness,
+) -> None:
+    contract_id = hourly_contract(h, limit=2)
+    stream = f"contract-{contract_id}"
+    today = h.clock.today().isoformat()
+    seller = h.worker(SELLER)
+    doc = seller.record_time(contract_id, {"day": today, "minutes": 90, "memo": "setup"})
+    assert doc["hourly"]["weeks"][0]["minutes"] == 90
+    with pytest.raises(Conflict) as refused:
+        h.worker(SELLER).record_time(
+            contract_id,
+            {"day": (h.clock.today() + timedelta(days=1)).isoformat(), "minutes": 60},
+        )
+    assert refused.value.details["reason"] == "outside_contract"
+    h.clock.advance(timedelta(days=1))
+    with pytest.raises(Conflict) as refused:
+        h.worker(SELLER).record_time(
+            contract_id, {"day": h.clock.today().isoformat(), "minutes": 60}
+        )
+    assert refused.value.details["remaining_minutes"] == 30
+    h.catch_up()
+    assert h.worker().bill_hourly_weeks() == 0
+    h.clock.advance(timedelta(days=7))
+    h.catch_up()
+    assert h.worker().bill_hourly_weeks() == 1
+    assert h.types(stream)[-1] == "WeekClosed"
+    (closed,) = [e for e in h.recorded(stream) if e.type == "WeekClosed"]
+    assert closed.data["amount"] == 9_000
+    # Its id is derived from the contract and the week: another timer records nothing.
+    key = f"hourly-close:{contract_id}:0"
+    assert str(closed.event_id) == str(uuid.uuid5(uuid.NAMESPACE_URL, f"{key}|{stream}|0|0"))
+    h.worker()._decided_as(key).run(
+        CONTRACT, contract_id, lambda s: domain.close_hourly_weeks(s, h.clock.now())
+    )
+    assert h.types(stream).count("WeekClosed") == 1
+    h.catch_up()
+    assert h.worker().bill_hourly_weeks() == 0  # nothing due until the review ends
+    h.clock.advance(timedelta(days=3, seconds=1))
+    h.catch_up()
+    assert h.worker().bill_hourly_weeks() == 1
+    assert h.types(stream)[-1] == "InvoiceApproved"
+    released = {
+        "contract_id": contract_id,
+        "milestone_id": closed.data["invoice_id"],
+        "amount": 9_000,
+        "currency": "USD",
+        "seller_id": SELLER,
+        "fee": 900,
+        "cause": "x",
+    }
+    h.append(f"escrow-{contract_id}", [("EscrowReleased", released)])
+    h.worker().on_escrow_released(h.message(f"escrow-{contract_id}", "EscrowReleased"))
+    assert h.types(stream)[-1] == "InvoicePaid"
+    ended = h.worker(BUYER).end_hourly(contract_id, "done")
+    assert ended["status"] == "completed"  # the last week had no time: nothing to bill
+    assert ended["hourly"]["paid"] == 9_000
+
+
+def test_an_hourly_contract_ended_before_any_time_was_billed_ends_as_cancelled(
+    h: ServiceHarness,
+) -> None:
+    contract_id = hourly_contract(h)
+    ended = h.worker(SELLER).end_hourly(contract_id, "changed my plans")
+    assert ended["status"] == "cancelled"
+    assert h.types(f"contract-{contract_id}")[-3:] == [
+        "HourlyContractEnded",
+        "WeekClosed",
+        "ContractCancelled",
+    ]
+    with pytest.raises(Conflict):
+        h.worker(SELLER).record_time(
+            contract_id, {"day": h.clock.today().isoformat(), "minutes": 60}
+        )
+
+
+def test_a_declined_week_waits_for_the_buyer_to_name_another_card(h: ServiceHarness) -> None:
+    contract_id = hourly_contract(h)
+    stream = f"contract-{contract_id}"
+    h.worker(SELLER).record_time(contract_id, {"day": h.clock.today().isoformat(), "minutes": 60})
+    h.clock.advance(timedelta(days=7))
+    h.worker(BUYER).end_hourly(contract_id, "done")
+    approved = h.worker(BUYER).approve_invoice(contract_id, 0)
+    invoice = approved["hourly"]["weeks"][0]["invoice"]["invoice_id"]
+    failed = {
+        "charge_id": str(uuid.uuid4()),
+        "reason": "card_declined",
+        "message": "The card was declined.",
+        "invoice_id": invoice,
+        "attempt": 1,
+    }
+    h.append(f"escrow-{contract_id}", [("FundingFailed", failed)])
+    h.worker().on_funding_failed(h.message(f"escrow-{contract_id}", "FundingFailed"))
+    assert h.types(stream)[-1] == "InvoiceChargeFailed"
+    with pytest.raises(Forbidden):
+        h.worker(SELLER).retry_invoice_charge(contract_id, 0, "pm_card_visa")
+    doc = h.worker(BUYER).retry_invoice_charge(contract_id, 0, "pm_card_visa")
+    assert doc["hourly"]["weeks"][0]["invoice"]["status"] == "approved"
+    assert doc["hourly"]["weeks"][0]["invoice"]["attempt"] == 2
+    assert doc["status"] == "active"  # until the week is paid

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from services.escrow import views
 from services.escrow.payments import ChargeResult, SandboxProvider
 from services.escrow.service import EscrowService
 from shared.errors import Conflict, PaymentFailed
@@ -182,3 +183,115 @@ def test_an_approval_releases_once_and_the_seller_is_paid_out_once(
     assert h.types(f"payouts-{SELLER}") == ["PayoutRequested", "PayoutSent"]
     with pytest.raises(Conflict):
         h.worker(SELLER, key="p2").request_payout({"amount": 1, "currency": "USD"}, "p2")
+
+
+def hourly_contract(h: ServiceHarness) -> str:
+    contract_id = str(uuid.uuid4())
+    terms = {
+        "currency": "USD",
+        "scope": "support by the hour",
+        "milestones": [],
+        "hourly": {
+            "rate": 6_000,
+            "weekly_limit": 10,
+            "start_date": h.clock.today(),
+            "payment_method": "pm_card_visa",
+        },
+    }
+    parties = {
+        "contract_id": contract_id,
+        "project_id": str(uuid.uuid4()),
+        "proposal_id": str(uuid.uuid4()),
+        "buyer_id": BUYER,
+        "seller_id": SELLER,
+    }
+    h.append(
+        f"contract-{contract_id}",
+        [
+            ("OfferSent", {**parties, "review_seconds": 86_400, "terms": terms}),
+            ("ContractStarted", parties),
+        ],
+    )
+    return contract_id
+
+
+def test_an_approved_week_is_charged_to_the_contracts_card_and_released_once(
+    h: ServiceHarness, provider: FakeProvider
+) -> None:
+    contract_id = hourly_contract(h)
+    invoice = str(uuid.uuid4())
+    approved = {
+        "invoice_id": invoice,
+        "week": 0,
+        "amount": 12_345,
+        "currency": "USD",
+        "seller_id": SELLER,
+        "automatic": True,
+    }
+    h.append(f"contract-{contract_id}", [("InvoiceApproved", approved)])
+    message = h.message(f"contract-{contract_id}", "InvoiceApproved")
+    h.worker().on_invoice_approved(message)
+    h.worker().on_invoice_approved(message)  # redelivered
+    escrow = f"escrow-{contract_id}"
+    assert h.types(escrow) == ["FundingRequested", "EscrowFunded", "EscrowReleased"]
+    assert [c[1:] for c in provider.charges] == [(12_345, "USD", "pm_card_visa")]
+    released = h.recorded(escrow)[-1].data
+    assert (released["amount"], released["fee"], released["milestone_id"]) == (
+        12_345,
+        1_235,
+        invoice,
+    )
+    # A dispute's share of another week: only the share is charged.
+    other = str(uuid.uuid4())
+    resolved = {
+        "invoice_id": other,
+        "week": 1,
+        "amount": 10_000,
+        "to_seller": 4_000,
+        "resolved_by": "admin",
+    }
+    h.append(f"contract-{contract_id}", [("InvoiceDisputeResolved", resolved)])
+    h.worker().on_invoice_dispute_resolved(
+        h.message(f"contract-{contract_id}", "InvoiceDisputeResolved")
+    )
+    assert h.recorded(escrow)[-2].data["amount"] == 4_000
+    h.catch_up()
+    assert h.worker().recover() == 0
+
+    with h.engine.connect() as conn:
+        lines = views.statement(conn, SELLER, contract_id)
+    assert [(x["description"], x["amount"]) for x in lines] == [
+        ("Hourly week paid", 12_345),
+        ("Platform fee", -1_235),
+        ("Hourly week paid", 4_000),
+        ("Platform fee", -400),
+    ]
+
+
+def test_a_declined_week_is_told_to_contracts_and_charged_to_the_next_card(
+    h: ServiceHarness, provider: FakeProvider
+) -> None:
+    contract_id = hourly_contract(h)
+    invoice = str(uuid.uuid4())
+    retried = {
+        "invoice_id": invoice,
+        "week": 0,
+        "attempt": 2,
+        "amount": 6_000,
+        "payment_method": "pm_declined",
+    }
+    h.append(f"contract-{contract_id}", [("InvoiceChargeRetried", retried)])
+    h.worker().on_invoice_charge_retried(
+        h.message(f"contract-{contract_id}", "InvoiceChargeRetried")
+    )
+    escrow = f"escrow-{contract_id}"
+    assert h.types(escrow) == ["FundingRequested", "FundingFailed"]
+    failed = h.recorded(escrow)[-1].data
+    assert (failed["invoice_id"], failed["attempt"]) == (invoice, 2)
+    again = {**retried, "attempt": 3, "payment_method": "pm_card_visa"}
+    h.append(f"contract-{contract_id}", [("InvoiceChargeRetried", again)])
+    h.worker().on_invoice_charge_retried(
+        h.message(f"contract-{contract_id}", "InvoiceChargeRetried")
+    )
+    assert h.types(escrow)[2:] == ["FundingRequested", "EscrowFunded", "EscrowReleased"]
+    assert [c[3] for c in provider.charges] == ["pm_declined", "pm_card_visa"]
