@@ -37,6 +37,9 @@ stream_tickets = sa.Table(
     sa.Column("user_id", sa.String(64), nullable=False),
     sa.Column("roles", sa.String(200), nullable=False),
     sa.Column("session_id", sa.String(64), nullable=False),
+    # When the token the ticket was asked with was issued: a session ending
+    # after it ends the stream too (gateway.sessions).
+    sa.Column("issued_at", sa.Float, nullable=False),
     sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False, index=True),
 )
 
@@ -70,6 +73,7 @@ class StreamTickets:
                     user_id=principal.user_id,
                     roles=",".join(principal.roles),
                     session_id=principal.session_id,
+                    issued_at=principal.issued_at,
                     expires_at=now + timedelta(seconds=TICKET_SECONDS),
                 )
             )
@@ -91,7 +95,9 @@ class StreamTickets:
                 {"reason": "invalid_ticket"},
             )
         roles = tuple(r for r in str(row.roles).split(",") if r)
-        return Principal(str(row.user_id), roles, str(row.session_id))
+        return Principal(
+            str(row.user_id), roles, str(row.session_id), issued_at=float(row.issued_at)
+        )
 
 
 class Tickets(DependencyProvider):  # type: ignore[misc]  # nameko is untyped

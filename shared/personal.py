@@ -48,6 +48,7 @@ from shared.eventstore.contract import (
     StreamState,
     Subscription,
 )
+from shared.logging import get_logger
 from shared.sql import insert_for, write_transaction
 
 ERASED = "[erased]"
@@ -65,6 +66,8 @@ ACTOR = "@actor"
 NONCE_BYTES = 12
 KeyId = tuple[str, str]
 """(service, person id)."""
+
+log = get_logger(__name__)
 
 
 class PersonalDataError(Exception):
@@ -100,10 +103,10 @@ def unseal(token: str, key: bytes | AESGCM | None, aad: bytes) -> str:
     if key is None:
         return ERASED
     cipher = AESGCM(key) if isinstance(key, bytes) else key
-    raw = base64.urlsafe_b64decode(token[len(SEALED_PREFIX) :])
     try:
+        raw = base64.urlsafe_b64decode(token[len(SEALED_PREFIX) :])
         return cipher.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], aad).decode()
-    except InvalidTag as exc:
+    except (InvalidTag, ValueError) as exc:  # binascii.Error is a ValueError
         raise PersonalDataError("a personal field does not open with its key") from exc
 
 
@@ -199,7 +202,13 @@ def open_events(
         event = events[i]
         data = dict(event.data)
         for field, key_id in fields.items():
-            data[field] = unseal(data[field], ciphers.get(key_id), aads[key_id])
+            try:
+                data[field] = unseal(data[field], ciphers.get(key_id), aads[key_id])
+            except PersonalDataError:
+                # Never a reader stopped by one field (a text that merely
+                # looks sealed, typed by a user, is one): it reads as erased.
+                log.warning("a personal field does not open", event_id=str(event.event_id))
+                data[field] = ERASED
         opened[i] = replace(event, data=data)
     return opened
 

@@ -7,6 +7,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 import eventlet
@@ -15,17 +16,25 @@ from werkzeug.wrappers import Request, Response
 
 from gateway.endpoint import endpoint
 from gateway.routes.base import RoutesBase, read_when_visible
+from gateway.sessions import refuse_ended
 from gateway.stream_tickets import TICKET_SECONDS, StreamQuery, TicketResponse
 from services.messaging import api as messaging_api
 from services.messaging import views as messaging_views
 from shared.config import settings
-from shared.errors import ServiceError, TooManyRequests, Unauthorized
+from shared.errors import (
+    ServiceError,
+    SessionEnded,
+    TooManyRequests,
+    Unauthorized,
+    Unavailable,
+)
 from shared.jsonready import json_ready
 from shared.logging import get_logger
 
 log = get_logger(__name__)
 
 STREAM_POLL_SECONDS = 0.5
+SESSION_CHECK_SECONDS = 2.0
 STREAMS_PER_USER = 5
 """Open streams one user may hold on one gateway process (tabs, devices)."""
 _open_streams: Counter[str] = Counter()
@@ -36,26 +45,48 @@ class BadLastEventId(ServiceError):
     code = "bad_request"
 
 
-def live_notifications(views: Any, user_id: str, position: int, lifetime: float) -> Iterator[bytes]:
+class LiveNotifications:
+    """The body of one stream: counted among its user's open streams from the
+    moment it is made until the server closes it (whether or not it ever ran)."""
+
+    def __init__(
+        self, views: Any, user_id: str, position: int, lifetime: float, alive: Any
+    ) -> None:
+        self.user_id = user_id
+        self.events = _events(views, user_id, position, time.monotonic() + lifetime, alive)
+        self.closed = False
+        _open_streams[user_id] += 1
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self.events
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.events.close()
+        _open_streams[self.user_id] -= 1
+        if _open_streams[self.user_id] <= 0:
+            del _open_streams[self.user_id]
+
+
+def _events(
+    views: Any, user_id: str, position: int, deadline: float, alive: Any
+) -> Iterator[bytes]:
     """Server-sent events from the gateway's own inbox view: a green thread per
     connection polls one indexed query; a comment every 15 s keeps proxies from
     closing an idle stream. Each event's id is its log position, which the
     browser sends back as Last-Event-ID when it reconnects. A stream lasts no
-    longer than an access token (``lifetime``): the browser then reconnects
-    with a new ticket, so a stream never outlives the right to open one."""
-    _open_streams[user_id] += 1
-    try:
-        yield from _events(views, user_id, position, time.monotonic() + lifetime)
-    finally:
-        _open_streams[user_id] -= 1
-        if _open_streams[user_id] <= 0:
-            del _open_streams[user_id]
-
-
-def _events(views: Any, user_id: str, position: int, deadline: float) -> Iterator[bytes]:
+    longer than an access token, and ends within ``SESSION_CHECK_SECONDS`` of
+    its session ending (``alive``); the browser then reconnects with a new
+    ticket, so a stream never outlives the right to open one."""
     yield b"retry: 2000\n\n"
-    idle = 0.0
+    idle, checked = 0.0, time.monotonic()
     while time.monotonic() < deadline:
+        if time.monotonic() - checked >= SESSION_CHECK_SECONDS:
+            checked = time.monotonic()
+            if not alive():
+                return
         try:
             with views.connect() as conn:
                 fresh = messaging_views.notifications_after(conn, user_id, position)
@@ -241,7 +272,9 @@ class MessagingRoutes(RoutesBase):
         if self.scope.principal is None:
             if not query["ticket"]:
                 raise Unauthorized("send 'Authorization: Bearer <token>' or ?ticket=")
-            self.scope.act_as(self.tickets.redeem(query["ticket"]))
+            redeemed = self.tickets.redeem(query["ticket"])
+            refuse_ended(self, redeemed)  # logged out since the ticket was made
+            self.scope.act_as(redeemed)
         user = self._me()
         last = request.headers.get("Last-Event-ID", "")
         if last and not (last.isascii() and last.isdigit() and len(last) <= 20):
@@ -255,9 +288,25 @@ class MessagingRoutes(RoutesBase):
         request.environ["eventlet.minimum_write_chunk_size"] = 0
         with self.notification_views.connect() as conn:
             position = int(last) if last else messaging_views.latest_position(conn, user)
+        principal = self.scope.principal
+        assert principal is not None
         lifetime = float(settings().access_token_ttl)
+        if principal.issued_at:
+            lifetime = min(lifetime, principal.issued_at + lifetime - time.time())
+        sessions = SimpleNamespace(session_views=self.session_views)
+
+        def alive() -> bool:
+            try:
+                refuse_ended(sessions, principal)
+            except SessionEnded:
+                return False
+            except Unavailable:
+                pass  # the view lags: the stream's lifetime still bounds it
+            return True
+
+        body = LiveNotifications(self.notification_views, user, position, lifetime, alive)
         return Response(
-            live_notifications(self.notification_views, user, position, lifetime),
+            body,
             mimetype="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )

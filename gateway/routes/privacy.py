@@ -44,11 +44,34 @@ def _rows(conn: Connection, table: sa.Table, *where: Any) -> list[dict[str, Any]
     return [json_ready({str(k): v for k, v in row._mapping.items()}) for row in rows]
 
 
+def _without(value: Any, key: str) -> Any:
+    if isinstance(value, dict):
+        return {k: _without(v, key) for k, v in value.items() if k != key}
+    if isinstance(value, list):
+        return [_without(v, key) for v in value]
+    return value
+
+
+def _seller_side(found: dict[str, Any], user_id: str) -> dict[str, Any]:
+    """The buyer's card reference stays the buyer's, as in the contract view."""
+    theirs = {row["contract_id"] for row in found["contracts"] if row.get("buyer_id") != user_id}
+    for view in ("contracts", "offer_versions", "contract_history"):
+        found[view] = [
+            _without(row, "payment_method") if row.get("contract_id") in theirs else row
+            for row in found[view]
+        ]
+    return found
+
+
 def export(conn: Connection, user_id: str) -> dict[str, Any]:
     """Every row of the gateway's views that is about ``user_id``, by view.
 
     What others wrote to them is included where it is theirs to read
     (messages in their conversations, reviews of them once revealed)."""
+    return _seller_side(_export(conn, user_id), user_id)
+
+
+def _export(conn: Connection, user_id: str) -> dict[str, Any]:
     u = identity_views.users.c
     profile = conn.execute(sa.select(identity_views.users).where(u.user_id == user_id)).first()
     p, pr = projects_views.projects.c, bidding_views.proposals.c

@@ -368,6 +368,7 @@ def propose_change(
     _party(state, actor)
     if state.status != "active":
         raise Conflict(f"the contract is {state.status}", {"reason": "wrong_state"})
+    _no_milestones_when_hourly(state)
     _check_change(state, change, today)
     return [
         (
@@ -375,6 +376,16 @@ def propose_change(
             {"change_id": change_id, "proposed_by": actor, "change": change},
         )
     ]
+
+
+def _no_milestones_when_hourly(state: Contract) -> None:
+    """An hourly contract is paid by the week: a milestone added to it could be
+    funded and never released."""
+    if state.hourly is not None:
+        raise Conflict(
+            "an hourly contract has no milestones: change its weekly limit instead",
+            {"reason": "hourly_contract"},
+        )
 
 
 def _check_change(state: Contract, change: dict[str, Any], today: date) -> None:
@@ -410,6 +421,7 @@ def respond_to_change(
         raise Forbidden("the other party answers your proposal")
     if not accept:
         return [("MilestoneChangeRejected", {"change_id": change_id})]
+    _no_milestones_when_hourly(state)
     if state.status != "active":
         raise Conflict(f"the contract is {state.status}", {"reason": "wrong_state"})
     change = proposal["change"]

@@ -182,3 +182,15 @@ def test_what_a_consumer_learned_of_a_person_is_scrubbed(tmp_path, schemas: Even
     assert facts.erase("u1") == 1
     assert facts.erase("u1") == 0  # once is enough
     assert [e.data["text"] for e in facts.events("messaging", "1")] == [ERASED, "ok"]
+
+
+def test_a_text_that_only_looks_sealed_reads_as_erased_and_stops_no_reader(
+    store: PersonalDataStore,
+):
+    """A user may type anything, a sealed-looking ``pii:1:...`` included: it
+    garbles only their own text, never stops a reader (the relay would halt)."""
+    store.append("conversation-1", [message("first")])  # the sender has a key now
+    store.append("conversation-1", [message("pii:1:x"), message("pii:1:AAAA"), message("ok")])
+    texts = [e.data["text"] for e in store.read_stream("conversation-1")]
+    assert texts == ["first", ERASED, ERASED, "ok"]
+    assert [e.data["text"] for e in store.read_all()] == texts

@@ -139,6 +139,21 @@ def test_a_stream_ticket_works_once_for_its_user_and_streams_are_capped(deal: De
     assert_problem(malformed, 400, "bad_request")
     assert_problem(stream(deal, headers={**bearer, "Last-Event-ID": "-1"}), 400, "bad_request")
 
+    # A logout ends an open stream within seconds, and voids a ticket made before it.
+    leaving = deal.signup(["seller"])
+    made = deal.post("/me/notifications/stream-ticket", None, leaving["access_token"])
+    with stream(deal, headers={"Authorization": f"Bearer {leaving['access_token']}"}) as live:
+        lines = live.iter_lines()
+        assert next(lines) == b"retry: 2000"
+        out = deal.post("/auth/logout", {"refresh_token": leaving["refresh_token"]})
+        assert out.status_code == 204, out.text
+        started = time.monotonic()
+        for _ in lines:  # until the server ends it
+            pass
+        assert time.monotonic() - started < 10
+    void = stream(deal, params={"ticket": made.json()["ticket"]})
+    assert_problem(void, 401, "session_ended")
+
     # Five tabs at once, not a sixth (a closed stream counts until the server
     # next writes to it: at most the 15 s keep-alive).
     tabs = deal.signup(["seller"])["access_token"]

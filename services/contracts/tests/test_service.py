@@ -243,3 +243,17 @@ def test_a_declined_week_waits_for_the_buyer_to_name_another_card(h: ServiceHarn
     assert doc["hourly"]["weeks"][0]["invoice"]["status"] == "approved"
     assert doc["hourly"]["weeks"][0]["invoice"]["attempt"] == 2
     assert doc["status"] == "active"  # until the week is paid
+
+
+def test_an_hourly_contract_takes_no_milestone_that_could_be_funded_and_never_released(
+    h: ServiceHarness,
+) -> None:
+    contract_id = hourly_contract(h)
+    milestone = {
+        "title": "Extra",
+        "amount": 50_000,
+        "due_date": (h.clock.today() + timedelta(days=10)).isoformat(),
+    }
+    with pytest.raises(Conflict) as refused:
+        h.worker(SELLER).propose_change(contract_id, {"action": "add", "milestone": milestone})
+    assert refused.value.details["reason"] == "hourly_contract"
