@@ -220,12 +220,22 @@ def evolve_user(state: User, event: EventView) -> User:
                 data["request_id"], data["token_hash"], data["expires_at"], data["email"]
             )
             return replace(state, verifications={**state.verifications, sent.request_id: sent})
-        case "EmailVerified" | "EmailChanged":
+        case "EmailVerified":
             used = {
                 k: replace(v, used=True) if k == data["request_id"] else v
                 for k, v in state.verifications.items()
             }
             return replace(state, email=data["email"], email_verified=True, verifications=used)
+        case "EmailChanged":
+            # Every link mailed before (to the old address, or to another one
+            # asked for) is void: only the address just verified may act now.
+            return replace(
+                state,
+                email=data["email"],
+                email_verified=True,
+                verifications={k: replace(v, used=True) for k, v in state.verifications.items()},
+                resets={k: replace(v, used=True) for k, v in state.resets.items()},
+            )
         case "PasswordResetRequested":
             sent = MailedToken(
                 data["request_id"], data["token_hash"], data["expires_at"], data["email"]

@@ -218,8 +218,10 @@ class Mailer:
                 self.sender.send(compose(row, self.key, self.app_url, self.mail_from))
             except (OSError, smtplib.SMTPException) as exc:
                 delay = min(timedelta(seconds=2 ** min(row.attempts, 10)), MAX_BACKOFF)
-                self._update(row, next_attempt_at=now + delay, last_error=repr(exc)[:500])
-                log.warning("mail not sent; will retry", kind=row.kind, error=repr(exc)[:200])
+                # Never the exception's text: a refused recipient's names the address.
+                error = f"{type(exc).__name__} {getattr(exc, 'smtp_code', '')}".strip()
+                self._update(row, next_attempt_at=now + delay, last_error=error)
+                log.warning("mail not sent; will retry", kind=row.kind, error=error)
                 continue
             self._update(row, sent_at=now, last_error=None)
             log.info("mail sent", kind=row.kind, event_id=str(row.event_id))

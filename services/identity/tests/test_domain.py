@@ -182,3 +182,28 @@ def test_who_may_download():
     assert not domain.may_download(private, "stranger") and not domain.may_download(private, None)
     assert domain.visibility_for("photo") == "public"
     assert domain.visibility_for("deliverable") == "private"
+
+
+def test_a_changed_address_voids_every_link_mailed_before_it():
+    """A link to an address the user typed wrongly, or a reset sent to the old
+    one, must not take the account back after the change."""
+    later = datetime.now(UTC) + timedelta(hours=1)
+    mailed = [
+        (
+            "EmailVerificationRequested",
+            {"request_id": rid, "email": to, "token_hash": "h", "expires_at": later},
+        )
+        for rid, to in (("typo", "b@example.com"), ("right", "c@example.com"))
+    ]
+    reset = (
+        "PasswordResetRequested",
+        {"request_id": "r1", "email": "ann@example.com", "token_hash": "h", "expires_at": later},
+    )
+    changed = (
+        "EmailChanged",
+        {"request_id": "right", "email": "c@example.com", "previous_email": "ann@example.com"},
+    )
+    user = fold([*mailed, reset, changed], domain.evolve_user, registered())
+    assert user.email == "c@example.com"
+    assert all(v.used for v in user.verifications.values())
+    assert all(r.used for r in user.resets.values())
