@@ -68,6 +68,18 @@ def check_terms(terms: dict[str, Any], today: date) -> dict[str, Any]:
     return terms
 
 
+def _offered(terms: dict[str, Any], today: date) -> dict[str, Any]:
+    """:func:`check_terms` for an offer's body, whose terms sit under ``terms``:
+    the fields a refusal names are named where the client sent them."""
+    try:
+        return check_terms(terms, today)
+    except InvalidInput as exc:
+        fields = exc.details.get("fields")
+        if fields is None:
+            raise
+        raise InvalidInput(exc.message, {**exc.details, "fields": {"terms": fields}}) from None
+
+
 def send_offer(
     state: Contract,
     contract_id: str,
@@ -94,7 +106,7 @@ def send_offer(
                 "buyer_id": proposal["buyer_id"],
                 "seller_id": proposal["seller_id"],
                 "review_seconds": review_seconds,
-                "terms": check_terms(terms, today),
+                "terms": _offered(terms, today),
             },
         )
     ]
@@ -121,9 +133,7 @@ def revise_offer(
     state: Contract, actor: str, terms: dict[str, Any], today: date
 ) -> list[EventSpec]:
     _require(state, actor, "buyer", ("offered", "changes_requested"))
-    return [
-        ("OfferRevised", {"version": state.offer_version + 1, "terms": check_terms(terms, today)})
-    ]
+    return [("OfferRevised", {"version": state.offer_version + 1, "terms": _offered(terms, today)})]
 
 
 def decline_offer(state: Contract, actor: str, reason: str) -> list[EventSpec]:

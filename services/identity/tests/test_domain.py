@@ -207,3 +207,12 @@ def test_a_changed_address_voids_every_link_mailed_before_it():
     assert user.email == "c@example.com"
     assert all(v.used for v in user.verifications.values())
     assert all(r.used for r in user.resets.values())
+
+
+def test_a_password_the_strength_estimator_fails_on_is_judged_by_length(monkeypatch):
+    def failing(password, user_inputs=()):
+        raise IndexError("list index out of range")  # zxcvbn's, on some inputs
+
+    monkeypatch.setattr(domain, "zxcvbn", failing)
+    assert domain.password_problems("a long enough passphrase", "ann@example.com") == []
+    assert domain.password_problems("short", "ann@example.com") == ["Use at least 12 characters."]
