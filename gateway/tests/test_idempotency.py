@@ -7,6 +7,7 @@ process has; it "dies" as a process does, without ending its attempts.
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import os
 import signal
@@ -37,16 +38,13 @@ SCOPE, KEY = "user-1", "key-1"
 Gateway = Callable[..., IdempotencyStore]
 
 
-class IdempotencyStoreContract:
-    """Every test here runs on every dialect."""
+class IdempotencyStoreContract(abc.ABC):
+    """Every test here runs on every dialect; a dialect's class gives the
+    ``url`` fixture of its database and how its holder dies."""
 
-    @pytest.fixture
-    def url(self) -> str:
-        raise NotImplementedError
-
+    @abc.abstractmethod
     def die(self, store: IdempotencyStore) -> None:
         """The process holding ``store`` is killed: nothing of it runs again."""
-        raise NotImplementedError
 
     @pytest.fixture
     def engine(self, url: str) -> Iterator[sa.Engine]:
