@@ -11,12 +11,12 @@ from typing import Any
 from nameko.rpc import MethodProxy, RpcProxy, ServiceProxy
 
 from shared.actor_assertion import Actor, context_headers, sign_assertion
-from shared.context import ACTOR_ID, ACTOR_ROLES, REQUEST_KEY
+from shared.context import ACTOR_ID, ACTOR_ROLES, REQUEST_KEY, roles_of
 from shared.signing import Signer, signer
 
 
 def actor_of(data: dict[str, Any]) -> Actor:
-    roles = tuple(r for r in str(data.get(ACTOR_ROLES) or "").split(",") if r)
+    roles = roles_of(data.get(ACTOR_ROLES))
     return Actor(str(data.get(ACTOR_ID) or "anonymous"), roles, data.get(REQUEST_KEY) or None)
 
 

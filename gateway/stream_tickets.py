@@ -22,6 +22,7 @@ from nameko.extensions import DependencyProvider
 from sqlalchemy.engine import Engine
 
 from shared.auth import Principal
+from shared.context import roles_of
 from shared.database import create_schema, database_url_for
 from shared.errors import Unauthorized
 from shared.jsonready import aware
@@ -94,7 +95,7 @@ class StreamTickets:
                 "the stream ticket is unknown, used or expired: ask for a new one",
                 {"reason": "invalid_ticket"},
             )
-        roles = tuple(r for r in str(row.roles).split(",") if r)
+        roles = roles_of(row.roles)
         return Principal(
             str(row.user_id), roles, str(row.session_id), issued_at=float(row.issued_at)
         )

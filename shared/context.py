@@ -30,6 +30,11 @@ recognised rather than recorded again (see ``shared.eventlog``)."""
 """Comma-separated roles of the authenticated actor, as the gateway verified them."""
 
 
+def roles_of(joined: object) -> tuple[str, ...]:
+    """Roles as they travel (comma-separated) back to a tuple."""
+    return tuple(r for r in str(joined or "").split(",") if r)
+
+
 @dataclass(frozen=True)
 class Context:
     correlation_id: str
@@ -69,7 +74,7 @@ def worker_context(worker_ctx: Any, service: str) -> Context:
         causation_id=str(data[CAUSATION_ID]),
         actor_id=str(data[ACTOR_ID]),
         service=service,
-        roles=tuple(r for r in str(data.get(ACTOR_ROLES) or "").split(",") if r),
+        roles=roles_of(data.get(ACTOR_ROLES)),
         request_key=data.get(REQUEST_KEY) or None,
     )
 
