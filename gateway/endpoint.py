@@ -9,6 +9,7 @@ records metrics, adds CORS headers, and writes the OpenAPI document.
 from __future__ import annotations
 
 import functools
+import inspect
 import re
 import time
 from collections.abc import Callable
@@ -87,6 +88,8 @@ class Route:
     max_body: Callable[[Any], int] | None = None
     """The largest body this route takes, from the service (uploads: the blob
     store's limit); ``MAX_BODY_BYTES`` otherwise."""
+    description: str = ""
+    """The handler's docstring: what the OpenAPI document says beyond the summary."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -212,6 +215,8 @@ def endpoint(
     ROUTES.append(route)
 
     def decorate(fn: Callable[..., Any]) -> Any:
+        route.description = inspect.getdoc(fn) or ""
+
         @functools.wraps(fn)
         def handler(self: Any, request: Request, **params: Any) -> Response:
             started = time.perf_counter()

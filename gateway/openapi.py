@@ -43,6 +43,8 @@ PROBLEM_SCHEMA = {
 
 def _operation(route: Route) -> dict[str, Any]:
     op: dict[str, Any] = {"summary": route.summary, "tags": list(route.tags)}
+    if route.description:
+        op["description"] = route.description
     params = [
         {"in": "path", "name": name, "required": True, "schema": {"type": "string"}}
         for name in re.findall(r"\{(\w+)\}", openapi_path(route.path))

@@ -29,6 +29,10 @@ class Principal:
     """Identity's word, when it issued the token, that the account's address is verified."""
     issued_at: float = 0.0
     """When the token was issued (to the millisecond): a session ended later stops it."""
+    two_factor: bool = False
+    """The session was started with a second factor."""
+    withheld_roles: tuple[str, ...] = ()
+    """The account's roles this session lacks for want of a second factor."""
 
 
 #: Verified tokens remembered per process (a client sends the same token with
@@ -51,6 +55,8 @@ class AccessTokens:
         session_id: str,
         now: float | None = None,
         email_verified: bool = False,
+        two_factor: bool = False,
+        withheld_roles: tuple[str, ...] = (),
     ) -> str:
         # To the millisecond (a JWT NumericDate may have a fraction): the
         # gateway compares it with when a user's sessions were ended.
@@ -61,6 +67,9 @@ class AccessTokens:
             "roles": roles,
             "sid": session_id,
             "email_verified": email_verified,
+            # RFC 8176's authentication methods: password, and a one-time password.
+            "amr": ["pwd", "otp"] if two_factor else ["pwd"],
+            "withheld_roles": list(withheld_roles),
             "iat": issued,
             "exp": int(issued) + self.ttl_seconds,
             "jti": uuid.uuid4().hex,
@@ -99,6 +108,8 @@ class AccessTokens:
             claims["sid"],
             claims.get("email_verified") is True,
             float(claims["iat"]),
+            "otp" in claims.get("amr", ()),
+            tuple(claims.get("withheld_roles", ())),
         )
         self._verified[token] = (principal, float(claims["exp"]))
         return principal

@@ -81,6 +81,12 @@ class RoutesBase:
     def _role(self, role: str) -> str:
         principal = self.scope.principal
         assert principal is not None
+        if role in principal.withheld_roles:
+            raise Forbidden(
+                f"the {role} role needs two-factor sign-in: turn it on (POST /api/v1/me/two-factor)"
+                " and log in again with a code from your authenticator app",
+                {"reason": "two_factor_required"},
+            )
         if role not in principal.roles:
             raise Forbidden(f"only {role}s may do this; add the {role} role to your profile")
         return principal.user_id

@@ -60,6 +60,26 @@ class IdentityRoutes(RoutesBase):
 
     @endpoint(
         "POST",
+        "/auth/login/two-factor",
+        summary="Log in, second step: the challenge and a code from your authenticator app",
+        tags=("accounts",),
+        auth="none",
+        body=identity_api.TwoFactorLoginRequest,
+        response=identity_api.TokenResponse,
+        idempotent=False,
+        errors=(400, 422, 429),
+    )
+    def login_two_factor(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
+        """A login whose account has two-factor sign-in answers 401 with reason
+        `two_factor_required` and a `challenge` (valid 5 minutes). Send it here with
+        `code` (each code is taken once) or one of your `recovery_code`s (each works
+        once)."""
+        return self.identity.login_two_factor(
+            body["challenge"], body.get("code"), body.get("recovery_code")
+        )
+
+    @endpoint(
+        "POST",
         "/auth/refresh",
         summary="Exchange a refresh token for new tokens (rotation)",
         tags=("accounts",),
@@ -202,6 +222,79 @@ class IdentityRoutes(RoutesBase):
     )
     def resend_verification(self, request: Request) -> dict[str, Any]:
         return self.identity.request_email_verification(self._me())
+
+    # -- two-factor sign-in ----------------------------------------------------------
+
+    @endpoint(
+        "GET",
+        "/me/two-factor",
+        summary="Whether two-factor sign-in is on, and how many recovery codes are left",
+        tags=("accounts",),
+        response=identity_api.TwoFactorStatusResponse,
+    )
+    def two_factor_status(self, request: Request) -> dict[str, Any]:
+        return self.identity.two_factor_status(self._me())
+
+    @endpoint(
+        "POST",
+        "/me/two-factor",
+        summary="Set up two-factor sign-in: a new authenticator secret (needs your password)",
+        tags=("accounts",),
+        body=identity_api.StartTwoFactorRequest,
+        response=identity_api.TwoFactorSetupResponse,
+        status=201,
+        location="/me/two-factor",
+        errors=(409, 422, 429),
+    )
+    def start_two_factor(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
+        """Add the secret (or the otpauth URI, as a QR code) to an authenticator app, then
+        confirm with a code from it (POST /me/two-factor/confirm). Required for
+        administrators: their sessions have the admin role only when started with a code."""
+        return self.identity.start_two_factor(self._me(), body["current_password"])
+
+    @endpoint(
+        "POST",
+        "/me/two-factor/confirm",
+        summary="Turn two-factor sign-in on with a code from the app: your recovery codes, once",
+        tags=("accounts",),
+        body=identity_api.TwoFactorCodeRequest,
+        response=identity_api.RecoveryCodesResponse,
+        errors=(409, 422, 429),
+    )
+    def enable_two_factor(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
+        """Every other session ends. Keep the recovery codes somewhere safe: each signs
+        you in once without the app."""
+        principal = self.scope.principal
+        assert principal is not None
+        return self.identity.enable_two_factor(
+            principal.user_id, principal.session_id, body["code"]
+        )
+
+    @endpoint(
+        "POST",
+        "/me/two-factor/recovery-codes",
+        summary="New recovery codes for a code from the app (the old ones stop working)",
+        tags=("accounts",),
+        body=identity_api.TwoFactorCodeRequest,
+        response=identity_api.RecoveryCodesResponse,
+        errors=(409, 422, 429),
+    )
+    def renew_recovery_codes(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
+        return self.identity.renew_recovery_codes(self._me(), body["code"])
+
+    @endpoint(
+        "DELETE",
+        "/me/two-factor",
+        summary="Turn two-factor sign-in off: your password and a code (not for administrators)",
+        tags=("accounts",),
+        body=identity_api.DisableTwoFactorRequest,
+        status=204,
+        errors=(409, 422, 429),
+    )
+    def disable_two_factor(self, request: Request, body: dict[str, Any]) -> None:
+        self.identity.disable_two_factor(
+            self._me(), body["current_password"], body.get("code"), body.get("recovery_code")
+        )
 
     # -- erasure -------------------------------------------------------------------
 

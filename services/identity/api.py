@@ -84,6 +84,74 @@ class TokenResponse(Schema):
     email_verified = fields.Boolean(
         metadata={"description": "Unverified accounts may not post, propose or be paid"}
     )
+    two_factor = fields.Boolean(
+        metadata={"description": "Whether this session was started with a second factor"}
+    )
+    withheld_roles = fields.List(
+        fields.String(),
+        metadata={
+            "description": "Roles of the account this session does not have: they need "
+            "two-factor sign-in (turn it on, then log in with a code)"
+        },
+    )
+
+
+# -- two-factor sign-in ----------------------------------------------------------
+
+_CODE = fields.String(validate=validate.Length(min=6, max=10))
+_RECOVERY = fields.String(validate=validate.Length(min=16, max=40))
+
+
+class TwoFactorLoginRequest(Strict):
+    """The second step of a login that answered ``two_factor_required``: its
+    ``challenge`` and a code from the authenticator app, or a recovery code."""
+
+    challenge = fields.String(required=True, validate=validate.Length(min=10, max=200))
+    code = _CODE
+    recovery_code = _RECOVERY
+
+
+class StartTwoFactorRequest(Strict):
+    current_password = fields.String(required=True, validate=validate.Length(min=1, max=256))
+
+
+class TwoFactorCodeRequest(Strict):
+    code = fields.String(required=True, validate=validate.Length(min=6, max=10))
+
+
+class DisableTwoFactorRequest(Strict):
+    current_password = fields.String(required=True, validate=validate.Length(min=1, max=256))
+    code = _CODE
+    recovery_code = _RECOVERY
+
+
+class TwoFactorSetupResponse(Schema):
+    enrollment_id = fields.String(required=True)
+    secret = fields.String(
+        required=True, metadata={"description": "Base32, for typing into an authenticator app"}
+    )
+    otpauth_uri = fields.String(
+        required=True, metadata={"description": "The same, as a URI for a QR code"}
+    )
+
+
+class RecoveryCodesResponse(Schema):
+    recovery_codes = fields.List(
+        fields.String(),
+        required=True,
+        metadata={"description": "Shown once: each signs in once without the app"},
+    )
+
+
+class TwoFactorStatusResponse(Schema):
+    enabled = fields.Boolean(required=True)
+    pending = fields.Boolean(
+        required=True, metadata={"description": "An authenticator awaits confirmation"}
+    )
+    required = fields.Boolean(
+        required=True, metadata={"description": "The account has a role that needs it"}
+    )
+    recovery_codes_left = fields.Integer(required=True)
 
 
 class UserResponse(Schema):

@@ -14,7 +14,9 @@ from typing import Any
 
 from zxcvbn import zxcvbn
 
+from services.identity import two_factor
 from services.identity.profiles import Profile
+from services.identity.two_factor import TwoFactor
 from shared.errors import (
     Conflict,
     Forbidden,
@@ -202,6 +204,7 @@ class User(Profile):
     sessions_ended_at: datetime | None = None
     """Every session started before this has ended, but ``kept_session``."""
     kept_session: str | None = None
+    two_factor: TwoFactor = field(default_factory=TwoFactor)
 
     @property
     def exists(self) -> bool:
@@ -279,8 +282,22 @@ def evolve_user(state: User, event: EventView) -> User:
             rest = {k: v for k, v in state.portfolio.items() if k != data["item_id"]}
             return replace(state, portfolio=rest)
         case "PersonalDataErased":
-            return replace(state, erased=True, password_hash="")
+            return replace(state, erased=True, password_hash="", two_factor=TwoFactor())
+    if event.type in TWO_FACTOR_EVENTS:
+        return replace(state, two_factor=two_factor.evolve(state.two_factor, event))
     return state
+
+
+TWO_FACTOR_EVENTS = frozenset(
+    {
+        "TwoFactorEnrollmentStarted",
+        "TwoFactorEnabled",
+        "TwoFactorCodeTaken",
+        "RecoveryCodeUsed",
+        "RecoveryCodesRenewed",
+        "TwoFactorDisabled",
+    }
+)
 
 
 def register(
@@ -565,6 +582,8 @@ class Session:
     """How many times the refresh token was rotated."""
     previous_hash: str = ""
     rotated_at: datetime | None = None
+    two_factor: bool = False
+    """Started with a second factor (so it has the roles that need one)."""
 
 
 def evolve_session(state: Session, event: EventView) -> Session:
@@ -577,6 +596,7 @@ def evolve_session(state: Session, event: EventView) -> Session:
                 data["token_hash"],
                 data["expires_at"],
                 started_at=data.get("started_at") or event.recorded_at,
+                two_factor=data.get("two_factor") is True,
             )
         case "SessionRefreshed":
             return replace(

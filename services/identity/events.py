@@ -202,6 +202,8 @@ class SessionStarted(Schema):
     expires_at = fields.DateTime(required=True)
     started_at = fields.DateTime(allow_none=True, load_default=None)
     """Identity's clock at login (older sessions: when the event was recorded)."""
+    two_factor = fields.Boolean(load_default=False)
+    """Whether the login gave a second factor (roles such as admin need one)."""
 
 
 @registry.event("SessionRefreshed", sensitive=("token_hash",))
@@ -232,3 +234,47 @@ class FileUploaded(Schema):
 @registry.event("FileAccessGranted")
 class FileAccessGranted(Schema):
     user_id = fields.String(required=True)
+
+
+# -- two-factor sign-in (services/identity/two_factor.py); all private ----------
+
+
+@registry.event("TwoFactorEnrollmentStarted", sensitive=("secret",), personal={"secret": SUBJECT})
+class TwoFactorEnrollmentStarted(Schema):
+    """An authenticator to confirm. ``secret`` is sealed under the person's key
+    in the log and never leaves identity."""
+
+    enrollment_id = fields.String(required=True)
+    secret = fields.String(required=True)
+
+
+@registry.event("TwoFactorEnabled", sensitive=("recovery_code_hashes",))
+class TwoFactorEnabled(Schema):
+    """Confirmed with a code of time step ``step``: sign-in needs a second factor."""
+
+    enrollment_id = fields.String(required=True)
+    recovery_code_hashes = fields.List(fields.String(), required=True)
+    step = fields.Integer(required=True)
+
+
+@registry.event("TwoFactorCodeTaken")
+class TwoFactorCodeTaken(Schema):
+    """A code of this time step was taken: it and older ones are refused after."""
+
+    step = fields.Integer(required=True)
+
+
+@registry.event("RecoveryCodeUsed")
+class RecoveryCodeUsed(Schema):
+    index = fields.Integer(required=True)
+
+
+@registry.event("RecoveryCodesRenewed", sensitive=("recovery_code_hashes",))
+class RecoveryCodesRenewed(Schema):
+    recovery_code_hashes = fields.List(fields.String(), required=True)
+    step = fields.Integer(required=True)
+
+
+@registry.event("TwoFactorDisabled")
+class TwoFactorDisabled(Schema):
+    reason = fields.String(required=True)

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import secrets
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from nameko.timer import timer
 
-from services.identity import api, domain
+from services.identity import api, domain, two_factor
 from services.identity.domain import EmailClaim, FileRecord, Session, User
 from services.identity.events import ADMIN
 from services.identity.mailer import MailerProvider, MailOutbox, mail_outbox, outbox_metadata
 from services.identity.passwords import hash_password, needs_rehash, verify_password
-from services.identity.throttle import Throttle, login_keys, sign_up_keys
+from services.identity.throttle import Throttle, login_keys, second_factor_keys, sign_up_keys
 from services.identity.throttle import metadata as throttle_metadata
 from services.identity.views import profile_view
 from shared.auth import TokenIssuer
@@ -170,12 +172,53 @@ class IdentityService(MarketplaceService):
             # The same answer whether or not the address has an account.
             raise Unauthorized("the email or password is wrong", {"reason": "invalid_credentials"})
         throttle.clear(email, client_ip)
-        if needs_rehash(user.password_hash):  # whatever else changed: any revision
+        password_hash = user.password_hash
+        if needs_rehash(password_hash):  # whatever else changed: any revision
+            password_hash = hash_password(data["password"])
             self.event_log.record(
                 domain.user_stream(user.user_id),
-                [("PasswordChanged", {"password_hash": hash_password(data["password"])})],
+                [("PasswordChanged", {"password_hash": password_hash})],
+            )
+        if user.two_factor.enabled:
+            expires = now + two_factor.CHALLENGE_TTL
+            raise Unauthorized(
+                "enter the code from your authenticator app, or a recovery code "
+                "(POST /api/v1/auth/login/two-factor with this challenge)",
+                {
+                    "reason": "two_factor_required",
+                    "challenge": two_factor.challenge(
+                        self.mail.key, user.user_id, password_hash, expires
+                    ),
+                },
             )
         return self._start_session(user, now)
+
+    @rpc
+    def login_two_factor(
+        self,
+        challenge: str,
+        code: str | None = None,
+        recovery_code: str | None = None,
+    ) -> dict[str, Any]:
+        """The second step of a login: the challenge its password step answered,
+        and a code from the authenticator (each taken once) or a recovery code.
+        Wrong ones are throttled per account (``throttle.SECOND_FACTOR``)."""
+        body = {"challenge": challenge, "code": code, "recovery_code": recovery_code}
+        data = load(api.TwoFactorLoginRequest(), {k: v for k, v in body.items() if v})
+        user_id = two_factor.challenge_user(data["challenge"])
+        try:
+            uuid.UUID(user_id)
+        except ValueError:
+            raise TokenInvalid("this sign-in is not valid", {"reason": "token_invalid"}) from None
+        user, now = self.event_log.get(USER, user_id), self.clock.now()
+        two_factor.check_challenge(self.mail.key, data["challenge"], user.password_hash, now)
+        self._throttled_code(
+            user,
+            lambda u: two_factor.second_factor(
+                u.two_factor, data.get("code"), data.get("recovery_code"), now
+            ),
+        )
+        return self._start_session(user, now, second_factor=True)
 
     def _session_limits(self) -> tuple[timedelta, timedelta]:
         config = settings()
@@ -184,7 +227,9 @@ class IdentityService(MarketplaceService):
             timedelta(seconds=config.session_max_seconds),
         )
 
-    def _start_session(self, user: User, now: datetime) -> dict[str, Any]:
+    def _start_session(
+        self, user: User, now: datetime, second_factor: bool = False
+    ) -> dict[str, Any]:
         session_id = str(uuid.uuid4())
         refresh_token = domain.refresh_token(self.mail.key, session_id, 0)
         expires = domain.session_expiry(now, now, *self._session_limits())
@@ -194,15 +239,24 @@ class IdentityService(MarketplaceService):
             "token_hash": domain.hash_token(refresh_token),
             "expires_at": expires,
             "started_at": now,
+            "two_factor": second_factor,
         }
         self.event_log.create(SESSION, session_id, [("SessionStarted", started)])
-        return self._token_pair(user, session_id, refresh_token)
+        return self._token_pair(user, session_id, refresh_token, second_factor)
 
-    def _token_pair(self, user: User, session_id: str, refresh_token: str) -> dict[str, Any]:
-        roles = sorted(user.roles)
+    def _token_pair(
+        self, user: User, session_id: str, refresh_token: str, second_factor: bool
+    ) -> dict[str, Any]:
+        """Tokens for a session; roles that need a second factor only if it was given."""
+        roles, withheld = two_factor.session_roles(user.roles, second_factor)
         return {
             "access_token": self.tokens.issue(
-                user.user_id, roles, session_id, email_verified=user.email_verified
+                user.user_id,
+                roles,
+                session_id,
+                email_verified=user.email_verified,
+                two_factor=second_factor,
+                withheld_roles=tuple(withheld),
             ),
             "refresh_token": refresh_token,
             "token_type": "Bearer",
@@ -210,6 +264,8 @@ class IdentityService(MarketplaceService):
             "user_id": user.user_id,
             "roles": roles,
             "email_verified": user.email_verified,
+            "two_factor": second_factor,
+            "withheld_roles": withheld,
         }
 
     def _session_id(self, refresh_token: str) -> str:
@@ -259,7 +315,7 @@ class IdentityService(MarketplaceService):
         if not domain.same_hash(domain.hash_token(current), session.token_hash):
             # A token from before tokens were derived: the other tab has it.
             raise Unauthorized("the refresh token was already used", {"reason": "reused"})
-        return self._token_pair(user, session_id, current)
+        return self._token_pair(user, session_id, current, session.two_factor)
 
     @rpc
     def logout(self, refresh_token: str) -> dict[str, Any]:
@@ -273,6 +329,120 @@ class IdentityService(MarketplaceService):
 
         self.event_log.run(SESSION, self._session_id(refresh_token), revoke)
         return {"revoked": True}
+
+    # -- two-factor sign-in ---------------------------------------------------------
+
+    @rpc
+    def two_factor_status(self, user_id: str) -> dict[str, Any]:
+        self._own(user_id)
+        user = USER.require(self.event_log.get(USER, user_id))
+        state = user.two_factor
+        return {
+            "enabled": state.enabled,
+            "pending": bool(state.secret) and not state.enabled,
+            "required": bool(two_factor.REQUIRED_FOR.intersection(user.roles)),
+            "recovery_codes_left": state.recovery_codes_left if state.enabled else 0,
+        }
+
+    @rpc
+    def start_two_factor(self, user_id: str, current_password: str) -> dict[str, Any]:
+        """A new authenticator secret, to be confirmed with a code from the app."""
+        load(api.StartTwoFactorRequest(), {"current_password": current_password})
+        self._own(user_id)
+        user = USER.require(self.event_log.get(USER, user_id))
+        self._check_password(user, current_password, "current_password")
+        enrollment_id = self.event_log.new_id("two_factor")
+        secret = two_factor.new_secret(secrets.token_bytes(20))
+        self.event_log.run(
+            USER,
+            user_id,
+            lambda u: two_factor.start_enrollment(u.two_factor, enrollment_id, secret),
+        )
+        return {
+            "enrollment_id": enrollment_id,
+            "secret": secret,
+            "otpauth_uri": two_factor.provisioning_uri(secret, user.email),
+        }
+
+    @staticmethod
+    def _new_recovery_codes() -> tuple[list[str], list[str]]:
+        codes = [
+            two_factor.recovery_code(secrets.token_bytes(two_factor.RECOVERY_CODE_BYTES))
+            for _ in range(two_factor.RECOVERY_CODES)
+        ]
+        return codes, [two_factor.hash_recovery_code(c) for c in codes]
+
+    def _throttled_code(self, user: User, decide: Callable[[User], list[domain.EventSpec]]) -> User:
+        """Run a decision that takes a second factor, throttling wrong ones per account."""
+        now, keys, throttle = self.clock.now(), second_factor_keys(user.user_id), Throttle(self.db)
+        throttle.check(keys, now, "wrong codes")
+        try:
+            state = self.event_log.run(USER, user.user_id, decide)
+        except InvalidInput:
+            throttle.count(keys, now)
+            raise
+        throttle.forget(keys)
+        return state
+
+    @rpc
+    def enable_two_factor(self, user_id: str, session_id: str, code: str) -> dict[str, Any]:
+        """Confirm the authenticator: sign-in needs it from now on, every other
+        session ends, and the recovery codes are shown (this once)."""
+        load(api.TwoFactorCodeRequest(), {"code": code})
+        self._own(user_id)
+        user = USER.require(self.event_log.get(USER, user_id))
+        codes, hashes = self._new_recovery_codes()
+        now = self.clock.now()
+        self._throttled_code(
+            user,
+            lambda u: [
+                *two_factor.enable(u.two_factor, code, now, hashes),
+                domain.end_sessions(now, session_id, "two-factor sign-in turned on"),
+            ],
+        )
+        log.info("two-factor sign-in turned on", user_id=user_id)
+        return {"recovery_codes": codes}
+
+    @rpc
+    def renew_recovery_codes(self, user_id: str, code: str) -> dict[str, Any]:
+        """New recovery codes for a current code from the app; the old ones stop."""
+        load(api.TwoFactorCodeRequest(), {"code": code})
+        self._own(user_id)
+        user = USER.require(self.event_log.get(USER, user_id))
+        codes, hashes = self._new_recovery_codes()
+        now = self.clock.now()
+        self._throttled_code(
+            user, lambda u: two_factor.renew_recovery_codes(u.two_factor, code, now, hashes)
+        )
+        return {"recovery_codes": codes}
+
+    @rpc
+    def disable_two_factor(
+        self,
+        user_id: str,
+        current_password: str,
+        code: str | None = None,
+        recovery_code: str | None = None,
+    ) -> dict[str, Any]:
+        """Turn two-factor sign-in off: the password and a second factor, and
+        never for a role that needs it."""
+        body = {"current_password": current_password, "code": code, "recovery_code": recovery_code}
+        data = load(api.DisableTwoFactorRequest(), {k: v for k, v in body.items() if v})
+        self._own(user_id)
+        user = USER.require(self.event_log.get(USER, user_id))
+        self._check_password(user, data["current_password"], "current_password")
+        now = self.clock.now()
+
+        def turn_off(u: User) -> list[domain.EventSpec]:
+            off = two_factor.disable(u.two_factor, u.roles, "turned off by the user")
+            given = two_factor.second_factor(
+                u.two_factor, data.get("code"), data.get("recovery_code"), now
+            )
+            return [*given, *off]
+
+        self._throttled_code(user, turn_off)
+        log.info("two-factor sign-in turned off", user_id=user_id)
+        return {"enabled": False}
 
     # -- personal data -----------------------------------------------------------
 

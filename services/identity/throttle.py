@@ -23,6 +23,7 @@ outside the event log, and is never rebuilt. Counters are updated atomically
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -63,6 +64,11 @@ class Limit:
 ACCOUNT_AT_ADDRESS = Limit(5, timedelta(minutes=15), timedelta(minutes=15))
 ADDRESS = Limit(50, timedelta(minutes=15), timedelta(minutes=5))
 ACCOUNT = Limit(100, timedelta(hours=1), timedelta(minutes=1))
+SECOND_FACTOR = Limit(5, timedelta(minutes=15), timedelta(minutes=15))
+"""Wrong second factors per account. Only who knows the password gets this
+far, so no stranger can slow the owner down with it; past five, waits grow to
+15 minutes, and guessing a six-digit code (three are valid at a time) takes
+years."""
 
 
 def _digest(text: str) -> str:
@@ -76,6 +82,10 @@ def login_keys(email: str, client_ip: str | None) -> dict[str, Limit]:
         keys[f"pair:{_digest(email + ' ' + client_ip)}"] = ACCOUNT_AT_ADDRESS
         keys[f"address:{client_ip}"] = ADDRESS
     return keys
+
+
+def second_factor_keys(user_id: str) -> dict[str, Limit]:
+    return {f"otp:{user_id}": SECOND_FACTOR}
 
 
 def sign_up_keys(client_ip: str | None, per_hour: int) -> dict[str, Limit]:
@@ -127,7 +137,11 @@ class Throttle:
                 )
 
     def clear(self, email: str, client_ip: str | None) -> None:
-        pair = [k for k in login_keys(email, client_ip) if k.startswith("pair:")]
-        if pair:
+        """A login succeeded: the account from this address starts afresh."""
+        self.forget([k for k in login_keys(email, client_ip) if k.startswith("pair:")])
+
+    def forget(self, keys: Iterable[str]) -> None:
+        wanted = list(keys)
+        if wanted:
             with self.db.transaction() as conn:
-                conn.execute(login_throttle.delete().where(login_throttle.c.key.in_(pair)))
+                conn.execute(login_throttle.delete().where(login_throttle.c.key.in_(wanted)))

@@ -5,14 +5,34 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
+import pyotp
 from marshmallow import Schema, fields
 
 from shared.eventstore import EventMetadata, NewEvent
 from shared.schemas import ALL, registry
 
 SOURCE = "testsrc"
+
+
+class Authenticator:
+    """An authenticator app: the code of a time step, never one step twice
+    (identity refuses a code it took before, and older ones)."""
+
+    def __init__(self, secret: str) -> None:
+        self.totp = pyotp.TOTP(secret)
+        self.last_step = -1
+
+    def code(self) -> str:
+        while True:
+            current = self.totp.timecode(datetime.now(UTC))
+            for step in (current, current + 1):  # identity takes one step of drift
+                if step > self.last_step:
+                    self.last_step = step
+                    return str(self.totp.generate_otp(step))
+            time.sleep(1)
 
 
 @registry.event("ThingHappened", version=1, published=ALL)

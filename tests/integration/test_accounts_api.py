@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from nameko.testing.utils import get_extension
 
+from services.identity.admin import grant_admin
 from shared.clock import Clock, SystemClock
 from tests.integration.helpers import wait_until
 from tests.integration.test_identity_api import PASSWORD, Api, LateClock, assert_problem
@@ -257,3 +258,71 @@ def test_two_tabs_refreshing_the_same_token_at_once_keep_the_session(api: Api):
     onwards = api.post("/auth/refresh", {"refresh_token": first})
     assert onwards.status_code == 200
     assert api.get("/me", token=onwards.json()["access_token"]).status_code == 200
+
+
+# -- two-factor sign-in ---------------------------------------------------------------
+
+
+def test_two_factor_sign_in_takes_each_code_once_and_recovery_codes_once(api: Api):
+    user = api.signup()
+    token = user["access_token"]
+    assert api.get("/me/two-factor", token=token).json() == {
+        "enabled": False,
+        "pending": False,
+        "required": False,
+        "recovery_codes_left": 0,
+    }
+    wrong = api.post("/me/two-factor", {"current_password": "not my password!"}, token)
+    assert_problem(wrong, 422, "invalid_input")
+    app, recovery = api.enable_two_factor(user)
+    assert len(recovery) == 10
+    assert api.get("/me/two-factor", token=token).json()["recovery_codes_left"] == 10
+
+    first = login(api, user["email"])
+    problem = assert_problem(first, 401, "unauthorized")
+    assert problem["reason"] == "two_factor_required" and "access_token" not in problem
+    challenge = problem["challenge"]
+    second = "/auth/login/two-factor"
+    assert_problem(api.post(second, {"challenge": challenge}), 422, "invalid_input")
+    forged = challenge[:-4] + ("AAAA" if not challenge.endswith("AAAA") else "BBBB")
+    assert_problem(api.post(second, {"challenge": forged, "code": "123456"}), 400, "token_invalid")
+    code = app.code()
+    signed_in = api.post(second, {"challenge": challenge, "code": code})
+    assert signed_in.status_code == 200, signed_in.text
+    assert signed_in.json()["two_factor"] is True
+    assert api.get("/me", token=signed_in.json()["access_token"]).status_code == 200
+    replayed = api.post(second, {"challenge": challenge, "code": code})
+    assert_problem(replayed, 422, "invalid_input")
+
+    by_recovery = api.post(second, {"challenge": challenge, "recovery_code": recovery[3]})
+    assert by_recovery.status_code == 200, by_recovery.text
+    again = api.post(second, {"challenge": challenge, "recovery_code": recovery[3]})
+    assert_problem(again, 422, "invalid_input")
+    tokens = by_recovery.json()["access_token"]
+    assert api.get("/me/two-factor", token=tokens).json()["recovery_codes_left"] == 9
+
+    # Guessing is slowed down past five wrong codes (only who has the password gets here).
+    statuses = [
+        api.post(second, {"challenge": challenge, "code": "000000"}).status_code for _ in range(7)
+    ]
+    assert statuses[:4] == [422] * 4 and statuses[-1] == 429, statuses
+
+
+def test_administrators_have_their_role_only_when_signed_in_with_a_second_factor(api: Api):
+    someone = api.signup(["buyer"])
+    user = api.signup(["buyer"])
+    grant_admin(api.store, user["email"], "test-operator")
+    plain = login(api, user["email"]).json()
+    assert "admin" not in plain["roles"] and plain["withheld_roles"] == ["admin"]
+    refused = api.delete(f"/users/{someone['user_id']}", token=plain["access_token"])
+    assert assert_problem(refused, 403, "forbidden")["reason"] == "two_factor_required"
+    assert api.get("/me/two-factor", token=plain["access_token"]).json()["required"] is True
+
+    app, recovery = api.enable_two_factor({**user, **plain})
+    admin = api.login_with_code(user["email"], app)
+    assert "admin" in admin["roles"] and admin["withheld_roles"] == []
+    body = {"current_password": PASSWORD, "recovery_code": recovery[0]}
+    off = api.delete("/me/two-factor", admin["access_token"], json=body)
+    assert assert_problem(off, 409, "conflict")["reason"] == "two_factor_required"
+    erased = api.delete(f"/users/{someone['user_id']}", token=admin["access_token"])
+    assert erased.status_code == 200, erased.text

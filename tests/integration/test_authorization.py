@@ -12,7 +12,6 @@ import pytest
 import requests
 
 from gateway.endpoint import API_PREFIX, ROUTES, openapi_path
-from services.identity.admin import grant_admin
 from tests.integration.test_contracts_api import Deal, offer_terms
 from tests.integration.test_identity_api import png
 
@@ -21,6 +20,7 @@ pytestmark = pytest.mark.integration
 PUBLIC = {
     "POST /auth/register",
     "POST /auth/login",
+    "POST /auth/login/two-factor",
     "POST /auth/refresh",
     "POST /auth/logout",
     "POST /auth/verify-email",
@@ -40,6 +40,11 @@ OWN = {
     "POST /me/password",
     "POST /me/email",
     "POST /me/email/verification",
+    "GET /me/two-factor",
+    "POST /me/two-factor",
+    "DELETE /me/two-factor",
+    "POST /me/two-factor/confirm",
+    "POST /me/two-factor/recovery-codes",
     "POST /projects",
     "POST /alerts",
     "GET /alerts",
@@ -148,9 +153,7 @@ def test_the_table_names_every_operation():
 def world(deal: Deal) -> dict[str, Any]:
     """A buyer and a seller with one of everything between them."""
     buyer, seller = deal.signup(["buyer"]), deal.signup(["seller"])
-    admin = deal.signup(["buyer"])
-    grant_admin(deal.store, admin["email"], "test")
-    admin = {**admin, **deal.login(admin["email"])}
+    admin = deal.admin()
     b, s = buyer["access_token"], seller["access_token"]
     experience = deal.post(
         f"/users/{seller['user_id']}/experience",

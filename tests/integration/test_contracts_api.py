@@ -21,7 +21,6 @@ from gateway.service import GatewayService
 from services.bidding.service import BiddingService
 from services.contracts.service import ContractsService
 from services.escrow.service import EscrowService
-from services.identity.admin import grant_admin
 from services.identity.service import IdentityService
 from services.messaging.service import MessagingService
 from services.projects.service import ProjectsService
@@ -183,9 +182,7 @@ def deal(
 
 def test_three_milestones_approved_auto_approved_and_disputed(deal: Deal):
     buyer, seller = deal.signup(["buyer"]), deal.signup(["seller"])
-    admin = deal.signup(["buyer"])
-    grant_admin(deal.store, admin["email"], "test-operator")
-    admin = {**admin, **deal.login(admin["email"])}
+    admin = deal.admin()
     assert "admin" in admin["roles"]
     b, s = buyer["access_token"], seller["access_token"]
 

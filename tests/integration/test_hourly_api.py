@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 import requests
 
-from services.identity.admin import grant_admin
 from shared.clock import Clock, FixedClock
 from tests.integration.helpers import wait_until
 from tests.integration.test_contracts_api import REVIEW_SECONDS, Deal
@@ -65,9 +64,7 @@ def invoice_status(deal: Deal, token: str, cid: str, week: int, status: str) -> 
 def test_three_hourly_weeks_one_disputed(deal: Deal):
     clock = contracts_clock(deal)
     buyer, seller = deal.signup(["buyer"]), deal.signup(["seller"])
-    admin = deal.signup(["buyer"])
-    grant_admin(deal.store, admin["email"], "test-operator")
-    admin = {**admin, **deal.login(admin["email"])}
+    admin = deal.admin()
     b, s, a = buyer["access_token"], seller["access_token"], admin["access_token"]
     start = clock.today()
 

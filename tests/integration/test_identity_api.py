@@ -19,12 +19,13 @@ import requests
 from nameko.testing.utils import get_extension
 
 from gateway.service import GatewayService
+from services.identity.admin import grant_admin
 from services.identity.service import IdentityService
 from shared.clock import Clock, FixedClock, SystemClock
 from shared.config import settings
 from shared.eventstore.sql import SqlEventStore
 from shared.testing import free_port, fresh_postgres_database
-from tests.integration.helpers import wait_until
+from tests.integration.helpers import Authenticator, wait_until
 from tests.integration.mail import MailCatcher
 
 pytestmark = pytest.mark.integration
@@ -98,8 +99,10 @@ class Api:
     def get(self, path: str, token: str | None = None, **kw: Any) -> requests.Response:
         return requests.get(self.url(path), headers=self._headers(token, kw), timeout=30, **kw)
 
-    def delete(self, path: str, token: str | None = None) -> requests.Response:
-        return requests.delete(self.url(path), headers=self._headers(token, {}), timeout=30)
+    def delete(self, path: str, token: str | None = None, json: Any = None) -> requests.Response:
+        return requests.delete(
+            self.url(path), json=json, headers=self._headers(token, {}), timeout=30
+        )
 
     @staticmethod
     def _headers(token: str | None, kw: dict[str, Any]) -> dict[str, str]:
@@ -133,6 +136,33 @@ class Api:
             self.verify_email(email)
         tokens = self.post("/auth/login", {"email": email, "password": PASSWORD}).json()
         return {**response.json(), **tokens, "email": email}
+
+    def enable_two_factor(self, user: dict[str, Any]) -> tuple[Authenticator, list[str]]:
+        """Turn on two-factor sign-in as a person would: (their app, recovery codes)."""
+        token = user["access_token"]
+        setup = self.post("/me/two-factor", {"current_password": PASSWORD}, token)
+        assert setup.status_code == 201, setup.text
+        app = Authenticator(setup.json()["secret"])
+        confirmed = self.post("/me/two-factor/confirm", {"code": app.code()}, token)
+        assert confirmed.status_code == 200, confirmed.text
+        return app, confirmed.json()["recovery_codes"]
+
+    def login_with_code(self, email: str, app: Authenticator) -> dict[str, Any]:
+        first = self.post("/auth/login", {"email": email, "password": PASSWORD})
+        assert first.status_code == 401 and first.json()["code"] == "unauthorized", first.text
+        challenge = first.json()["challenge"]
+        answer = self.post("/auth/login/two-factor", {"challenge": challenge, "code": app.code()})
+        assert answer.status_code == 200, answer.text
+        return dict(answer.json())
+
+    def admin(self) -> dict[str, Any]:
+        """An administrator, signed in with a second factor (their role needs it)."""
+        user = self.signup(["buyer"])
+        grant_admin(self.store, user["email"], "test-operator")
+        app, _ = self.enable_two_factor(user)
+        tokens = self.login_with_code(user["email"], app)
+        assert "admin" in tokens["roles"], tokens
+        return {**user, **tokens, "authenticator": app}
 
     def verify_email(self, email: str, count: int = 1) -> requests.Response:
         assert self.mails is not None, "this fixture has no mail catcher"
