@@ -2,8 +2,9 @@
 
 ``marketplace-admin grant-admin EMAIL`` makes a registered user an
 administrator (who resolves disputes). It records ``RoleAdded`` in the user's
-stream with the operator as the actor; the role is in the user's next access
-token (log in again, or refresh).
+stream with the operator as the actor; the role is in the user's next
+session started with a second factor (they turn on two-factor sign-in and log
+in again with a code: the role needs it).
 
 ``marketplace-admin erase EMAIL|USER_ID`` erases a person's data, as
 ``DELETE /me`` does (their keys, then every service's, are deleted).
@@ -98,7 +99,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "erase":
         print(f"{args.email} ({user_id}) is erased")
     else:
-        print(f"{args.email} ({user_id}) is an administrator; they log in again to use it")
+        print(
+            f"{args.email} ({user_id}) is an administrator; to use it they turn on "
+            "two-factor sign-in and log in again with a code"
+        )
     return 0
 
 
