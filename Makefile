@@ -60,6 +60,7 @@ bench: install services
 	$(BIN)/python bench/eventstore.py
 	$(BIN)/python bench/gateway_reads.py
 	$(BIN)/python bench/marketplace.py
+	PYTHONPATH=. $(BIN)/python bench/sign_up_memory.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache *.egg-info
