@@ -20,6 +20,7 @@ import orjson
 from marshmallow import Schema
 from werkzeug.wrappers import Request, Response
 
+from gateway.access import permit
 from gateway.errors import to_response
 from gateway.http import REQUEST_ID_HEADER, RequestScope, json_response
 from gateway.idempotency import IdempotencyStore, StoredAnswer, request_fingerprint
@@ -80,8 +81,8 @@ class Route:
     alternatives: tuple[str, ...] = ()
     """Media types the success answer may also take (for example text/csv)."""
     cached_by: tuple[str, ...] = ()
-    """The gateway's views (its ProjectionWorker attributes) that a read is made
-    of, and nothing else: its answers are kept while they stand still."""
+    """The views a cached read is made of (its ``reads``), and nothing else: its
+    answers are kept while they stand still."""
     location: str | None = None
     """Where a 201's ``Location`` points: a path under /api/v1 whose ``{names}``
     are filled from the path's parameters and the answer's fields."""
@@ -90,6 +91,13 @@ class Route:
     store's limit); ``MAX_BODY_BYTES`` otherwise."""
     description: str = ""
     """The handler's docstring: what the OpenAPI document says beyond the summary."""
+    handler: Callable[..., Any] | None = None
+    role: str | None = None
+    """The role the caller's token must hold."""
+    verified: bool = False
+    """Only a caller whose address is verified (the token's claim)."""
+    reads: tuple[str, ...] = ()
+    """The gateway's views the handler reads."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -180,17 +188,28 @@ def endpoint(
     errors: tuple[int, ...] = (),
     key_required: bool = False,
     alternatives: tuple[str, ...] = (),
-    cached_by: tuple[str, ...] = (),
     location: str | None = None,
     max_body: Callable[[Any], int] | None = None,
+    role: str | None = None,
+    verified: bool = False,
+    reads: tuple[str, ...] = (),
+    cached: bool = False,
 ) -> Callable[[Callable[..., Any]], Any]:
     """``path`` uses werkzeug's syntax (``/users/<user_id>``), under /api/v1.
 
-    ``cached_by`` may name only views whose content alone (with the caller and
-    the URL) makes the answer: no clock, no RPC, no other view. A route that
+    Who may call it, in one place: ``auth`` (logged in, optionally, or not),
+    ``role`` (the caller's token must hold it) and ``verified`` (the caller's
+    address is verified), all checked before anything else is read; what
+    belongs to someone in particular (a contract's parties) the handler checks
+    against the views it names in ``reads`` (the gateway's ProjectionWorker
+    attributes; gateway/tests/test_routes.py holds every handler to them).
+    ``cached``: the answer is made of ``reads`` alone (with the caller and the
+    URL: no clock, no RPC), so it is kept while they stand still. A route that
     creates (201) names the ``location`` of what it created."""
     if (status == 201) != (location is not None):
         raise ValueError(f"{path}: a 201 names its Location, and only a 201 does")
+    if cached and (method != "GET" or not reads):
+        raise ValueError(f"{path}: only reads are cached, by the views they read")
     route = Route(
         method,
         API_PREFIX + path,
@@ -206,16 +225,18 @@ def endpoint(
         errors,
         key_required,
         alternatives,
-        cached_by,
+        reads if cached else (),
         API_PREFIX + location if location else None,
         max_body,
+        role=role,
+        verified=verified,
+        reads=reads,
     )
-    if cached_by and method != "GET":
-        raise ValueError(f"{path}: only reads are cached")
     ROUTES.append(route)
 
     def decorate(fn: Callable[..., Any]) -> Any:
         route.description = inspect.getdoc(fn) or ""
+        route.handler = fn
 
         @functools.wraps(fn)
         def handler(self: Any, request: Request, **params: Any) -> Response:
@@ -261,6 +282,7 @@ def _handle(
         principal = scope.authenticate(request, required=route.auth == "required")
         if principal is not None:
             refuse_ended(service, principal)  # logged out: refused though unexpired
+            permit(principal, route.role, route.verified)
     if route.cached_by:
         return _read_through_cache(service, scope, route, fn, request, params)
     kwargs = _inputs(route, request)

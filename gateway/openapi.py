@@ -101,6 +101,10 @@ def _operation(route: Route) -> dict[str, Any]:
     if route.auth == "required":
         statuses |= {401, 403}
         op["security"] = [{"bearer": []}]
+    if route.role:
+        op["x-required-role"] = route.role
+    if route.verified:
+        op["x-requires-verified-email"] = True
     elif route.auth == "optional":
         op["security"] = [{}, {"bearer": []}]
     if route.idempotent:

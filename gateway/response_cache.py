@@ -1,6 +1,6 @@
 """Answers to reads, kept for as long as the views they were read from stand still.
 
-A read endpoint that declares the views it reads (``@endpoint(cached_by=...)``)
+A read endpoint made of the views it reads (``@endpoint(reads=..., cached=True)``)
 is answered from memory while none of those views has applied an event since
 the answer was made. The key holds each view's checkpoint position, so an
 answer is never older than the view itself: the first event a view applies

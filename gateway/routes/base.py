@@ -22,7 +22,7 @@ from services.bidding import views as bidding_views
 from services.contracts import views as contracts_views
 from services.identity import views as identity_views
 from services.projects import views as projects_views
-from shared.errors import Conflict, EmailUnverified, Forbidden, InvalidInput, NotFound
+from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
 from shared.logging import get_logger
 from shared.projection import ProjectionHandle
 
@@ -77,32 +77,6 @@ class RoutesBase:
     def _me(self) -> str:
         assert self.scope.principal is not None
         return self.scope.principal.user_id
-
-    def _role(self, role: str) -> str:
-        principal = self.scope.principal
-        assert principal is not None
-        if role in principal.withheld_roles:
-            raise Forbidden(
-                f"the {role} role needs two-factor sign-in: turn it on (POST /api/v1/me/two-factor)"
-                " and log in again with a code from your authenticator app",
-                {"reason": "two_factor_required"},
-            )
-        if role not in principal.roles:
-            raise Forbidden(f"only {role}s may do this; add the {role} role to your profile")
-        return principal.user_id
-
-    def _verified(self) -> str:
-        """Only an account whose address is verified posts projects, proposes or
-        is paid (the access token says so: identity's word when it issued it)."""
-        principal = self.scope.principal
-        assert principal is not None
-        if not principal.email_verified:
-            raise EmailUnverified(
-                "verify your email address first: follow the link we mailed you "
-                "(POST /api/v1/me/email/verification sends it again), then refresh your token",
-                {"reason": "email_unverified"},
-            )
-        return principal.user_id
 
     def _must_be(self, user_id: str) -> None:
         principal = self.scope.principal

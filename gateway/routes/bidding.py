@@ -34,12 +34,13 @@ class BiddingRoutes(RoutesBase):
         status=201,
         location="/proposals/{proposal_id}",
         errors=(403, 404, 409),
+        role="seller",
+        verified=True,
+        reads=("project_views", "proposal_views"),
     )
     def submit_proposal(
         self, request: Request, project_id: str, body: dict[str, Any]
     ) -> dict[str, Any]:
-        self._role("seller")
-        self._verified()
         self._open_project(project_id)
         submitted = self.bidding.submit_proposal(project_id, json_ready(body))
         proposal_id = str(submitted["proposal_id"])
@@ -54,7 +55,8 @@ class BiddingRoutes(RoutesBase):
         query=bidding_api.ProposalQuery,
         response=bidding_api.ProposalPage,
         errors=(404,),
-        cached_by=("project_views", "proposal_views", "profiles", "reputation_views"),
+        cached=True,
+        reads=("profiles", "project_views", "proposal_views", "reputation_views"),
     )
     def project_proposals(
         self, request: Request, project_id: str, query: dict[str, Any]
@@ -87,6 +89,7 @@ class BiddingRoutes(RoutesBase):
         tags=("proposals",),
         response=bidding_api.ProposalResponse,
         errors=(404,),
+        reads=("proposal_views",),
     )
     def get_proposal(self, request: Request, proposal_id: str) -> dict[str, Any]:
         assert self.scope.principal is not None
@@ -106,6 +109,7 @@ class BiddingRoutes(RoutesBase):
         tags=("proposals",),
         query=bidding_api.ProposalQuery,
         response=bidding_api.ProposalPage,
+        reads=("proposal_views",),
     )
     def my_proposals(self, request: Request, query: dict[str, Any]) -> dict[str, Any]:
         assert self.scope.principal is not None
@@ -198,6 +202,7 @@ class BiddingRoutes(RoutesBase):
         status=201,
         location="/projects/{project_id}/invitations/{seller_id}",
         errors=(404, 409),
+        reads=("project_views",),
     )
     def invite(self, request: Request, project_id: str, body: dict[str, Any]) -> dict[str, Any]:
         self._open_project(project_id)
@@ -210,6 +215,7 @@ class BiddingRoutes(RoutesBase):
         tags=("proposals",),
         response=bidding_api.InvitationResponse,
         errors=(404,),
+        reads=("proposal_views",),
     )
     def invitation(self, request: Request, project_id: str, seller_id: str) -> dict[str, Any]:
         assert self.scope.principal is not None
@@ -226,6 +232,7 @@ class BiddingRoutes(RoutesBase):
         summary="Projects you were invited to",
         tags=("proposals",),
         response=bidding_api.InvitationList,
+        reads=("proposal_views",),
     )
     def my_invitations(self, request: Request) -> dict[str, Any]:
         assert self.scope.principal is not None

@@ -31,6 +31,7 @@ class ContractsRoutes(RoutesBase):
         status=201,
         location="/contracts/{contract_id}",
         errors=(404, 409),
+        reads=("contract_views", "proposal_views"),
     )
     def send_offer(
         self, request: Request, proposal_id: str, body: dict[str, Any]
@@ -51,6 +52,7 @@ class ContractsRoutes(RoutesBase):
         tags=("contracts",),
         response=contracts_api.ContractResponse,
         errors=(404,),
+        reads=("contract_views",),
     )
     def get_contract(self, request: Request, contract_id: str) -> dict[str, Any]:
         return self._contract_for_party(contract_id)
@@ -62,6 +64,7 @@ class ContractsRoutes(RoutesBase):
         tags=("contracts",),
         response=contracts_api.OfferVersionList,
         errors=(404,),
+        reads=("contract_views",),
     )
     def offer_versions(self, request: Request, contract_id: str) -> dict[str, Any]:
         self._contract_for_party(contract_id)
@@ -75,6 +78,7 @@ class ContractsRoutes(RoutesBase):
         tags=("contracts",),
         response=contracts_api.HistoryList,
         errors=(404,),
+        reads=("contract_views",),
     )
     def contract_history(self, request: Request, contract_id: str) -> dict[str, Any]:
         self._contract_for_party(contract_id)
@@ -87,6 +91,7 @@ class ContractsRoutes(RoutesBase):
         summary="Your contracts and offers",
         tags=("contracts",),
         response=contracts_api.ContractList,
+        reads=("contract_views",),
     )
     def my_contracts(self, request: Request) -> dict[str, Any]:
         assert self.scope.principal is not None
@@ -145,11 +150,11 @@ class ContractsRoutes(RoutesBase):
         body=contracts_api.AcceptOfferRequest,
         response=contracts_api.ContractResponse,
         errors=(403, 404, 409),
+        verified=True,
     )
     def accept_offer(
         self, request: Request, contract_id: str, body: dict[str, Any]
     ) -> dict[str, Any]:
-        self._verified()  # the seller is hired to be paid
         return self.contracts.accept_offer(contract_id, body["version"])
 
     # -- milestones ------------------------------------------------------------
@@ -162,6 +167,7 @@ class ContractsRoutes(RoutesBase):
         body=contracts_api.SubmitWorkRequest,
         response=contracts_api.ContractResponse,
         errors=(404, 409),
+        reads=("contract_views", "profiles"),
     )
     def submit_work(
         self, request: Request, contract_id: str, milestone_id: str, body: dict[str, Any]
@@ -233,11 +239,11 @@ class ContractsRoutes(RoutesBase):
         response=contracts_api.ContractResponse,
         errors=(404, 409),
         key_required=True,
+        role="admin",
     )
     def resolve_dispute(
         self, request: Request, contract_id: str, milestone_id: str, body: dict[str, Any]
     ) -> dict[str, Any]:
-        self._role("admin")
         return self.contracts.resolve_dispute(contract_id, milestone_id, json_ready(body))
 
     @endpoint(
@@ -350,11 +356,11 @@ class ContractsRoutes(RoutesBase):
         response=contracts_api.ContractResponse,
         errors=(404, 409),
         key_required=True,
+        role="admin",
     )
     def resolve_week(
         self, request: Request, contract_id: str, week: str, body: dict[str, Any]
     ) -> dict[str, Any]:
-        self._role("admin")
         return self.contracts.resolve_invoice_dispute(contract_id, _week(week), json_ready(body))
 
     @endpoint(

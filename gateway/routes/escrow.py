@@ -28,6 +28,7 @@ class EscrowRoutes(RoutesBase):
         location="/contracts/{contract_id}/escrow",
         errors=(402, 404, 409),
         key_required=True,
+        reads=("contract_views",),
     )
     def fund(self, request: Request, contract_id: str, body: dict[str, Any]) -> dict[str, Any]:
         self._known_contract(contract_id)
@@ -44,6 +45,7 @@ class EscrowRoutes(RoutesBase):
         tags=("escrow",),
         response=escrow_api.ContractEscrowResponse,
         errors=(404,),
+        reads=("contract_views", "escrow_views"),
     )
     def contract_escrow(self, request: Request, contract_id: str) -> dict[str, Any]:
         self._contract_for_party(contract_id)
@@ -56,6 +58,7 @@ class EscrowRoutes(RoutesBase):
         summary="Your money: available to pay out, held in escrow, paid out",
         tags=("escrow",),
         response=escrow_api.BalanceResponse,
+        reads=("escrow_views",),
     )
     def my_balance(self, request: Request) -> dict[str, Any]:
         assert self.scope.principal is not None
@@ -70,6 +73,7 @@ class EscrowRoutes(RoutesBase):
         query=escrow_api.StatementQuery,
         response=escrow_api.StatementResponse,
         alternatives=("text/csv",),
+        reads=("escrow_views",),
     )
     def my_statement(self, request: Request, query: dict[str, Any]) -> Any:
         assert self.scope.principal is not None
@@ -93,8 +97,8 @@ class EscrowRoutes(RoutesBase):
         location="/me/statement",
         errors=(403, 409),
         key_required=True,
+        role="seller",
+        verified=True,
     )
     def payout(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
-        self._role("seller")
-        self._verified()
         return self.escrow.request_payout(json_ready(body), request.headers[IDEMPOTENCY_HEADER])

@@ -69,6 +69,7 @@ class FilesRoutes(RoutesBase):
         multipart=UPLOAD_FORM,
         errors=(413, 415),
         max_body=upload_body_limit,
+        reads=("profiles",),
     )
     def upload(self, request: Request) -> dict[str, Any]:
         limit = self.blobs.max_bytes
@@ -104,6 +105,7 @@ class FilesRoutes(RoutesBase):
         tags=("files",),
         query=PageQuery,
         response=page_schema(identity_api.FileResponse),
+        reads=("profiles",),
     )
     def my_files(self, request: Request, query: dict[str, Any]) -> dict[str, Any]:
         assert self.scope.principal is not None

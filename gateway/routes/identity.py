@@ -102,6 +102,7 @@ class IdentityRoutes(RoutesBase):
         status=204,
         idempotent=False,
         errors=(401,),
+        reads=("session_views",),
     )
     def logout(self, request: Request, body: dict[str, Any]) -> None:
         self.identity.logout(body["refresh_token"])
@@ -115,6 +116,7 @@ class IdentityRoutes(RoutesBase):
         tags=("accounts",),
         status=204,
         idempotent=False,
+        reads=("session_views",),
     )
     def logout_everywhere(self, request: Request) -> None:
         user_id = self._me()
@@ -320,9 +322,9 @@ class IdentityRoutes(RoutesBase):
         tags=("accounts",),
         response=identity_api.ErasureResponse,
         errors=(403, 404),
+        role="admin",
     )
     def erase_user(self, request: Request, user_id: str) -> dict[str, Any]:
-        self._role("admin")
         return self.identity.erase_personal_data(user_id)
 
     # -- profiles --------------------------------------------------------------
@@ -333,6 +335,7 @@ class IdentityRoutes(RoutesBase):
         summary="Your own profile, with private fields and completeness",
         tags=("profiles",),
         response=identity_api.ProfileResponse,
+        reads=("profiles", "reputation_views"),
     )
     def me(self, request: Request) -> dict[str, Any]:
         assert self.scope.principal is not None
@@ -356,7 +359,8 @@ class IdentityRoutes(RoutesBase):
         auth="optional",
         response=identity_api.ProfileResponse,
         errors=(404,),
-        cached_by=("profiles", "reputation_views"),
+        cached=True,
+        reads=("profiles", "reputation_views"),
     )
     def profile(self, request: Request, user_id: str) -> dict[str, Any]:
         viewer = self.scope.principal.user_id if self.scope.principal else None

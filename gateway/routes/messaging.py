@@ -120,6 +120,7 @@ class MessagingRoutes(RoutesBase):
         body=messaging_api.StartConversationRequest,
         response=messaging_api.ConversationResponse,
         errors=(404,),
+        reads=("contract_views", "messaging_views", "proposal_views"),
     )
     def start_conversation(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
         if body.get("proposal_id"):
@@ -139,6 +140,7 @@ class MessagingRoutes(RoutesBase):
         summary="Your conversations, with unread counts",
         tags=("messages",),
         response=messaging_api.ConversationList,
+        reads=("messaging_views",),
     )
     def my_conversations(self, request: Request) -> dict[str, Any]:
         with self.messaging_views.connect() as conn:
@@ -151,6 +153,7 @@ class MessagingRoutes(RoutesBase):
         tags=("messages",),
         response=messaging_api.ConversationResponse,
         errors=(404,),
+        reads=("messaging_views",),
     )
     def get_conversation(self, request: Request, conversation_id: str) -> dict[str, Any]:
         with self.messaging_views.connect() as conn:
@@ -164,7 +167,8 @@ class MessagingRoutes(RoutesBase):
         query=messaging_api.MessagesQuery,
         response=messaging_api.MessagePage,
         errors=(404,),
-        cached_by=("messaging_views",),
+        cached=True,
+        reads=("messaging_views",),
     )
     def list_messages(
         self, request: Request, conversation_id: str, query: dict[str, Any]
@@ -185,6 +189,7 @@ class MessagingRoutes(RoutesBase):
         status=201,
         location="/conversations/{conversation_id}/messages",
         errors=(404,),
+        reads=("profiles",),
     )
     def post_message(
         self, request: Request, conversation_id: str, body: dict[str, Any]
@@ -223,6 +228,7 @@ class MessagingRoutes(RoutesBase):
         tags=("notifications",),
         query=messaging_api.NotificationsQuery,
         response=messaging_api.NotificationPage,
+        reads=("notification_views",),
     )
     def my_notifications(self, request: Request, query: dict[str, Any]) -> dict[str, Any]:
         with self.notification_views.connect() as conn:
@@ -237,6 +243,7 @@ class MessagingRoutes(RoutesBase):
         tags=("notifications",),
         body=messaging_api.MarkNotificationsRequest,
         response=messaging_api.MarkedResponse,
+        reads=("notification_views",),
     )
     def mark_notifications(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
         up_to = None
@@ -265,6 +272,7 @@ class MessagingRoutes(RoutesBase):
         auth="optional",
         query=StreamQuery,
         errors=(400, 401, 429),
+        reads=("notification_views", "session_views"),
     )
     def notification_stream(self, request: Request, query: dict[str, Any]) -> Response:
         """Authenticated by the usual header, or (from a browser's EventSource,

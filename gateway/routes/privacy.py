@@ -200,6 +200,7 @@ class PrivacyRoutes(RoutesBase):
         summary="A copy of everything the marketplace holds about you, as JSON",
         tags=("personal data",),
         response=identity_api.ExportResponse,
+        reads=("profiles",),
     )
     def export_me(self, request: Request) -> dict[str, Any]:
         """Your profile and files, projects and alerts, proposals and

@@ -31,10 +31,11 @@ class ProjectsRoutes(RoutesBase):
         status=201,
         location="/projects/{project_id}",
         errors=(403,),
+        role="buyer",
+        verified=True,
+        reads=("project_views",),
     )
     def post_project(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
-        self._role("buyer")
-        self._verified()
         posted = self.projects.post_project(json_ready(body))
         project_id = str(posted["project_id"])
         self._shown(self.project_views, lambda c: projects_views.get_project(c, project_id))
@@ -48,7 +49,8 @@ class ProjectsRoutes(RoutesBase):
         auth="optional",
         query=projects_api.SearchQuery,
         response=projects_api.ProjectSearchPage,
-        cached_by=("project_views",),
+        cached=True,
+        reads=("project_views",),
     )
     def search_projects(self, request: Request, query: dict[str, Any]) -> dict[str, Any]:
         with self.project_views.connect() as conn:
@@ -62,7 +64,8 @@ class ProjectsRoutes(RoutesBase):
         auth="optional",
         response=projects_api.ProjectResponse,
         errors=(404,),
-        cached_by=("project_views",),
+        cached=True,
+        reads=("project_views",),
     )
     def get_project(self, request: Request, project_id: str) -> dict[str, Any]:
         with self.project_views.connect() as conn:
@@ -90,6 +93,7 @@ class ProjectsRoutes(RoutesBase):
         body=ReasonRequest,
         response=projects_api.ProjectResponse,
         errors=(404, 409),
+        reads=("project_views",),
     )
     def close_project(
         self, request: Request, project_id: str, body: dict[str, Any]
@@ -106,6 +110,7 @@ class ProjectsRoutes(RoutesBase):
         body=ReasonRequest,
         response=projects_api.ProjectResponse,
         errors=(404, 409),
+        reads=("project_views",),
     )
     def cancel_project(
         self, request: Request, project_id: str, body: dict[str, Any]
@@ -132,9 +137,9 @@ class ProjectsRoutes(RoutesBase):
         response=projects_api.AlertResponse,
         status=201,
         location="/alerts",
+        role="seller",
     )
     def save_alert(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
-        self._role("seller")
         return self.projects.save_alert(json_ready(body))
 
     @endpoint(
@@ -143,6 +148,7 @@ class ProjectsRoutes(RoutesBase):
         summary="Your keyword alerts",
         tags=("alerts",),
         response=projects_api.AlertList,
+        reads=("project_views",),
     )
     def list_alerts(self, request: Request) -> dict[str, Any]:
         assert self.scope.principal is not None
@@ -167,6 +173,7 @@ class ProjectsRoutes(RoutesBase):
         tags=("alerts",),
         query=PageQuery,
         response=projects_api.AlertMatchPage,
+        reads=("project_views",),
     )
     def alert_matches(self, request: Request, query: dict[str, Any]) -> dict[str, Any]:
         assert self.scope.principal is not None

@@ -30,6 +30,7 @@ class ReputationRoutes(RoutesBase):
         status=201,
         location="/contracts/{contract_id}/reviews",
         errors=(404, 409),
+        reads=("contract_views",),
     )
     def submit_review(
         self, request: Request, contract_id: str, body: dict[str, Any]
@@ -44,6 +45,7 @@ class ReputationRoutes(RoutesBase):
         tags=("reputation",),
         response=reputation_api.ContractReviews,
         errors=(404,),
+        reads=("contract_views", "reputation_views"),
     )
     def contract_reviews(self, request: Request, contract_id: str) -> dict[str, Any]:
         self._contract_for_party(contract_id)
@@ -57,6 +59,7 @@ class ReputationRoutes(RoutesBase):
         tags=("reputation",),
         auth="optional",
         response=reputation_api.ReviewList,
+        reads=("reputation_views",),
     )
     def user_reviews(self, request: Request, user_id: str) -> dict[str, Any]:
         with self.reputation_views.connect() as conn:

@@ -3,8 +3,10 @@ forwards only the input its schemas validated."""
 
 from __future__ import annotations
 
+import ast
 import inspect
 import re
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ from gateway.routes.health import SERVICES
 from gateway.service import GatewayService
 from gateway.signed_rpc import SignedRpcProxy
 from shared.money import MoneySchema
+from shared.projection import ProjectionWorker
 
 MODULE_OF_TAG = {
     "accounts": "identity",
@@ -147,3 +150,49 @@ def test_every_created_resource_has_a_location_that_is_a_readable_route():
         answer = set(route.response_schema.fields) if route.response_schema else set()
         assert names <= set(re.findall(r"<(?:\w+:)?(\w+)>", route.path)) | answer, route.path
         assert re.sub(r"{\w+}", "{}", route.location) in readable, route.location
+
+
+VIEWS = {name for name, v in vars(GatewayService).items() if isinstance(v, ProjectionWorker)}
+
+
+def _views_named(method_name: str, seen: frozenset[str] = frozenset()) -> set[str]:
+    """The views a handler names (``self.<view>``), itself or through the
+    methods of the gateway it calls (``self._helper(...)``)."""
+    function = inspect.unwrap(getattr(GatewayService, method_name))
+    tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
+    views: set[str] = set()
+    for node in ast.walk(tree):
+        if not (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "self"
+        ):
+            continue
+        if node.attr in VIEWS:
+            views.add(node.attr)
+        elif callable(getattr(GatewayService, node.attr, None)) and node.attr not in seen:
+            views |= _views_named(node.attr, seen | {method_name})
+    return views
+
+
+def test_every_route_declares_the_views_its_handler_reads():
+    """``reads`` is where a route says what it reads: a handler naming a view
+    it does not declare fails here (the export reads every view's tables
+    through one connection, so it declares more than it names)."""
+    undeclared = {}
+    for route in ROUTES:
+        assert route.handler is not None
+        assert set(route.reads) <= VIEWS, f"{route.path} reads no such view"
+        named = _views_named(route.handler.__name__)
+        if not named <= set(route.reads):
+            undeclared[f"{route.method} {route.path}"] = sorted(named - set(route.reads))
+    assert undeclared == {}
+    assert sum(1 for r in ROUTES if r.reads) >= 40
+
+
+def test_who_may_call_a_route_is_declared_not_checked_in_its_handler():
+    for path in sorted(Path(__file__).parents[1].joinpath("routes").glob("*.py")):
+        source = path.read_text()
+        for check in ("principal.roles", "email_verified", "withheld_roles"):
+            assert check not in source, f"{path.name} checks {check} itself"
+    assert {r.role for r in ROUTES} == {None, "buyer", "seller", "admin"}
