@@ -257,3 +257,37 @@ def test_an_hourly_contract_takes_no_milestone_that_could_be_funded_and_never_re
     with pytest.raises(Conflict) as refused:
         h.worker(SELLER).propose_change(contract_id, {"action": "add", "milestone": milestone})
     assert refused.value.details["reason"] == "hourly_contract"
+
+
+def test_an_award_the_owner_refused_cancels_the_contract_once_and_returns_its_funding(
+    h: ServiceHarness,
+) -> None:
+    """The compensation of the eventual-consistency rule (README, "How services
+    learn of each other"): an offer accepted as its proposal was withdrawn
+    starts a contract; bidding, the proposal's owner, refuses the hire; this
+    cancels the contract, and what was funded meanwhile goes back to the buyer."""
+    _, proposal_id = proposal_on_open_project(h)
+    contract = offer(h, proposal_id)
+    contract_id, stream = contract["contract_id"], f"contract-{contract['contract_id']}"
+    (milestone,) = contract["milestones"]
+    h.worker(SELLER).accept_offer(contract_id, 1)
+    funded = {
+        "contract_id": contract_id,
+        "milestone_id": milestone["milestone_id"],
+        "amount": 200_000,
+        "currency": "USD",
+        "charge_id": str(uuid.uuid4()),
+        "buyer_id": BUYER,
+    }
+    h.append(f"escrow-{contract_id}", [("EscrowFunded", funded)])
+    h.worker().on_escrow_funded(h.message(f"escrow-{contract_id}", "EscrowFunded"))
+    refused = {"contract_id": contract_id, "status": "withdrawn"}
+    h.append(f"proposal-{proposal_id}", [("ProposalHireRefused", refused)])
+    message = h.message(f"proposal-{proposal_id}", "ProposalHireRefused")
+    h.worker().on_hire_refused(message)
+    h.worker().on_hire_refused(message)  # redelivered
+    assert h.types(stream)[-1] == "ContractCancelled"
+    assert h.types(stream).count("ContractCancelled") == 1
+    (cancelled,) = [e for e in h.recorded(stream) if e.type == "ContractCancelled"]
+    assert cancelled.data["refund_milestone_ids"] == [milestone["milestone_id"]]
+    assert cancelled.data["cancelled_by"] == "system:contracts"

@@ -117,3 +117,20 @@ def test_only_the_seller_deletes_an_alert_and_only_once(h: ServiceHarness) -> No
     assert h.worker(SELLER).delete_alert(alert_id) == {"deleted": True}
     with pytest.raises(NotFound):
         h.worker(SELLER).delete_alert(alert_id)
+
+
+def test_a_contract_started_on_a_closed_project_is_refused_for_contracts_to_cancel(
+    h: ServiceHarness,
+) -> None:
+    """The owner of the truth re-checks (README, "How services learn of each
+    other"): an offer accepted as the project closed is refused, once."""
+    project_id = h.worker(BUYER).post_project(content(h))["project_id"]
+    h.worker(BUYER).close_project(project_id, {"reason": "found someone elsewhere"})
+    message = started_contract(h, project_id)
+    h.worker().on_contract_started(message)
+    h.worker().on_contract_started(message)  # redelivered
+    assert h.types(f"project-{project_id}") == [
+        "ProjectPosted",
+        "ProjectClosed",
+        "ProjectAwardRefused",
+    ]
