@@ -22,7 +22,8 @@ from services.bidding import views as bidding_views
 from services.contracts import views as contracts_views
 from services.identity import views as identity_views
 from services.projects import views as projects_views
-from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
+from shared.attachments import check_samples, refusal
+from shared.errors import Conflict, Forbidden, NotFound
 from shared.logging import get_logger
 from shared.projection import ProjectionHandle
 
@@ -128,17 +129,28 @@ class RoutesBase:
         with self.contract_views.connect() as conn:
             return contracts_views.get_contract(conn, contract_id, today())
 
-    def _own_files(self, file_ids: list[Any]) -> None:
+    def _own_files(self, file_ids: list[Any], kind: str, field: str = "file_ids") -> None:
+        """Each a file the caller uploaded, for a purpose that fits ``kind``
+        (``shared.attachments.FITS``): 422 at once, before any RPC."""
         wanted = [str(f) for f in file_ids]
         if not wanted:
             return
         with self.profiles.connect() as conn:
-            owners = identity_views.file_owners(conn, wanted)
+            uploaded = identity_views.file_owners_and_purposes(conn, wanted)
         for file_id in wanted:
-            if owners.get(file_id) != self._me():
-                raise InvalidInput(
-                    "attach files you uploaded yourself", {"fields": {"file_ids": [file_id]}}
-                )
+            owner, purpose = uploaded.get(file_id, (None, None))
+            refused = refusal(file_id, owner, purpose, self._me(), kind, field)
+            if refused is not None:
+                raise refused
+
+    def _own_samples(self, item_ids: list[Any]) -> None:
+        """Samples on a proposal are items of the caller's own portfolio."""
+        wanted = [str(i) for i in item_ids]
+        if not wanted:
+            return
+        with self.profiles.connect() as conn:
+            owned = identity_views.portfolio_item_ids(conn, self._me())
+        check_samples(wanted, owned)
 
     def _contract_for_party(self, contract_id: str) -> dict[str, Any]:
         """The contract, from ``contract_views``, if the caller is one of its parties."""

@@ -36,12 +36,14 @@ class BiddingRoutes(RoutesBase):
         errors=(403, 404, 409),
         role="seller",
         verified=True,
-        reads=("project_views", "proposal_views"),
+        reads=("profiles", "project_views", "proposal_views"),
     )
     def submit_proposal(
         self, request: Request, project_id: str, body: dict[str, Any]
     ) -> dict[str, Any]:
         self._open_project(project_id)
+        self._own_files(body["attachment_ids"], "proposal", "attachment_ids")
+        self._own_samples(body["portfolio_item_ids"])
         submitted = self.bidding.submit_proposal(project_id, json_ready(body))
         proposal_id = str(submitted["proposal_id"])
         self._shown(self.proposal_views, lambda c: bidding_views.get_proposal(c, proposal_id))
@@ -71,11 +73,16 @@ class BiddingRoutes(RoutesBase):
         seller_ids = [p["seller_id"] for p in page["items"]]
         with self.profiles.connect() as conn:
             sellers = identity_views.seller_summaries(conn, seller_ids)
+            samples = identity_views.portfolio_samples(
+                conn, {p["seller_id"]: p.get("portfolio_item_ids") or [] for p in page["items"]}
+            )
         with self.reputation_views.connect() as conn:
             reputations = reputation_views.summaries(conn, seller_ids, "seller")
         for item in page["items"]:
             summary = sellers.get(item["seller_id"], {"user_id": item["seller_id"], "skills": []})
             item["seller"] = {**summary, "reputation": reputations.get(item["seller_id"])}
+            shown = item.get("portfolio_item_ids") or []
+            item["samples"] = [samples[i] for i in shown if i in samples]
         return page
 
     def _seller_view(self, proposal: dict[str, Any]) -> dict[str, Any]:
@@ -127,10 +134,13 @@ class BiddingRoutes(RoutesBase):
         body=bidding_api.ProposalEditRequest,
         response=bidding_api.ProposalResponse,
         errors=(404, 409),
+        reads=("profiles",),
     )
     def edit_proposal(
         self, request: Request, proposal_id: str, body: dict[str, Any]
     ) -> dict[str, Any]:
+        self._own_files(body.get("attachment_ids") or [], "proposal", "attachment_ids")
+        self._own_samples(body.get("portfolio_item_ids") or [])
         return self._seller_view(self.bidding.edit_proposal(proposal_id, json_ready(body)))
 
     @endpoint(

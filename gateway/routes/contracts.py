@@ -173,7 +173,7 @@ class ContractsRoutes(RoutesBase):
         self, request: Request, contract_id: str, milestone_id: str, body: dict[str, Any]
     ) -> dict[str, Any]:
         self._known_contract(contract_id)
-        self._own_files(body["file_ids"])
+        self._own_files(body["file_ids"], "deliverable")
         return self.contracts.submit_work(contract_id, milestone_id, json_ready(body))
 
     @endpoint(

@@ -194,7 +194,7 @@ class MessagingRoutes(RoutesBase):
     def post_message(
         self, request: Request, conversation_id: str, body: dict[str, Any]
     ) -> dict[str, Any]:
-        self._own_files(body["file_ids"])
+        self._own_files(body["file_ids"], "message")
         posted = self.messaging.post_message(conversation_id, json_ready(body))
         return {
             "seq": posted["seq"],

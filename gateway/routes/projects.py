@@ -33,9 +33,10 @@ class ProjectsRoutes(RoutesBase):
         errors=(403,),
         role="buyer",
         verified=True,
-        reads=("project_views",),
+        reads=("profiles", "project_views"),
     )
     def post_project(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
+        self._own_files(body["attachment_ids"], "project", "attachment_ids")
         posted = self.projects.post_project(json_ready(body))
         project_id = str(posted["project_id"])
         self._shown(self.project_views, lambda c: projects_views.get_project(c, project_id))
@@ -79,10 +80,12 @@ class ProjectsRoutes(RoutesBase):
         body=projects_api.EditProjectRequest,
         response=projects_api.ProjectResponse,
         errors=(404, 409),
+        reads=("profiles",),
     )
     def edit_project(
         self, request: Request, project_id: str, body: dict[str, Any]
     ) -> dict[str, Any]:
+        self._own_files(body.get("attachment_ids") or [], "project", "attachment_ids")
         return self.projects.edit_project(project_id, json_ready(body))
 
     @endpoint(

@@ -107,6 +107,22 @@ class ProposalResponse(Schema):
     submitted_at = fields.String()
     updated_at = fields.String()
     seller = fields.Nested(SellerSummary)
+    samples = fields.List(
+        fields.Nested(lambda: SampleResponse()),
+        metadata={"description": "in the buyer's list: the portfolio items shown"},
+    )
+
+
+class SampleResponse(Schema):
+    """A portfolio item the seller shows with the proposal."""
+
+    item_id = fields.String(required=True)
+    title = fields.String(required=True)
+    type = fields.String(
+        required=True,
+        metadata={"description": "the first file's content type, or link, or text"},
+    )
+    url = fields.String(allow_none=True, required=True)
 
 
 class ProposalPage(Schema):

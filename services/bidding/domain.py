@@ -134,6 +134,19 @@ def evolve(state: Proposal, event: EventView) -> Proposal:
     return state
 
 
+PORTFOLIO_FACTS = ("PortfolioItemAdded", "PortfolioItemRemoved")
+"""Identity's published events ``evolve_portfolio`` folds (a seller's items)."""
+
+
+def evolve_portfolio(state: frozenset[str], event: EventView) -> frozenset[str]:
+    """The ids of a seller's portfolio items."""
+    if event.type == "PortfolioItemAdded":
+        return state | {str(event.data["item_id"])}
+    if event.type == "PortfolioItemRemoved":
+        return state - {str(event.data["item_id"])}
+    return state
+
+
 def check_content(content: dict[str, Any]) -> dict[str, Any]:
     """Milestones, if suggested, must add up to a fixed price."""
     milestones = content.get("milestones") or []

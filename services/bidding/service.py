@@ -6,6 +6,7 @@ from typing import Any
 
 from services.bidding import api, domain
 from services.bidding.domain import ProjectFacts, Proposal, Slot
+from shared.attachments import FILE_FACTS, check_own_files, check_samples
 from shared.consumer import decode_message, event_handler, event_handlers
 from shared.erasure import forget_person
 from shared.errors import Conflict, Forbidden, NotFound, StaleState
@@ -49,6 +50,27 @@ class BiddingService(MarketplaceService):
         """What bidding needs of a project, kept from projects' published events."""
         self.facts.learn(payload)
 
+    @event_handlers("identity", *FILE_FACTS, *domain.PORTFOLIO_FACTS)
+    def learn_files(self, payload: dict[str, Any]) -> None:
+        """Whose files and portfolio items a proposal may attach and show."""
+        self.facts.learn(payload)
+
+    def _check_attached(self, seller: str, data: dict[str, Any]) -> None:
+        """Attachments are the seller's own files; samples their own portfolio items."""
+        check_own_files(
+            self.facts, seller, data.get("attachment_ids") or [], "proposal", "attachment_ids"
+        )
+        samples = [str(i) for i in data.get("portfolio_item_ids") or []]
+        if samples:
+            portfolio = self.facts.await_fold(
+                "identity",
+                seller,
+                domain.evolve_portfolio,
+                frozenset(),
+                lambda s: set(samples) <= s,
+            )
+            check_samples(samples, portfolio)
+
     def _project(self, project_id: str) -> ProjectFacts:
         """The project as projects' published events told it (bidding reads
         neither projects' streams nor its tables)."""
@@ -66,6 +88,7 @@ class BiddingService(MarketplaceService):
         data = domain.check_content(json_ready(load(api.ProposalRequest(), content)))
         seller, now = self.context.actor_id, self.clock.now()
         project = self._project(project_id)
+        self._check_attached(seller, data)
         proposal_id = self.event_log.new_id("proposal")
 
         def claim(slot: Slot) -> list[EventSpec]:
@@ -99,6 +122,8 @@ class BiddingService(MarketplaceService):
         actor = self.context.actor_id
         current = self.event_log.get(PROPOSAL, proposal_id)
         project = self._project(current.project_id) if current.exists else ProjectFacts()
+        if current.exists and current.seller_id == actor:
+            self._check_attached(actor, wanted)
         state = self.event_log.run(
             PROPOSAL, proposal_id, lambda s: domain.edit(s, actor, wanted, project)
         )

@@ -171,7 +171,7 @@ class ContractsService(MarketplaceService):
     ) -> dict[str, Any]:
         data = load(api.SubmitWorkRequest(), request)
         actor, now = self.context.actor_id, self.clock.now()
-        files = check_own_files(self.facts, actor, data["file_ids"])
+        files = check_own_files(self.facts, actor, data["file_ids"], "deliverable")
         state = self.event_log.run(
             CONTRACT,
             contract_id,

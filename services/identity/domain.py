@@ -696,12 +696,27 @@ def evolve_file(state: FileRecord, event: EventView) -> FileRecord:
     return state
 
 
+ANYONE = "*"
+"""A reader that is everyone: a project's attachments are read by whoever reads
+the project, and projects are public."""
+
+
 def grant_file_access(record: FileRecord, owner_id: str, reader_id: str) -> list[EventSpec]:
-    """Let ``reader_id`` download a file ``owner_id`` shared with them; nothing if the
-    file is not theirs to share, or the reader has access already."""
-    if record.owner_id != owner_id or reader_id in record.readers or reader_id == owner_id:
+    """Let ``reader_id`` (a user, or ``ANYONE``) download a file ``owner_id``
+    attached for them; nothing if the file is not theirs to share, or the
+    reader has access already."""
+    if not record.file_id or record.owner_id != owner_id:
+        return []
+    if reader_id in record.readers or reader_id == owner_id or ANYONE in record.readers:
         return []
     return [("FileAccessGranted", {"user_id": reader_id})]
+
+
+def evolve_proposal_parties(state: tuple[str, str], event: EventView) -> tuple[str, str]:
+    """(seller, buyer) of a proposal, from bidding's published ``ProposalSubmitted``."""
+    if event.type == "ProposalSubmitted":
+        return str(event.data["seller_id"]), str(event.data["buyer_id"])
+    return state
 
 
 def visibility_for(purpose: str) -> str:
@@ -712,6 +727,6 @@ def visibility_for(purpose: str) -> str:
 def may_download(record: FileRecord, viewer_id: str | None) -> bool:
     if not record.file_id:
         return False
-    if record.visibility == "public":
+    if record.visibility == "public" or ANYONE in record.readers:
         return True
     return viewer_id is not None and (viewer_id == record.owner_id or viewer_id in record.readers)

@@ -11,7 +11,7 @@ from typing import Any
 from nameko.timer import timer
 
 from services.identity import api, domain, two_factor
-from services.identity.domain import EmailClaim, FileRecord, Session, User
+from services.identity.domain import ANYONE, EmailClaim, FileRecord, Session, User
 from services.identity.events import ADMIN
 from services.identity.mailer import MailerProvider, MailOutbox, mail_outbox, outbox_metadata
 from services.identity.passwords import hash_password, needs_rehash, verify_password
@@ -21,7 +21,7 @@ from services.identity.views import profile_view
 from shared.auth import TokenIssuer
 from shared.blobs import ALLOWED_TYPES
 from shared.config import settings
-from shared.consumer import decode_message, event_handler
+from shared.consumer import decode_message, event_handler, event_handlers
 from shared.database import ReadModelDatabase
 from shared.erasure import forget_person
 from shared.errors import (
@@ -34,6 +34,7 @@ from shared.errors import (
     Unauthorized,
 )
 from shared.eventlog import Aggregate, ServiceEventLog
+from shared.facts import LearnedFacts
 from shared.jsonready import json_ready
 from shared.logging import get_logger
 from shared.personal import ERASED
@@ -83,6 +84,7 @@ class IdentityService(MarketplaceService):
     db = ReadModelDatabase(throttle_metadata, outbox_metadata)
     tokens = TokenIssuer()
     mail = MailerProvider()
+    facts = LearnedFacts()  # proposals' parties, for the files an edit attaches
     # Queues each mail its events ask for, once (see services/identity/mailer.py).
     mail_outbox = ProjectionWorker(MailOutbox())
 
@@ -762,6 +764,38 @@ class IdentityService(MarketplaceService):
                 FILE,
                 file_id,
                 lambda record: domain.grant_file_access(record, owner, event.data["buyer_id"]),
+            )
+
+    @event_handlers("projects", "ProjectPosted", "ProjectEdited")
+    def on_project_attachments(self, payload: dict[str, Any]) -> None:
+        """Whoever can read a project (anyone) may read the files its buyer attached."""
+        event = decode_message(payload)
+        self._grant(event.data.get("attachment_ids") or [], event.metadata.actor_id, ANYONE)
+
+    @event_handler("bidding", "ProposalSubmitted")
+    def on_proposal_submitted(self, payload: dict[str, Any]) -> None:
+        """The project's buyer may read the files a proposal attaches."""
+        self.facts.learn(payload)
+        data = decode_message(payload).data
+        self._grant(data["attachment_ids"], data["seller_id"], data["buyer_id"])
+
+    @event_handler("bidding", "ProposalEdited")
+    def on_proposal_edited(self, payload: dict[str, Any]) -> None:
+        event = decode_message(payload)
+        if not event.data.get("attachment_ids"):
+            return
+        parties = self.facts.require(
+            "bidding", event.subject, domain.evolve_proposal_parties, ("", ""), all, "proposal"
+        )
+        seller, buyer = parties
+        self._grant(event.data["attachment_ids"], seller, buyer)
+
+    def _grant(self, file_ids: list[str], owner_id: str, reader: str) -> None:
+        for file_id in file_ids:
+            self.event_log.run(
+                FILE,
+                str(file_id),
+                lambda record: domain.grant_file_access(record, owner_id, reader),
             )
 
     @event_handler("messaging", "MessagePosted")

@@ -114,6 +114,58 @@ def file_owners(conn: Connection, file_ids: list[str]) -> dict[str, str]:
     return {r.file_id: r.owner_id for r in rows}
 
 
+def file_owners_and_purposes(conn: Connection, file_ids: list[str]) -> dict[str, tuple[str, str]]:
+    """(uploader, purpose) of each of ``file_ids`` (the ones this view has seen)."""
+    rows = conn.execute(
+        sa.select(files.c.file_id, files.c.owner_id, files.c.purpose).where(
+            files.c.file_id.in_(file_ids)
+        )
+    ).all()
+    return {r.file_id: (r.owner_id, r.purpose) for r in rows}
+
+
+def portfolio_item_ids(conn: Connection, user_id: str) -> frozenset[str]:
+    """The ids of a user's portfolio items."""
+    row = conn.execute(sa.select(users.c.portfolio).where(users.c.user_id == user_id)).first()
+    return frozenset(str(p["item_id"]) for p in (row.portfolio if row else []))
+
+
+def portfolio_samples(conn: Connection, items_by_seller: dict[str, list[str]]) -> dict[str, Any]:
+    """The portfolio items shown as samples (title, type, URL), by item id: the
+    first file of an item (its content type, its download URL) or else its
+    first link (type ``link``). Items their seller removed are left out."""
+    if not items_by_seller:
+        return {}
+    rows = conn.execute(
+        sa.select(users.c.user_id, users.c.portfolio).where(
+            users.c.user_id.in_(list(items_by_seller))
+        )
+    ).all()
+    chosen = {
+        str(item["item_id"]): item
+        for row in rows
+        for item in row.portfolio
+        if str(item["item_id"]) in items_by_seller[row.user_id]
+    }
+    first_files = [str(i["file_ids"][0]) for i in chosen.values() if i.get("file_ids")]
+    types = dict(
+        conn.execute(
+            sa.select(files.c.file_id, files.c.content_type).where(files.c.file_id.in_(first_files))
+        ).all()
+    )
+    samples = {}
+    for item_id, item in chosen.items():
+        if item.get("file_ids"):
+            file_id = str(item["file_ids"][0])
+            kind, url = types.get(file_id, "file"), f"/api/v1/files/{file_id}/content"
+        elif item.get("links"):
+            kind, url = "link", item["links"][0]
+        else:
+            kind, url = "text", None
+        samples[item_id] = {"item_id": item_id, "title": item["title"], "type": kind, "url": url}
+    return samples
+
+
 def list_files(conn: Connection, owner_id: str, limit: int, cursor: str | None) -> dict[str, Any]:
     """One page of a user's uploads, newest first."""
     after = decode_cursor(cursor)

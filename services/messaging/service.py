@@ -73,7 +73,7 @@ class MessagingService(MarketplaceService):
         state, _ = self._conversation(conversation_id)
         actor = self.context.actor_id
         domain.require_participant(state, actor)
-        files = check_own_files(self.facts, actor, data["file_ids"])
+        files = check_own_files(self.facts, actor, data["file_ids"], "message")
         message_id = self.event_log.new_id("message")
         events = domain.post(state, actor, message_id, data["text"], files)
         # Not event_log.run: messages only append (at any revision), and each

@@ -13,11 +13,13 @@ from nameko.timer import timer
 from services.projects import api, domain
 from services.projects.domain import Project
 from services.projects.readmodel import AlertMatcher, ProjectActivity, activity
+from shared.attachments import FILE_FACTS, check_own_files
 from shared.config import settings
-from shared.consumer import decode_message, event_handler
+from shared.consumer import decode_message, event_handler, event_handlers
 from shared.erasure import forget_person
 from shared.errors import Forbidden
 from shared.eventlog import Aggregate, EventSpec
+from shared.facts import LearnedFacts
 from shared.jsonready import json_ready
 from shared.logging import get_logger
 from shared.projection import ProjectionWorker
@@ -59,13 +61,24 @@ def project_view(state: Project) -> dict[str, Any]:
 class ProjectsService(MarketplaceService):
     name = "projects"
     config = Config()
+    facts = LearnedFacts()
     activity = ProjectionWorker(ProjectActivity())
     alert_matcher = ProjectionWorker(AlertMatcher())
+
+    @event_handlers("identity", *FILE_FACTS)
+    def learn_file(self, payload: dict[str, Any]) -> None:
+        """Whose files a project may attach."""
+        self.facts.learn(payload)
+
+    def _attachments(self, file_ids: list[Any]) -> list[str]:
+        return check_own_files(
+            self.facts, self.context.actor_id, file_ids, "project", "attachment_ids"
+        )
 
     @rpc
     def post_project(self, content: dict[str, Any]) -> dict[str, Any]:
         data = load(api.PostProjectRequest(), content)
-        data["attachment_ids"] = [str(a) for a in data["attachment_ids"]]
+        data["attachment_ids"] = self._attachments(data["attachment_ids"])
         project_id = self.event_log.new_id("project")
         events = domain.post(Project(), project_id, self.context.actor_id, data, self.clock.today())
         state = self.event_log.create(PROJECT, project_id, events)
@@ -76,7 +89,7 @@ class ProjectsService(MarketplaceService):
     def edit_project(self, project_id: str, changes: dict[str, Any]) -> dict[str, Any]:
         wanted = load(api.EditProjectRequest(), changes)
         if "attachment_ids" in wanted:
-            wanted["attachment_ids"] = [str(a) for a in wanted["attachment_ids"]]
+            wanted["attachment_ids"] = self._attachments(wanted["attachment_ids"])
         actor, today = self.context.actor_id, self.clock.today()
         state = self.event_log.run(
             PROJECT, project_id, lambda s: domain.edit(s, actor, wanted, today)
@@ -161,4 +174,4 @@ class ProjectsService(MarketplaceService):
     @event_handler("identity", "PersonalDataErased")
     def on_personal_data_erased(self, payload: dict[str, Any]) -> None:
         """Delete this service's keys for the person; scrub what it learned of them."""
-        forget_person(payload, self.event_log)
+        forget_person(payload, self.event_log, self.facts)

@@ -216,3 +216,14 @@ def test_a_password_the_strength_estimator_fails_on_is_judged_by_length(monkeypa
     monkeypatch.setattr(domain, "zxcvbn", failing)
     assert domain.password_problems("a long enough passphrase", "ann@example.com") == []
     assert domain.password_problems("short", "ann@example.com") == ["Use at least 12 characters."]
+
+
+def test_attachments_are_shared_by_their_owner_only_and_once():
+    brief = domain.FileRecord("f1", "buyer", purpose="attachment")
+    assert domain.grant_file_access(brief, "stranger", domain.ANYONE) == []
+    granted = domain.grant_file_access(brief, "buyer", domain.ANYONE)
+    assert granted == [("FileAccessGranted", {"user_id": domain.ANYONE})]
+    shared = domain.FileRecord("f1", "buyer", purpose="attachment", readers=frozenset({"*"}))
+    assert domain.may_download(shared, None) and domain.may_download(shared, "anyone")
+    assert domain.grant_file_access(shared, "buyer", "seller") == []  # read by all already
+    assert domain.grant_file_access(domain.FileRecord(), "buyer", "seller") == []  # no such file
