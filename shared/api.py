@@ -34,3 +34,10 @@ class ReputationSummary(Schema):
 class Reputation(Schema):
     as_seller = fields.Nested(ReputationSummary, allow_none=True)
     as_buyer = fields.Nested(ReputationSummary, allow_none=True)
+
+
+class SkillCount(Schema):
+    """A search facet: how many of the matches have the skill."""
+
+    skill = fields.String(required=True)
+    count = fields.Integer(required=True)

@@ -1,5 +1,6 @@
 """Identity routes: sign-up, verification, passwords and sessions (auth), your
-own and others' profiles, portfolio and experience."""
+own and others' profiles, portfolio and experience, talent search and buyers'
+saved freelancers."""
 
 from __future__ import annotations
 
@@ -9,15 +10,17 @@ from typing import Any
 
 from werkzeug.wrappers import Request
 
+from gateway import talent
 from gateway.endpoint import endpoint
 from gateway.routes.base import RoutesBase, read_when_visible
 from gateway.sessions import gate
 from services.identity import api as identity_api
 from services.identity import views as identity_views
 from services.reputation import views as reputation_views
-from shared.errors import NotFound
+from shared.errors import InvalidInput, NotFound
 from shared.jsonready import json_ready
 from shared.logging import get_logger
+from shared.pagination import PageQuery
 
 log = get_logger(__name__)
 
@@ -455,3 +458,87 @@ class IdentityRoutes(RoutesBase):
     def remove_portfolio_item(self, request: Request, user_id: str, item_id: str) -> dict[str, Any]:
         self._must_be(user_id)
         return self.identity.remove_portfolio_item(user_id, item_id)
+
+    # -- talent search and saved freelancers ----------------------------------------
+
+    @endpoint(
+        "GET",
+        "/freelancers",
+        summary="Search freelancers: text, skills, rate, job success and reviews",
+        tags=("profiles",),
+        auth="optional",
+        query=identity_api.FreelancerSearchQuery,
+        response=identity_api.FreelancerSearchPage,
+        cached=True,
+        reads=("profiles", "reputation_views"),
+    )
+    def search_freelancers(self, request: Request, query: dict[str, Any]) -> dict[str, Any]:
+        """Full text over headline, bio, skills and experience; sorted by relevance
+        when `q` is given, else by job success (sellers without a score last).
+        Paging, `total` and `skill_counts` as in project search."""
+        with self.profiles.connect() as conn:
+            return talent.search_freelancers(conn, query)
+
+    @endpoint(
+        "GET",
+        "/me/saved-freelancers",
+        summary="Your saved freelancers, most recently saved first",
+        tags=("profiles",),
+        query=PageQuery,
+        response=identity_api.SavedFreelancerPage,
+        role="buyer",
+        reads=("profiles", "reputation_views"),
+    )
+    def saved_freelancers(self, request: Request, query: dict[str, Any]) -> dict[str, Any]:
+        with self.profiles.connect() as conn:
+            page = identity_views.list_saved(conn, self._me(), query["limit"], query["cursor"])
+        seller_ids = [item["seller_id"] for item in page["items"]]
+        with self.reputation_views.connect() as conn:
+            reputations = reputation_views.summaries(conn, seller_ids, "seller")
+        for item in page["items"]:
+            item["freelancer"]["reputation"] = reputations.get(item["seller_id"])
+        return page
+
+    @endpoint(
+        "PUT",
+        "/me/saved-freelancers/<seller_id>",
+        summary="Save a freelancer to your list (saving again changes nothing)",
+        tags=("profiles",),
+        status=204,
+        errors=(404, 422),
+        role="buyer",
+        reads=("profiles",),
+    )
+    def save_freelancer(self, request: Request, seller_id: str) -> None:
+        buyer_id = self._me()
+        with self.profiles.connect() as conn:
+            state = identity_views.seller_state(conn, seller_id)
+        if state == "missing":
+            raise NotFound("no such seller")
+        if state == "not_seller":
+            raise InvalidInput(
+                "this user is not a seller", {"fields": {"seller_id": ["Not a seller."]}}
+            )
+        self.identity.save_freelancer(buyer_id, seller_id)
+        self._saved_shows(buyer_id, seller_id, True)
+
+    @endpoint(
+        "DELETE",
+        "/me/saved-freelancers/<seller_id>",
+        summary="Take a freelancer off your list",
+        tags=("profiles",),
+        status=204,
+        role="buyer",
+        reads=("profiles",),
+    )
+    def unsave_freelancer(self, request: Request, seller_id: str) -> None:
+        buyer_id = self._me()
+        self.identity.unsave_freelancer(buyer_id, seller_id)
+        self._saved_shows(buyer_id, seller_id, False)
+
+    def _saved_shows(self, buyer_id: str, seller_id: str, saved: bool) -> None:
+        self._shown(
+            self.profiles,
+            lambda conn: {"saved": identity_views.is_saved(conn, buyer_id, seller_id)},
+            lambda found: found["saved"] is saved,
+        )

@@ -98,6 +98,11 @@ def _export(conn: Connection, user_id: str) -> dict[str, Any]:
             if profile
             else None,
             "files": _rows(conn, identity_views.files, identity_views.files.c.owner_id == user_id),
+            "saved_freelancers": _rows(
+                conn,
+                identity_views.saved_freelancers,
+                identity_views.saved_freelancers.c.buyer_id == user_id,
+            ),
         },
         "projects": _rows(conn, projects_views.projects, p.buyer_id == user_id),
         "alerts": _rows(conn, projects_views.alerts, projects_views.alerts.c.seller_id == user_id),

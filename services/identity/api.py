@@ -6,11 +6,13 @@ ones for HTTP bodies and the OpenAPI document.
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from services.identity.events import ROLES
-from shared.api import Reputation, Strict
-from shared.money import MoneySchema
+from shared.api import CURRENCY, Reputation, ReputationSummary, SkillCount, Strict
+from shared.money import MAX_AMOUNT, MoneySchema
 
 COMPANY_SIZES = ("1", "2-10", "11-50", "51-200", "201-1000", "1000+")
 
@@ -303,3 +305,67 @@ class FileResponse(Schema):
     filename = fields.String(required=True)
     purpose = fields.String(required=True)
     visibility = fields.String(required=True)
+
+
+# -- talent search and saved freelancers ------------------------------------------
+
+TALENT_SORTS = ("relevance", "job_success", "rate", "rate_desc")
+
+
+class FreelancerSearchQuery(Strict):
+    """Talent search. ``skills`` is comma-separated; rates are per hour in minor
+    units of ``currency``, which a rate filter or sort needs (amounts in two
+    currencies do not compare). ``rate`` sorts the lowest first."""
+
+    q = fields.String(load_default=None, validate=validate.Length(max=200))
+    skills = fields.String(load_default=None, validate=validate.Length(max=1000))
+    skills_mode = fields.String(load_default="any", validate=validate.OneOf(("any", "all")))
+    rate_min = fields.Integer(load_default=None, validate=validate.Range(min=0, max=MAX_AMOUNT))
+    rate_max = fields.Integer(load_default=None, validate=validate.Range(min=0, max=MAX_AMOUNT))
+    currency = fields.String(load_default=None, validate=CURRENCY)
+    min_job_success = fields.Integer(load_default=None, validate=validate.Range(min=0, max=100))
+    min_reviews = fields.Integer(load_default=None, validate=validate.Range(min=0, max=1_000_000))
+    sort = fields.String(load_default=None, validate=validate.OneOf(TALENT_SORTS))
+    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+    cursor = fields.String(load_default=None, validate=validate.Length(max=500))
+
+    @validates_schema
+    def _coherent(self, data: dict[str, Any], **_: Any) -> None:
+        low, high = data.get("rate_min"), data.get("rate_max")
+        if low is not None and high is not None and low > high:
+            raise ValidationError("Must not be more than rate_max.", "rate_min")
+        by_rate = data.get("sort") in ("rate", "rate_desc")
+        if (low is not None or high is not None or by_rate) and not data.get("currency"):
+            raise ValidationError("Give the currency of the rates.", "currency")
+
+
+class FreelancerResponse(Schema):
+    """A seller as talent search and saved lists show them."""
+
+    user_id = fields.String(required=True)
+    headline = fields.String(allow_none=True)
+    bio = fields.String(allow_none=True)
+    skills = fields.List(fields.String(), required=True)
+    hourly_rate = fields.Nested(MoneySchema, allow_none=True)
+    photo_file_id = fields.String(allow_none=True)
+    reputation = fields.Nested(
+        ReputationSummary, allow_none=True, metadata={"description": "As a seller; none yet"}
+    )
+
+
+class FreelancerSearchPage(Schema):
+    items = fields.List(fields.Nested(FreelancerResponse), required=True)
+    next_cursor = fields.String(allow_none=True, required=True)
+    total = fields.Integer(required=True)
+    skill_counts = fields.List(fields.Nested(SkillCount), required=True)
+
+
+class SavedFreelancerResponse(Schema):
+    seller_id = fields.String(required=True)
+    saved_at = fields.String(required=True)
+    freelancer = fields.Nested(FreelancerResponse, required=True)
+
+
+class SavedFreelancerPage(Schema):
+    items = fields.List(fields.Nested(SavedFreelancerResponse), required=True)
+    next_cursor = fields.String(allow_none=True, required=True)

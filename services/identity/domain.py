@@ -205,6 +205,8 @@ class User(Profile):
     """Every session started before this has ended, but ``kept_session``."""
     kept_session: str | None = None
     two_factor: TwoFactor = field(default_factory=TwoFactor)
+    saved_freelancers: frozenset[str] = frozenset()
+    """The sellers a buyer saved to their list."""
 
     @property
     def exists(self) -> bool:
@@ -281,8 +283,18 @@ def evolve_user(state: User, event: EventView) -> User:
         case "PortfolioItemRemoved":
             rest = {k: v for k, v in state.portfolio.items() if k != data["item_id"]}
             return replace(state, portfolio=rest)
+        case "FreelancerSaved":
+            return replace(state, saved_freelancers=state.saved_freelancers | {data["seller_id"]})
+        case "FreelancerUnsaved":
+            return replace(state, saved_freelancers=state.saved_freelancers - {data["seller_id"]})
         case "PersonalDataErased":
-            return replace(state, erased=True, password_hash="", two_factor=TwoFactor())
+            return replace(
+                state,
+                erased=True,
+                password_hash="",
+                two_factor=TwoFactor(),
+                saved_freelancers=frozenset(),
+            )
     if event.type in TWO_FACTOR_EVENTS:
         return replace(state, two_factor=two_factor.evolve(state.two_factor, event))
     return state
@@ -427,6 +439,39 @@ def remove_portfolio_item(state: User, item_id: str) -> list[EventSpec]:
     if item_id not in state.portfolio:
         raise NotFound("no such portfolio item")
     return [("PortfolioItemRemoved", {"item_id": item_id})]
+
+
+# -- saved freelancers ----------------------------------------------------------
+
+MAX_SAVED_FREELANCERS = 500
+
+
+def save_freelancer(buyer: User, seller: User) -> list[EventSpec]:
+    """Put ``seller`` on the buyer's list (once: saving again changes nothing)."""
+    require_user(buyer)
+    if "buyer" not in buyer.roles:
+        raise Forbidden("only buyers save freelancers")
+    if not seller.exists or seller.erased:
+        raise NotFound("no such seller")
+    if "seller" not in seller.roles:
+        raise InvalidInput(
+            "this user is not a seller", {"fields": {"seller_id": ["Not a seller."]}}
+        )
+    if seller.user_id == buyer.user_id:
+        raise InvalidInput("you cannot save yourself", {"fields": {"seller_id": ["That is you."]}})
+    if seller.user_id in buyer.saved_freelancers:
+        return []
+    if len(buyer.saved_freelancers) >= MAX_SAVED_FREELANCERS:
+        raise Conflict(f"at most {MAX_SAVED_FREELANCERS} saved freelancers", {"reason": "limit"})
+    return [("FreelancerSaved", {"seller_id": seller.user_id})]
+
+
+def unsave_freelancer(buyer: User, seller_id: str) -> list[EventSpec]:
+    """Take ``seller_id`` off the buyer's list (nothing if it is not on it)."""
+    require_user(buyer)
+    if seller_id not in buyer.saved_freelancers:
+        return []
+    return [("FreelancerUnsaved", {"seller_id": seller_id})]
 
 
 # -- mailed tokens: verification, reset ------------------------------------------

@@ -184,6 +184,20 @@ class PortfolioItemRemoved(Schema):
     item_id = fields.String(required=True)
 
 
+@registry.event("FreelancerSaved", published=ALL)
+class FreelancerSaved(Schema):
+    """On the buyer's stream: ``seller_id`` is on their list of saved freelancers."""
+
+    seller_id = fields.String(required=True)
+
+
+@registry.event("FreelancerUnsaved", published=ALL)
+class FreelancerUnsaved(Schema):
+    """On the buyer's stream: ``seller_id`` is off their list."""
+
+    seller_id = fields.String(required=True)
+
+
 @registry.event("PersonalDataErased", published=ALL)
 class PersonalDataErased(Schema):
     """The person's keys are deleted: every service deletes its own keys for

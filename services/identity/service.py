@@ -711,6 +711,22 @@ class IdentityService(MarketplaceService):
         )
         return self._profile(state)
 
+    # -- saved freelancers ---------------------------------------------------------
+
+    @rpc
+    def save_freelancer(self, buyer_id: str, seller_id: str) -> dict[str, Any]:
+        """Put a seller on the buyer's list; saving again changes nothing."""
+        self._own(buyer_id)
+        seller = self.event_log.get(USER, seller_id)
+        self.event_log.run(USER, buyer_id, lambda buyer: domain.save_freelancer(buyer, seller))
+        return {"seller_id": seller_id, "saved": True}
+
+    @rpc
+    def unsave_freelancer(self, buyer_id: str, seller_id: str) -> dict[str, Any]:
+        self._own(buyer_id)
+        self.event_log.run(USER, buyer_id, lambda buyer: domain.unsave_freelancer(buyer, seller_id))
+        return {"seller_id": seller_id, "saved": False}
+
     # -- files ---------------------------------------------------------------
 
     def _file(self, file_id: str, missing_ok: bool = False) -> FileRecord:

@@ -21,6 +21,7 @@ from shared.jsonready import aware, json_ready
 from shared.pagination import decode_cursor, encode_cursor
 from shared.projection import Projection
 from shared.schemas import ERASED, PublishedEvent
+from shared.search import BAD_CURSOR, full_text_index, write_fts
 from shared.sql import insert_for
 
 metadata = sa.MetaData()
@@ -45,6 +46,28 @@ user_skills = sa.Table(
     metadata,
     sa.Column("user_id", sa.String(64), primary_key=True),
     sa.Column("skill", sa.String(100), primary_key=True, index=True),
+)
+
+freelancers = sa.Table(
+    "freelancers",
+    metadata,
+    sa.Column("user_id", sa.String(64), primary_key=True),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("rate_amount", sa.BigInteger),
+    sa.Column("rate_currency", sa.String(3)),
+    sa.Index("freelancers_rate", "rate_currency", "rate_amount"),
+)
+"""Talent search: every seller who is not erased, with the text searched
+(headline, bio, skills, experience) and the hourly rate to filter by."""
+
+full_text_index(freelancers, "user_id", "freelancer_fts", "body")
+
+saved_freelancers = sa.Table(
+    "saved_freelancers",
+    metadata,
+    sa.Column("buyer_id", sa.String(64), primary_key=True),
+    sa.Column("seller_id", sa.String(64), primary_key=True, index=True),
+    sa.Column("saved_at", sa.DateTime(timezone=True), nullable=False),
 )
 
 files = sa.Table(
@@ -198,7 +221,7 @@ def list_files(conn: Connection, owner_id: str, limit: int, cursor: str | None) 
 
 class ProfilesProjection(Projection):
     name = "identity_profiles"
-    version = 2
+    version = 3
     metadata = metadata
     categories = ("user", "file")
     event_types = (
@@ -213,8 +236,21 @@ class ProfilesProjection(Projection):
         "PortfolioItemAdded",
         "PortfolioItemRemoved",
         "FileUploaded",
+        "FreelancerSaved",
+        "FreelancerUnsaved",
         "PersonalDataErased",
     )
+    SEARCHED = frozenset(
+        {
+            "UserRegistered",
+            "RoleAdded",
+            "SellerProfileUpdated",
+            "SellerSkillsSet",
+            "ExperienceAdded",
+            "ExperienceRemoved",
+        }
+    )
+    """What changes a seller's entry in talent search."""
 
     def apply(self, conn: Connection, event: PublishedEvent) -> None:
         data = json_ready(event.data)
@@ -225,6 +261,9 @@ class ProfilesProjection(Projection):
             erase(conn, data["user_id"])
             return
         user_id = event.subject
+        if event.type in ("FreelancerSaved", "FreelancerUnsaved"):
+            _save(conn, user_id, data["seller_id"], event.recorded_at, event.type)
+            return
         if event.type == "UserRegistered":
             conn.execute(
                 users.insert().values(
@@ -239,6 +278,7 @@ class ProfilesProjection(Projection):
                     portfolio=[],
                 )
             )
+            _index_freelancer(conn, user_id, new=True)
             return
         row = conn.execute(sa.select(users).where(users.c.user_id == user_id)).one()
         changes: dict[str, Any] = {}
@@ -270,17 +310,82 @@ class ProfilesProjection(Projection):
             case "PortfolioItemRemoved":
                 changes["portfolio"] = [p for p in row.portfolio if p["item_id"] != data["item_id"]]
         conn.execute(users.update().where(users.c.user_id == user_id).values(**changes))
+        if event.type in self.SEARCHED:
+            _index_freelancer(conn, user_id, new=False)
+
+
+def _save(conn: Connection, buyer_id: str, seller_id: str, at: datetime, kind: str) -> None:
+    key = sa.and_(
+        saved_freelancers.c.buyer_id == buyer_id, saved_freelancers.c.seller_id == seller_id
+    )
+    conn.execute(saved_freelancers.delete().where(key))
+    if kind == "FreelancerSaved":
+        conn.execute(
+            saved_freelancers.insert().values(buyer_id=buyer_id, seller_id=seller_id, saved_at=at)
+        )
+
+
+def freelancer_text(row: Any) -> str:
+    """What talent search reads of a seller: headline, bio, skills and each
+    experience's title, organisation and description."""
+    parts = [row.seller.get("headline") or "", row.seller.get("bio") or "", *row.skills]
+    for entry in row.experience:
+        parts += [entry.get("title") or "", entry.get("organisation") or ""]
+        parts.append(entry.get("description") or "")
+    return " ".join(p for p in parts if p)
+
+
+def _index_freelancer(conn: Connection, user_id: str, new: bool) -> None:
+    """The user's entry in talent search, as their row now reads: there while
+    they are a seller and not erased."""
+    row = conn.execute(_PROFILE_BY_ID, {"user_id": user_id}).one()
+    listed = "seller" in row.roles and not row.erased
+    if not new:
+        conn.execute(freelancers.delete().where(freelancers.c.user_id == user_id))
+    body = freelancer_text(row) if listed else None
+    if listed:
+        rate = row.seller.get("hourly_rate") or {}
+        conn.execute(
+            freelancers.insert().values(
+                user_id=user_id,
+                body=body,
+                rate_amount=rate.get("amount"),
+                rate_currency=rate.get("currency"),
+            )
+        )
+    write_fts(conn, "freelancer_fts", "user_id", user_id, body, new=new)
 
 
 def erase(conn: Connection, user_id: str) -> None:
     """What the log reads as once the person's keys are gone, and no more:
-    the profile emptied, the file names erased."""
+    the profile emptied, the file names erased; an erased seller leaves talent
+    search and every buyer's list, an erased buyer's list goes."""
     conn.execute(
         users.update()
         .where(users.c.user_id == user_id)
         .values(email=ERASED, buyer={}, seller={}, experience=[], portfolio=[], erased=True)
     )
     conn.execute(files.update().where(files.c.owner_id == user_id).values(filename=ERASED))
+    conn.execute(
+        saved_freelancers.delete().where(
+            sa.or_(
+                saved_freelancers.c.buyer_id == user_id, saved_freelancers.c.seller_id == user_id
+            )
+        )
+    )
+    if conn.execute(_PROFILE_BY_ID, {"user_id": user_id}).first() is not None:
+        _index_freelancer(conn, user_id, new=False)
+
+
+def seller_summary(row: Any) -> dict[str, Any]:
+    """A seller as lists show them (a ``users`` row)."""
+    return {
+        "user_id": row.user_id,
+        "headline": row.seller.get("headline"),
+        "skills": row.skills,
+        "hourly_rate": row.seller.get("hourly_rate"),
+        "photo_file_id": row.seller.get("photo_file_id"),
+    }
 
 
 def seller_summaries(conn: Connection, user_ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -288,16 +393,68 @@ def seller_summaries(conn: Connection, user_ids: list[str]) -> dict[str, dict[st
     if not user_ids:
         return {}
     rows = conn.execute(sa.select(users).where(users.c.user_id.in_(set(user_ids)))).all()
-    return {
-        row.user_id: {
-            "user_id": row.user_id,
-            "headline": row.seller.get("headline"),
-            "skills": row.skills,
-            "hourly_rate": row.seller.get("hourly_rate"),
-            "photo_file_id": row.seller.get("photo_file_id"),
+    return {row.user_id: seller_summary(row) for row in rows}
+
+
+def freelancer_view(row: Any) -> dict[str, Any]:
+    """A seller as talent search and saved lists show them, without reputation."""
+    return {**seller_summary(row), "bio": row.seller.get("bio")}
+
+
+def seller_state(conn: Connection, user_id: str) -> str | None:
+    """Whether ``user_id`` may be saved: None if so, else "missing" (no such
+    user, or erased) or "not_seller"."""
+    row = conn.execute(_PROFILE_BY_ID, {"user_id": user_id}).one_or_none()
+    if row is None or row.erased:
+        return "missing"
+    return None if "seller" in row.roles else "not_seller"
+
+
+def is_saved(conn: Connection, buyer_id: str, seller_id: str) -> bool:
+    s = saved_freelancers.c
+    query = sa.select(s.seller_id).where(s.buyer_id == buyer_id, s.seller_id == seller_id)
+    return conn.execute(query).first() is not None
+
+
+def list_saved(conn: Connection, buyer_id: str, limit: int, cursor: str | None) -> dict[str, Any]:
+    """One page of a buyer's saved freelancers, most recently saved first;
+    an erased seller is on nobody's list."""
+    s = saved_freelancers.c
+    query = (
+        sa.select(users, s.saved_at)
+        .select_from(
+            saved_freelancers.join(freelancers, freelancers.c.user_id == s.seller_id).join(
+                users, users.c.user_id == s.seller_id
+            )
+        )
+        .where(s.buyer_id == buyer_id)
+    )
+    after = decode_cursor(cursor)
+    if after is not None:
+        try:
+            at, last_id = datetime.fromisoformat(after["at"]), str(after["id"])
+        except (KeyError, TypeError, ValueError):
+            raise BAD_CURSOR from None
+        query = query.where(
+            sa.or_(s.saved_at < at, sa.and_(s.saved_at == at, s.seller_id < last_id))
+        )
+    rows = conn.execute(
+        query.order_by(s.saved_at.desc(), s.seller_id.desc()).limit(limit + 1)
+    ).all()
+    page = rows[:limit]
+    items = [
+        {
+            "seller_id": r.user_id,
+            "saved_at": aware(r.saved_at).isoformat(),
+            "freelancer": freelancer_view(r),
         }
-        for row in rows
-    }
+        for r in page
+    ]
+    next_cursor = None
+    if len(rows) > limit:
+        last = page[-1]
+        next_cursor = encode_cursor({"at": aware(last.saved_at).isoformat(), "id": last.user_id})
+    return {"items": items, "next_cursor": next_cursor}
 
 
 # -- sessions: what the gateway refuses at once --------------------------------------

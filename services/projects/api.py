@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from services.projects.events import BUDGET_TYPES, STATUSES
-from shared.api import CURRENCY, Strict
+from shared.api import CURRENCY, SkillCount, Strict
 from shared.money import MAX_AMOUNT
 
 AMOUNT = validate.Range(min=1, max=MAX_AMOUNT)
@@ -78,11 +78,6 @@ class ProjectResponse(Schema):
     attachment_ids = fields.List(fields.String())
     posted_at = fields.String()
     updated_at = fields.String()
-
-
-class SkillCount(Schema):
-    skill = fields.String(required=True)
-    count = fields.Integer(required=True)
 
 
 class ProjectSearchPage(Schema):

@@ -7,13 +7,12 @@ seller's saved search and the projects it matched).
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from typing import Any
 
 from marshmallow import Schema, fields, validate
 
 from shared.schemas import ALL, registry
+from shared.search import words as words
 
 STREAM_CATEGORIES = ("project", "alert")
 """The categories of this service's streams: no other service reads them."""
@@ -131,13 +130,7 @@ class KeywordAlertMatched(Schema):
 
 # -- how the published text and budgets read (search and alerts agree on it) -----
 
-_WORD = re.compile(r"\w+", re.UNICODE)
-
-
-def words(text: str) -> list[str]:
-    """Case- and accent-insensitive words, as search and alerts both compare them."""
-    folded = unicodedata.normalize("NFKD", text).casefold()
-    return [w for w in _WORD.findall(folded) if not unicodedata.combining(w[0])]
+# ``words``: how search and alerts both read text (shared with talent search).
 
 
 def budget_range(budget: dict[str, Any]) -> tuple[int, int]:

@@ -3,7 +3,7 @@ matches, projected from projects' events; and the queries that read them.
 
 Full-text search uses PostgreSQL's ``tsvector`` (``websearch_to_tsquery``,
 English stemming, ``ts_rank``) or, on the embedded default, SQLite's FTS5
-(prefix match of every word, ``bm25``).
+(prefix match of every word, ``bm25``): see ``shared.search``.
 """
 
 from __future__ import annotations
@@ -14,13 +14,21 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from services.projects.events import budget_range, words
-from shared.errors import InvalidInput, NotFound
+from services.projects.events import budget_range
+from shared.errors import NotFound
 from shared.jsonready import json_ready
 from shared.pagination import decode_cursor, encode_cursor
 from shared.projection import Projection
 from shared.schemas import ERASED, PublishedEvent
-from shared.skills import normalize_skills
+from shared.search import (
+    BAD_CURSOR,
+    Sort,
+    full_text_index,
+    search_page,
+    skills_condition,
+    text_match,
+    write_fts,
+)
 
 metadata = sa.MetaData()
 
@@ -78,27 +86,8 @@ alert_matches = sa.Table(
 )
 
 # The full-text index lives outside the portable table definitions.
-sa.event.listen(
-    projects,
-    "after_create",
-    sa.DDL(
-        "CREATE VIRTUAL TABLE IF NOT EXISTS project_fts USING fts5(project_id UNINDEXED, body)"
-    ).execute_if(dialect="sqlite"),
-)
-sa.event.listen(
-    projects, "before_drop", sa.DDL("DROP TABLE IF EXISTS project_fts").execute_if(dialect="sqlite")
-)
-sa.event.listen(
-    projects,
-    "after_create",
-    # Generated from the row itself: indexing a project costs no statement of its own.
-    sa.DDL(
-        "ALTER TABLE projects ADD COLUMN search tsvector GENERATED ALWAYS AS "
-        "(to_tsvector('english', title || ' ' || description || ' ' || scope)) STORED; "
-        # without a pending list: it made searches after a burst of postings
-        # scan the table (measured 9.3 ms against 2.9 ms once flushed)
-        "CREATE INDEX projects_search ON projects USING gin (search) WITH (fastupdate = off)"
-    ).execute_if(dialect="postgresql"),
+full_text_index(
+    projects, "project_id", "project_fts", "title || ' ' || description || ' ' || scope"
 )
 
 
@@ -227,18 +216,13 @@ class ProjectsView(Projection):
                 project_skills.insert(),
                 [{"project_id": project_id, "skill": s} for s in content["skills"]],
             )
-        if conn.dialect.name == "postgresql":
-            return
-        if not new:
-            conn.execute(
-                sa.text("DELETE FROM project_fts WHERE project_id = :id"), {"id": project_id}
-            )
-        conn.execute(
-            sa.text("INSERT INTO project_fts (project_id, body) VALUES (:id, :body)"),
-            {
-                "id": project_id,
-                "body": _body(content["title"], content["description"], content["scope"]),
-            },
+        write_fts(
+            conn,
+            "project_fts",
+            "project_id",
+            project_id,
+            _body(content["title"], content["description"], content["scope"]),
+            new=new,
         )
 
 
@@ -269,52 +253,17 @@ def get_project(conn: Connection, project_id: str) -> dict[str, Any]:
     return project_view(row)
 
 
-_BAD_CURSOR = InvalidInput("the cursor is not valid", {"fields": {"cursor": ["Not a cursor."]}})
-
-
-def _fts_query(q: str) -> str:
-    """FTS5 syntax from free text: every word, as a prefix, all required."""
-    return " AND ".join(f'"{w}"*' for w in words(q))
-
-
 def search(conn: Connection, query: dict[str, Any]) -> dict[str, Any]:
     """One page of projects matching ``query`` (see ``api.SearchQuery``), with
     how many match in all and per skill."""
-    pg = conn.dialect.name == "postgresql"
     p = projects.c
-    conditions: list[Any] = [p.status == query["status"]]
-    rank: Any = None
-    source: Any = projects
-    q = (query.get("q") or "").strip()
-    if q and words(q):
-        if pg:
-            tsquery = sa.func.websearch_to_tsquery("english", q)
-            conditions.append(sa.literal_column("projects.search").op("@@")(tsquery))
-            rank = sa.func.ts_rank(sa.literal_column("projects.search"), tsquery)
-        else:
-            fts = (
-                sa.text(
-                    "SELECT project_id, bm25(project_fts) AS score FROM project_fts "
-                    "WHERE project_fts MATCH :fts"
-                )
-                .bindparams(fts=_fts_query(q))
-                .columns(project_id=sa.String, score=sa.Float)
-                .subquery("fts")
-            )
-            source = projects.join(fts, p.project_id == fts.c.project_id)
-            rank = -fts.c.score  # bm25: lower is better
-    skills = [s for s in (query.get("skills") or "").split(",") if s.strip()]
-    if skills:
-        try:
-            wanted = normalize_skills(skills)
-        except ValueError as exc:
-            raise InvalidInput(str(exc), {"fields": {"skills": [str(exc)]}}) from exc
-        having = sa.select(project_skills.c.project_id).where(project_skills.c.skill.in_(wanted))
-        if query.get("skills_mode") == "all":
-            having = having.group_by(project_skills.c.project_id).having(
-                sa.func.count(sa.distinct(project_skills.c.skill)) == len(wanted)
-            )
-        conditions.append(p.project_id.in_(having))
+    text = text_match(conn, projects, "project_id", "project_fts", query.get("q"))
+    conditions: list[Any] = [p.status == query["status"], text.condition]
+    skills = skills_condition(
+        p.project_id, project_skills, query.get("skills"), query.get("skills_mode")
+    )
+    if skills is not None:
+        conditions.append(skills)
     if query.get("budget_type"):
         conditions.append(p.budget_type == query["budget_type"])
     if query.get("currency"):
@@ -329,99 +278,25 @@ def search(conn: Connection, query: dict[str, Any]) -> dict[str, Any]:
         conditions.append(p.deadline >= query["deadline_after"])
     if query.get("posted_since"):
         conditions.append(p.posted_at >= query["posted_since"])
-
-    base = sa.select(projects).select_from(source).where(*conditions)
-    sort = query.get("sort") or ("relevance" if rank is not None else "newest")
-    limit = query["limit"]
-    cursor = decode_cursor(query.get("cursor"))
-    if cursor is not None and cursor.get("s") != sort:
-        raise _BAD_CURSOR
-
-    if sort == "relevance":
-        if rank is None:
-            raise InvalidInput(
-                "sorting by relevance needs a search text",
-                {"fields": {"sort": ["Give q as well."]}},
-            )
-        offset = int(cursor.get("o", 0)) if cursor else 0
-        page_query = (
-            base.add_columns(rank.label("rank"))
-            .order_by(sa.desc("rank"), p.project_id)
-            .offset(offset)
-        )
-        next_position = lambda rows: {"s": sort, "o": offset + limit}  # noqa: E731
-    else:
-        column, descending = {
-            "newest": (p.posted_at, True),
-            "budget": (p.budget_high, True),
-            "deadline": (p.deadline, False),
-        }[sort]
-        page_query = base
-        if cursor is not None:
-            try:
-                value = cursor["v"]
-                if sort == "newest":
-                    value = datetime.fromisoformat(value)
-                elif sort == "deadline":
-                    value = date.fromisoformat(value)
-                last_id = str(cursor["id"])
-            except (KeyError, TypeError, ValueError):
-                raise _BAD_CURSOR from None
-            after = (
-                sa.or_(column < value, sa.and_(column == value, p.project_id < last_id))
-                if descending
-                else sa.or_(column > value, sa.and_(column == value, p.project_id > last_id))
-            )
-            page_query = page_query.where(after)
-        order = (
-            (column.desc(), p.project_id.desc())
-            if descending
-            else (column.asc(), p.project_id.asc())
-        )
-        page_query = page_query.order_by(*order)
-
-        def next_position(rows: list[Any]) -> dict[str, Any]:
-            last = rows[-1]._mapping
-            return {"s": sort, "v": json_ready(last[column.key]), "id": last["project_id"]}
-
-    rows = conn.execute(page_query.limit(limit + 1)).all()
-    page = rows[:limit]
-    next_cursor = encode_cursor(next_position(page)) if len(rows) > limit else None
-
-    # The total and the per-skill counts in one statement: the matching set is
-    # found once (a CTE used twice is materialised), not once for each. The
-    # skills are counted from the matching rows' own lists: joining
-    # project_skills made PostgreSQL hash all of it (7 of search's 19 ms).
-    matching = base.with_only_columns(p.project_id, p.skills).cte("matching")
-    each_skill = sa.func.json_array_elements_text if pg else sa.func.json_each
-    skill = each_skill(matching.c.skills).table_valued("value", joins_implicitly=True)
-    facets = (
-        sa.select(skill.c.value.label("skill"), sa.func.count().label("n"))
-        .select_from(matching)
-        .join(skill, sa.true())
-        .group_by(skill.c.value)
-        .order_by(sa.desc("n"), skill.c.value)
-        .limit(50)
-        .subquery("facets")
+    return search_page(
+        conn,
+        sa.select(projects).select_from(text.source).where(*conditions),
+        key=p.project_id,
+        skills=p.skills,
+        sort=query.get("sort") or ("relevance" if text.rank is not None else "newest"),
+        sorts=SORTS,
+        rank=text.rank,
+        limit=query["limit"],
+        cursor=query.get("cursor"),
+        view=project_view,
     )
-    counted = conn.execute(
-        sa.union_all(
-            sa.select(sa.null().label("skill"), sa.func.count().label("n")).select_from(matching),
-            sa.select(facets.c.skill, facets.c.n),
-        )
-    ).all()
-    total = next(n for skill, n in counted if skill is None)
-    counts = sorted(((skill, n) for skill, n in counted if skill is not None), key=_by_count)
-    return {
-        "items": [project_view(r) for r in page],
-        "next_cursor": next_cursor,
-        "total": total,
-        "skill_counts": [{"skill": skill, "count": n} for skill, n in counts],
-    }
 
 
-def _by_count(facet: tuple[str, int]) -> tuple[int, str]:
-    return -facet[1], facet[0]
+SORTS = {
+    "newest": Sort(projects.c.posted_at, descending=True, parse=datetime.fromisoformat),
+    "budget": Sort(projects.c.budget_high, descending=True),
+    "deadline": Sort(projects.c.deadline, descending=False, parse=date.fromisoformat),
+}
 
 
 def list_alerts(conn: Connection, seller_id: str) -> list[dict[str, Any]]:
@@ -445,7 +320,7 @@ def list_matches(
         try:
             at, key = datetime.fromisoformat(after["at"]), str(after["k"])
         except (KeyError, TypeError, ValueError):
-            raise _BAD_CURSOR from None
+            raise BAD_CURSOR from None
         query = query.where(
             sa.or_(m.matched_at < at, sa.and_(m.matched_at == at, m.project_id < key))
         )

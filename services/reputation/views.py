@@ -211,7 +211,7 @@ class ReputationView(Projection):
 def summary(conn: Connection, user_id: str) -> dict[str, Any]:
     """The user's reputation as a seller and as a buyer (None where none yet)."""
     rows = conn.execute(sa.select(reputations).where(reputations.c.user_id == user_id)).all()
-    by_role = {r.role: _summary(r) for r in rows}
+    by_role = {r.role: row_summary(r) for r in rows}
     return {"as_seller": by_role.get("seller"), "as_buyer": by_role.get("buyer")}
 
 
@@ -223,10 +223,11 @@ def summaries(conn: Connection, user_ids: list[str], role: str) -> dict[str, dic
             reputations.c.user_id.in_(user_ids), reputations.c.role == role
         )
     ).all()
-    return {r.user_id: _summary(r) for r in rows}
+    return {r.user_id: row_summary(r) for r in rows}
 
 
-def _summary(r: Any) -> dict[str, Any]:
+def row_summary(r: Any) -> dict[str, Any]:
+    """A ``reputations`` row as the API shows it."""
     return {
         "formula_version": r.formula_version,
         "score": None if r.score_hundredths is None else r.score_hundredths / 100,

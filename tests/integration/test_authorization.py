@@ -30,6 +30,7 @@ PUBLIC = {
     "GET /users/{user_id}/reviews",
     "GET /projects",
     "GET /projects/{project_id}",
+    "GET /freelancers",
 }
 """Anyone may call these (the answer differs for a logged-in user)."""
 OWN = {
@@ -62,6 +63,9 @@ OWN = {
     "POST /me/notifications/stream-ticket",
     "POST /files",
     "GET /files",
+    "GET /me/saved-freelancers",
+    "PUT /me/saved-freelancers/{seller_id}",
+    "DELETE /me/saved-freelancers/{seller_id}",
 }
 """Logged-in users act on their own things only: there is nobody else's to reach."""
 ANY_SELLER = {"POST /projects/{project_id}/proposals"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from services.identity import domain
 from services.identity.domain import FileRecord, Session, User
 from services.identity.profiles import completeness
-from shared.errors import Conflict, InvalidInput, NotFound
+from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
 from shared.eventstore import EventMetadata, RecordedEvent
 from shared.schemas import DecodedEvent
 
@@ -227,3 +228,53 @@ def test_attachments_are_shared_by_their_owner_only_and_once():
     assert domain.may_download(shared, None) and domain.may_download(shared, "anyone")
     assert domain.grant_file_access(shared, "buyer", "seller") == []  # read by all already
     assert domain.grant_file_access(domain.FileRecord(), "buyer", "seller") == []  # no such file
+
+
+def test_a_buyer_saves_a_seller_once_and_unsaves_them():
+    buyer = fold(
+        domain.register(User(), "b1", "buyer@example.com", "hash", ["buyer"]),
+        domain.evolve_user,
+        User(),
+    )
+    seller = fold(
+        domain.register(User(), "s1", "seller@example.com", "hash", ["seller"]),
+        domain.evolve_user,
+        User(),
+    )
+    saved = domain.save_freelancer(buyer, seller)
+    assert saved == [("FreelancerSaved", {"seller_id": "s1"})]
+    buyer = fold(saved, domain.evolve_user, buyer)
+    assert buyer.saved_freelancers == {"s1"}
+    assert domain.save_freelancer(buyer, seller) == []  # saving again changes nothing
+    unsaved = domain.unsave_freelancer(buyer, "s1")
+    assert unsaved == [("FreelancerUnsaved", {"seller_id": "s1"})]
+    buyer = fold(unsaved, domain.evolve_user, buyer)
+    assert buyer.saved_freelancers == frozenset()
+    assert domain.unsave_freelancer(buyer, "s1") == []
+
+
+def test_only_a_buyer_saves_and_only_an_existing_seller_is_saved():
+    buyer = fold(
+        domain.register(User(), "b1", "buyer@example.com", "hash", ["buyer", "seller"]),
+        domain.evolve_user,
+        User(),
+    )
+    seller = registered(("seller",))
+    with pytest.raises(Forbidden):
+        domain.save_freelancer(seller, buyer)  # a seller is no buyer
+    with pytest.raises(NotFound):
+        domain.save_freelancer(buyer, User())
+    erased = fold(
+        [("PersonalDataErased", {"user_id": "u1", "erased_by": "u1"})],
+        domain.evolve_user,
+        seller,
+    )
+    with pytest.raises(NotFound):
+        domain.save_freelancer(buyer, erased)
+    with pytest.raises(InvalidInput):
+        domain.save_freelancer(buyer, registered(("buyer",)))  # not a seller
+    with pytest.raises(InvalidInput):
+        domain.save_freelancer(buyer, buyer)  # not oneself
+    full = replace(buyer, saved_freelancers=frozenset(map(str, range(500))))
+    with pytest.raises(Conflict):
+        domain.save_freelancer(full, seller)

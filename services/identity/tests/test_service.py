@@ -221,3 +221,22 @@ def test_an_erased_person_is_gone_from_the_log_and_cannot_log_in(h: ServiceHarne
     assert [e.type for e in h.recorded(f"user-{user_id}")].count("PersonalDataErased") == 1
     # the address is free for a new account
     assert h.worker().register(EMAIL, PASSWORD, ["seller"])["user_id"] != user_id
+
+
+def test_a_buyer_saves_and_unsaves_a_seller_on_their_own_stream(h: ServiceHarness) -> None:
+    buyer = h.worker().register(EMAIL, PASSWORD, ["buyer"])["user_id"]
+    seller = h.worker().register("grace@example.com", PASSWORD, ["seller"])["user_id"]
+    for _ in range(2):  # saving again records nothing
+        assert h.worker(actor=buyer).save_freelancer(buyer, seller)["saved"] is True
+    with pytest.raises(Forbidden):
+        h.worker(actor=seller).save_freelancer(buyer, seller)  # only the buyer's own list
+    with pytest.raises(Forbidden):
+        h.worker(actor=seller).save_freelancer(seller, seller)  # a seller is no buyer
+    with pytest.raises(NotFound):
+        h.worker(actor=buyer).save_freelancer(buyer, str(uuid.uuid4()))
+    with pytest.raises(InvalidInput):
+        h.worker(actor=buyer).save_freelancer(buyer, buyer)
+    assert h.worker(actor=buyer).unsave_freelancer(buyer, seller)["saved"] is False
+    h.worker(actor=buyer).unsave_freelancer(buyer, seller)
+    saved = [t for t in h.types(f"user-{buyer}") if t.startswith("Freelancer")]
+    assert saved == ["FreelancerSaved", "FreelancerUnsaved"]

@@ -1,0 +1,124 @@
+"""Project search as the gateway's view answers it, on SQLite and PostgreSQL:
+the conventions talent search shares with it (``shared.search``) hold here."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from services.projects import views
+from services.projects.api import SearchQuery
+from shared.errors import InvalidInput
+from shared.eventstore import EventMetadata, NewEvent
+from shared.eventstore.sql import SqlEventStore
+from shared.projection import ProjectionRunner
+from shared.schemas import load_all_event_schemas, registry
+from shared.sql import create_sql_engine
+
+SOON, LATER = date.today() + timedelta(days=10), date.today() + timedelta(days=90)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
+    url = (
+        f"sqlite:///{tmp_path / 'view.sqlite'}"
+        if request.param == "sqlite"
+        else request.getfixturevalue("fresh_pg")
+    )
+    found = create_sql_engine(url)
+    yield found
+    found.dispose()
+
+
+@pytest.fixture
+def posted(engine: sa.Engine, tmp_path: Path) -> dict[str, str]:
+    load_all_event_schemas()
+    store = SqlEventStore(f"sqlite:///{tmp_path / 'events.sqlite'}")
+    buyer = str(uuid.uuid4())
+    ids = {}
+    for name, title, description, skills, budget, deadline in [
+        ("a", "Django developer for shop", "An online shop project for furniture.",
+         ["python", "django"], {"type": "fixed", "amount": 100_000, "currency": "USD"}, SOON),
+        ("b", "React dashboard", "A project of charts and tables for an analytics dashboard.",
+         ["react", "typescript"],
+         {"type": "hourly", "min_rate": 4000, "max_rate": 6000, "currency": "USD"}, LATER),
+        ("c", "Python data pipeline", "Nightly ingestion project of sales data.",
+         ["python", "airflow"], {"type": "fixed", "amount": 500_000, "currency": "EUR"}, LATER),
+    ]:  # fmt: skip
+        project_id = ids[name] = str(uuid.uuid4())
+        data = {
+            "project_id": project_id,
+            "buyer_id": buyer,
+            "title": title,
+            "description": description,
+            "budget": budget,
+            "deadline": deadline,
+            "skills": skills,
+        }
+        version, encoded = registry.encode("ProjectPosted", data)
+        meta = EventMetadata.root(buyer, "projects")
+        store.append(f"project-{project_id}", [NewEvent("ProjectPosted", encoded, meta, version)])
+    runner = ProjectionRunner(views.ProjectsView(), store, engine)
+    runner.prepare()
+    runner.catch_up()
+    store.close()
+    return ids
+
+
+def search(engine: sa.Engine, **params: Any) -> dict[str, Any]:
+    query = SearchQuery().load({k: str(v) for k, v in params.items()})
+    with engine.connect() as conn:
+        return views.search(conn, query)
+
+
+def ids(engine: sa.Engine, **params: Any) -> list[str]:
+    return [p["project_id"] for p in search(engine, **params)["items"]]
+
+
+def test_filters_sorts_and_facets(engine: sa.Engine, posted: dict[str, str]) -> None:
+    a, b, c = posted["a"], posted["b"], posted["c"]
+    assert ids(engine, q="developer") == [a]
+    if engine.dialect.name == "postgresql":  # web search syntax; FTS5 takes every word
+        assert set(ids(engine, q="dashboard OR pipeline")) == {b, c}
+    assert ids(engine, q="dashboard analytics") == [b]
+    assert set(ids(engine, skills="python")) == {a, c}
+    assert ids(engine, skills="python,django", skills_mode="all") == [a]
+    assert ids(engine, budget_type="hourly") == [b]
+    assert ids(engine, budget_min=200_000) == [c]
+    assert ids(engine, currency="EUR") == [c]
+    assert ids(engine, deadline_before=SOON) == [a]
+    assert ids(engine, sort="deadline")[0] == a
+    assert ids(engine, sort="budget")[0] == c
+    assert ids(engine, sort="newest") == ids(engine)
+    page = search(engine, skills="python")
+    assert page["total"] == 2
+    assert [(s["skill"], s["count"]) for s in page["skill_counts"]] == [
+        ("python", 2),
+        ("airflow", 1),
+        ("django", 1),
+    ]
+    with pytest.raises(InvalidInput):
+        search(engine, sort="relevance")
+
+
+@pytest.mark.parametrize(
+    "params", [{"sort": "newest"}, {"sort": "budget"}, {"sort": "deadline"}, {"q": "project"}]
+)
+def test_cursor_paging_walks_every_match_once(
+    engine: sa.Engine, posted: dict[str, str], params: dict[str, Any]
+) -> None:
+    whole = ids(engine, **params, limit=100)
+    walked, cursor = [], None
+    while True:
+        page = search(engine, **params, limit=1, **({"cursor": cursor} if cursor else {}))
+        walked += [p["project_id"] for p in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert walked == whole and len(walked) == 3
