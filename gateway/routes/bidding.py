@@ -8,14 +8,15 @@ from typing import Any
 from werkzeug.wrappers import Request
 
 from gateway.endpoint import endpoint
-from gateway.routes.base import RoutesBase
+from gateway.routes.base import RoutesBase, read_when_visible
 from services.bidding import api as bidding_api
 from services.bidding import views as bidding_views
 from services.identity import views as identity_views
+from services.messaging import views as messaging_views
 from services.projects import views as projects_views
 from services.reputation import views as reputation_views
 from shared.api import ReasonRequest
-from shared.errors import Forbidden, NotFound
+from shared.errors import Forbidden, InvalidInput, NotFound
 from shared.jsonready import json_ready
 
 
@@ -212,11 +213,84 @@ class BiddingRoutes(RoutesBase):
         status=201,
         location="/projects/{project_id}/invitations/{seller_id}",
         errors=(404, 409),
-        reads=("project_views",),
+        reads=("profiles", "project_views", "proposal_views"),
     )
     def invite(self, request: Request, project_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Only an existing seller who is not you; one invitation per project and
+        seller (409 while it is open, or once it was accepted or declined). The
+        seller accepts (a conversation about it opens) or declines; it closes
+        when the project ends."""
         self._open_project(project_id)
-        return self.bidding.invite_seller(project_id, str(body["seller_id"]), body["message"])
+        seller_id = str(body["seller_id"])
+        with self.profiles.connect() as conn:
+            seller = identity_views.is_seller(conn, seller_id)
+        if seller is None:
+            raise NotFound("no such user")
+        if not seller or seller_id == self._me():
+            raise InvalidInput(
+                "invite a seller (not yourself)",
+                {"fields": {"seller_id": ["Not a seller's account."]}},
+            )
+        invited = self.bidding.invite_seller(project_id, seller_id, body["message"])
+        self._shown(
+            self.proposal_views,
+            lambda c: bidding_views.get_invitation(c, project_id, seller_id) or {},
+            ready=bool,
+        )
+        return dict(invited)
+
+    @endpoint(
+        "POST",
+        "/projects/<project_id>/invitations/<seller_id>/accept",
+        summary="Accept an invitation (the invited seller): a conversation about it opens",
+        tags=("proposals",),
+        response=bidding_api.InvitationResponse,
+        errors=(404, 409),
+        reads=("messaging_views", "proposal_views"),
+    )
+    def accept_invitation(
+        self, request: Request, project_id: str, seller_id: str
+    ) -> dict[str, Any]:
+        self._must_be(seller_id)
+        self.bidding.accept_invitation(project_id, seller_id)
+        found = read_when_visible(
+            self.proposal_views,
+            lambda conn: self._answered(conn, project_id, seller_id, "accepted"),
+        )
+        conversation = read_when_visible(
+            self.messaging_views,
+            lambda conn: messaging_views.invitation_conversation(conn, project_id, seller_id),
+        )
+        return {**found, "conversation_id": conversation}
+
+    @endpoint(
+        "POST",
+        "/projects/<project_id>/invitations/<seller_id>/decline",
+        summary="Decline an invitation (the invited seller), with a reason for the buyer",
+        tags=("proposals",),
+        body=ReasonRequest,
+        response=bidding_api.InvitationResponse,
+        errors=(404, 409),
+        reads=("proposal_views",),
+    )
+    def decline_invitation(
+        self, request: Request, project_id: str, seller_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        self._must_be(seller_id)
+        self.bidding.decline_invitation(project_id, seller_id, body["reason"])
+        return dict(
+            read_when_visible(
+                self.proposal_views,
+                lambda conn: self._answered(conn, project_id, seller_id, "declined"),
+            )
+        )
+
+    @staticmethod
+    def _answered(conn: Any, project_id: str, seller_id: str, status: str) -> dict[str, Any]:
+        found = bidding_views.get_invitation(conn, project_id, seller_id)
+        if found is None or found["status"] != status:
+            raise NotFound("not yet visible")
+        return found
 
     @endpoint(
         "GET",
@@ -225,7 +299,7 @@ class BiddingRoutes(RoutesBase):
         tags=("proposals",),
         response=bidding_api.InvitationResponse,
         errors=(404,),
-        reads=("proposal_views",),
+        reads=("messaging_views", "proposal_views"),
     )
     def invitation(self, request: Request, project_id: str, seller_id: str) -> dict[str, Any]:
         assert self.scope.principal is not None
@@ -234,6 +308,11 @@ class BiddingRoutes(RoutesBase):
             found = bidding_views.get_invitation(conn, project_id, seller_id)
         if found is None or caller not in (found["buyer_id"], found["seller_id"]):
             raise NotFound("no such invitation")
+        if found["status"] == "accepted":
+            with self.messaging_views.connect() as conn:
+                found["conversation_id"] = messaging_views.invitation_conversation(
+                    conn, project_id, seller_id, missing_ok=True
+                )
         return found
 
     @endpoint(

@@ -136,6 +136,15 @@ class InvitationResponse(Schema):
     seller_id = fields.String(required=True)
     message = fields.String()
     invited_at = fields.String()
+    status = fields.String(
+        metadata={"description": "open, accepted, declined, or closed (the project ended)"}
+    )
+    reason = fields.String(allow_none=True, metadata={"description": "why it was declined"})
+    answered_at = fields.String(allow_none=True)
+    conversation_id = fields.String(
+        allow_none=True,
+        metadata={"description": "on accepting: the conversation about the invitation"},
+    )
 
 
 class InvitationList(Schema):

@@ -271,3 +271,143 @@ def hire(state: Proposal, contract_id: str) -> list[EventSpec]:
     if state.status in ("withdrawn", "declined"):
         return [("ProposalHireRefused", {"contract_id": contract_id, "status": state.status})]
     return [("ProposalHired", {"contract_id": contract_id})]
+
+
+# -- invitations -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Invitation:
+    """A buyer's invitation of a seller to one project: ``open`` until the
+    seller accepts or declines it, or the project ends (``closed``)."""
+
+    project_id: str = ""
+    buyer_id: str = ""
+    seller_id: str = ""
+    status: str = ""
+    message: str = ""
+
+    @property
+    def exists(self) -> bool:
+        return bool(self.status)
+
+
+def evolve_invitation(state: Invitation, event: EventView) -> Invitation:
+    data = event.data
+    match event.type:
+        case "SellerInvited":
+            return Invitation(
+                data["project_id"], data["buyer_id"], data["seller_id"], "open", data["message"]
+            )
+        case "InvitationAccepted":
+            return replace(state, status="accepted")
+        case "InvitationDeclined":
+            return replace(state, status="declined")
+        case "InvitationClosed":
+            return replace(state, status="closed")
+    return state
+
+
+@dataclass(frozen=True)
+class UserFacts:
+    """What bidding knows of a user, from identity's published events."""
+
+    roles: frozenset[str] = frozenset()
+    erased: bool = False
+
+    @property
+    def known(self) -> bool:
+        return bool(self.roles) or self.erased
+
+
+USER_FACTS = ("UserRegistered", "RoleAdded")
+"""Identity's published events ``evolve_user`` folds (with ``PersonalDataErased``)."""
+
+
+def evolve_user(state: UserFacts, event: EventView) -> UserFacts:
+    if event.type == "UserRegistered":
+        return replace(state, roles=state.roles | frozenset(event.data["roles"]))
+    if event.type == "RoleAdded":
+        return replace(state, roles=state.roles | {event.data["role"]})
+    if event.type == "PersonalDataErased":
+        return replace(state, erased=True)
+    return state
+
+
+ENDING_PROJECT = ("ProjectClosed", "ProjectCancelled", "ProjectExpired", "ProjectAwarded")
+"""Projects' events after which no invitation to the project stays open."""
+
+
+def invite(
+    state: Invitation,
+    project: ProjectFacts,
+    actor: str,
+    seller_id: str,
+    seller: UserFacts,
+    message: str,
+) -> list[EventSpec]:
+    """One open invitation per project and seller, only to a seller who is not
+    the buyer, on an open project of the actor's."""
+    if not project.project_id:
+        raise NotFound("no such project")
+    if project.buyer_id != actor:
+        raise Forbidden("only the project's buyer may invite sellers")
+    if project.status != "open":
+        raise Conflict(f"the project is {project.status}", {"reason": "project_not_open"})
+    if seller_id == actor or "seller" not in seller.roles or seller.erased:
+        raise InvalidInput(
+            "invite a seller (not yourself)",
+            {"fields": {"seller_id": ["Not a seller's account."]}},
+        )
+    if state.status in ("open", "accepted", "declined"):
+        raise Conflict(
+            f"this seller's invitation to the project is {state.status} already",
+            {"reason": f"invitation_{state.status}"},
+        )
+    invited = {
+        "project_id": project.project_id,
+        "buyer_id": actor,
+        "seller_id": seller_id,
+        "message": message,
+    }
+    return [("SellerInvited", invited)]
+
+
+def _invitee(state: Invitation, actor: str) -> None:
+    """Only the invited seller answers (anyone else: there is no such invitation)."""
+    if not state.exists or state.seller_id != actor:
+        raise NotFound("no such invitation")
+    if state.status != "open":
+        raise Conflict(
+            f"the invitation is {state.status}", {"reason": "not_open", "state": state.status}
+        )
+
+
+def _parties(state: Invitation) -> dict[str, str]:
+    return {
+        "project_id": state.project_id,
+        "buyer_id": state.buyer_id,
+        "seller_id": state.seller_id,
+    }
+
+
+def accept_invitation(state: Invitation, actor: str, project: ProjectFacts) -> list[EventSpec]:
+    """The seller takes up the invitation: messaging opens a conversation about
+    it, so both can talk before any proposal. Refused once the project ended
+    (its owner may not have closed the invitation yet)."""
+    _invitee(state, actor)
+    if project.status != "open":
+        raise Conflict(f"the project is {project.status}", {"reason": "project_not_open"})
+    return [("InvitationAccepted", _parties(state))]
+
+
+def decline_invitation(state: Invitation, actor: str, reason: str) -> list[EventSpec]:
+    _invitee(state, actor)
+    return [("InvitationDeclined", {**_parties(state), "reason": reason})]
+
+
+def close_invitation(state: Invitation, reason: str) -> list[EventSpec]:
+    """The project ended: an open invitation closes (once)."""
+    if state.status != "open":
+        return []
+    return [("InvitationClosed", {**_parties(state), "reason": reason})]

@@ -115,3 +115,26 @@ class SellerInvited(Schema):
     buyer_id = fields.String(required=True)
     seller_id = fields.String(required=True)
     message = fields.String(load_default="")
+
+
+class InvitationParties(Schema):
+    project_id = fields.String(required=True)
+    buyer_id = fields.String(required=True)
+    seller_id = fields.String(required=True)
+
+
+@registry.event("InvitationAccepted", published=ALL)
+class InvitationAccepted(InvitationParties):
+    """The seller took the invitation up: messaging opens a conversation about it."""
+
+
+@registry.event("InvitationDeclined", published=ALL, personal={"reason": "seller_id"})
+class InvitationDeclined(InvitationParties):
+    reason = fields.String(load_default="")
+
+
+@registry.event("InvitationClosed", published=ALL)
+class InvitationClosed(InvitationParties):
+    """The project ended while the invitation was open."""
+
+    reason = fields.String(required=True)

@@ -6,14 +6,18 @@ from typing import Any
 
 from services.bidding import api, domain
 from services.bidding.domain import ProjectFacts, Proposal, Slot
+from services.bidding.readmodel import OpenInvitations, open_invitations
+from services.bidding.readmodel import metadata as readmodel_metadata
 from shared.attachments import FILE_FACTS, check_own_files, check_samples
 from shared.consumer import decode_message, event_handler, event_handlers
+from shared.database import ReadModelDatabase
 from shared.erasure import forget_person
-from shared.errors import Conflict, Forbidden, NotFound, StaleState
+from shared.errors import Conflict, StaleState
 from shared.eventlog import Aggregate, EventSpec
 from shared.facts import LearnedFacts
 from shared.jsonready import json_ready
 from shared.logging import get_logger
+from shared.projection import ProjectionWorker
 from shared.service import MarketplaceService, rpc
 from shared.validation import known_id, load
 
@@ -24,6 +28,24 @@ PROPOSAL = Aggregate(
 )
 SLOT = Aggregate("bid slot", domain.slot_stream, domain.evolve_slot, Slot, checks_id=False)
 """Keyed by (project id, seller id): one live proposal per seller and project."""
+INVITATION = Aggregate(
+    "invitation",
+    domain.invitation_stream,
+    domain.evolve_invitation,
+    domain.Invitation,
+    lambda i: i.exists,
+)
+"""Keyed by (project id, seller id): one invitation per seller and project."""
+
+
+def invitation_view(state: domain.Invitation) -> dict[str, Any]:
+    return {
+        "project_id": state.project_id,
+        "buyer_id": state.buyer_id,
+        "seller_id": state.seller_id,
+        "message": state.message,
+        "status": state.status,
+    }
 
 
 def proposal_view(state: Proposal) -> dict[str, Any]:
@@ -44,13 +66,16 @@ def proposal_view(state: Proposal) -> dict[str, Any]:
 class BiddingService(MarketplaceService):
     name = "bidding"
     facts = LearnedFacts()
+    db = ReadModelDatabase(readmodel_metadata)
+    # Which invitations are open, to close them when their project ends.
+    invitations = ProjectionWorker(OpenInvitations())
 
     @event_handlers("projects", *domain.PROJECT_FACTS)
     def learn_project(self, payload: dict[str, Any]) -> None:
         """What bidding needs of a project, kept from projects' published events."""
         self.facts.learn(payload)
 
-    @event_handlers("identity", *FILE_FACTS, *domain.PORTFOLIO_FACTS)
+    @event_handlers("identity", *FILE_FACTS, *domain.PORTFOLIO_FACTS, *domain.USER_FACTS)
     def learn_files(self, payload: dict[str, Any]) -> None:
         """Whose files and portfolio items a proposal may attach and show."""
         self.facts.learn(payload)
@@ -165,25 +190,61 @@ class BiddingService(MarketplaceService):
         )
         return proposal_view(state)
 
+    def _user(self, user_id: str) -> domain.UserFacts:
+        """A user as identity's published events told it (unknown: no roles)."""
+        return self.facts.await_fold(
+            "identity", user_id, domain.evolve_user, domain.UserFacts(), lambda u: u.known
+        )
+
     @rpc
     def invite_seller(self, project_id: str, seller_id: str, message: str = "") -> dict[str, Any]:
         data = load(api.InvitationRequest(), {"seller_id": seller_id, "message": message})
         project = self._project(project_id)
-        if not project.project_id:
-            raise NotFound("no such project")
-        if project.buyer_id != self.context.actor_id:
-            raise Forbidden("only the project's buyer may invite sellers")
-        if project.status != "open":
-            raise Conflict(f"the project is {project.status}", {"reason": "project_not_open"})
-        invited = {
-            "project_id": project_id,
-            "buyer_id": project.buyer_id,
-            "seller_id": str(data["seller_id"]),
-            "message": data["message"],
-        }
-        stream = domain.invitation_stream(project_id, invited["seller_id"])
-        self.event_log.record(stream, [("SellerInvited", invited)])
-        return invited
+        invitee = str(data["seller_id"])
+        seller = self._user(invitee)
+        actor = self.context.actor_id
+        state = self.event_log.run(
+            INVITATION,
+            (project_id, invitee),
+            lambda s: domain.invite(s, project, actor, invitee, seller, data["message"]),
+        )
+        return invitation_view(state)
+
+    @rpc
+    def accept_invitation(self, project_id: str, seller_id: str) -> dict[str, Any]:
+        project = self._project(project_id)
+        actor = self.context.actor_id
+        state = self.event_log.run(
+            INVITATION,
+            (project_id, seller_id),
+            lambda s: domain.accept_invitation(s, actor, project),
+        )
+        return invitation_view(state)
+
+    @rpc
+    def decline_invitation(
+        self, project_id: str, seller_id: str, reason: str = ""
+    ) -> dict[str, Any]:
+        actor = self.context.actor_id
+        state = self.event_log.run(
+            INVITATION,
+            (project_id, seller_id),
+            lambda s: domain.decline_invitation(s, actor, reason),
+        )
+        return invitation_view(state)
+
+    @event_handlers("projects", *domain.ENDING_PROJECT)
+    def on_project_ended(self, payload: dict[str, Any]) -> None:
+        """Invitations close with their project (those this service's view knows
+        of; an invitation recorded a moment before is refused when accepted)."""
+        event = decode_message(payload)
+        reason = f"the project was {event.type.removeprefix('Project').lower()}"
+        for seller_id in open_invitations(self.db, event.subject):
+            self.event_log.run(
+                INVITATION,
+                (event.subject, seller_id),
+                lambda s: domain.close_invitation(s, reason),
+            )
 
     @event_handler("contracts", "ContractStarted")
     def on_contract_started(self, payload: dict[str, Any]) -> None:
@@ -194,5 +255,7 @@ class BiddingService(MarketplaceService):
 
     @event_handler("identity", "PersonalDataErased")
     def on_personal_data_erased(self, payload: dict[str, Any]) -> None:
-        """Delete this service's keys for the person; scrub what it learned of them."""
+        """Delete this service's keys for the person; scrub what it learned of
+        them (and know them as erased: nobody invites them)."""
         forget_person(payload, self.event_log, self.facts)
+        self.facts.learn(payload)

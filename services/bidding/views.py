@@ -48,7 +48,16 @@ invitations = sa.Table(
     sa.Column("buyer_id", sa.String(64), nullable=False),
     sa.Column("message", sa.Text, nullable=False),
     sa.Column("invited_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False, server_default="open"),
+    sa.Column("reason", sa.Text),
+    sa.Column("answered_at", sa.DateTime(timezone=True)),
 )
+
+_INVITATION_STATUS = {
+    "InvitationAccepted": "accepted",
+    "InvitationDeclined": "declined",
+    "InvitationClosed": "closed",
+}
 
 _FLAGS = {
     "ProposalWithdrawn": {"status": "withdrawn"},
@@ -61,7 +70,7 @@ _FLAGS = {
 
 class ProposalsView(Projection):
     name = "proposals"
-    version = 1
+    version = 2
     metadata = metadata
     categories = ("proposal", "invitation", "user")
     event_types = (
@@ -75,6 +84,7 @@ class ProposalsView(Projection):
         "ProposalDeclined",
         "ProposalHired",
         "SellerInvited",
+        *_INVITATION_STATUS,
     )
 
     # ``PersonalDataErased``: what the log reads as once the person's keys are
@@ -97,6 +107,23 @@ class ProposalsView(Projection):
             conn.execute(
                 invitations.update().where(invitations.c.buyer_id == person).values(message=ERASED)
             )
+            conn.execute(
+                invitations.update()
+                .where(invitations.c.seller_id == person, invitations.c.status == "declined")
+                .values(reason=ERASED)
+            )
+            return
+        if event.type in _INVITATION_STATUS:
+            conn.execute(
+                invitations.update()
+                .where(
+                    invitations.c.project_id == data["project_id"],
+                    invitations.c.seller_id == data["seller_id"],
+                )
+                .values(
+                    status=_INVITATION_STATUS[event.type], reason=data.get("reason"), answered_at=at
+                )
+            )
             return
         if event.type == "SellerInvited":
             conn.execute(
@@ -105,7 +132,7 @@ class ProposalsView(Projection):
                     invitations.c.seller_id == data["seller_id"],
                 )
             )
-            conn.execute(invitations.insert().values(**data, invited_at=at))
+            conn.execute(invitations.insert().values(**data, invited_at=at, status="open"))
             return
         proposal_id = event.subject
         where = proposals.c.proposal_id == proposal_id
@@ -226,7 +253,16 @@ def get_invitation(conn: Connection, project_id: str, seller_id: str) -> dict[st
             invitations.c.project_id == project_id, invitations.c.seller_id == seller_id
         )
     ).first()
-    return None if row is None else {**dict(row._mapping), "invited_at": json_ready(row.invited_at)}
+    return None if row is None else invitation_view(row)
+
+
+def invitation_view(row: Any) -> dict[str, Any]:
+    found = dict(row._mapping)
+    return {
+        **found,
+        "invited_at": json_ready(found["invited_at"]),
+        "answered_at": json_ready(found["answered_at"]),
+    }
 
 
 def list_invitations(conn: Connection, seller_id: str) -> list[dict[str, Any]]:
@@ -235,4 +271,4 @@ def list_invitations(conn: Connection, seller_id: str) -> list[dict[str, Any]]:
         .where(invitations.c.seller_id == seller_id)
         .order_by(invitations.c.invited_at.desc())
     ).all()
-    return [{**dict(r._mapping), "invited_at": json_ready(r.invited_at)} for r in rows]
+    return [invitation_view(r) for r in rows]

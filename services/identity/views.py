@@ -147,6 +147,14 @@ def file_owners_and_purposes(conn: Connection, file_ids: list[str]) -> dict[str,
     return {r.file_id: (r.owner_id, r.purpose) for r in rows}
 
 
+def is_seller(conn: Connection, user_id: str) -> bool | None:
+    """Whether a user (not erased) is a seller; None if this view never saw them."""
+    row = conn.execute(
+        sa.select(users.c.roles, users.c.erased).where(users.c.user_id == user_id)
+    ).first()
+    return None if row is None else "seller" in row.roles and not row.erased
+
+
 def portfolio_item_ids(conn: Connection, user_id: str) -> frozenset[str]:
     """The ids of a user's portfolio items."""
     row = conn.execute(sa.select(users.c.portfolio).where(users.c.user_id == user_id)).first()

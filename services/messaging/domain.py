@@ -22,6 +22,12 @@ def conversation_id_for(kind: str, ref_id: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"conversation:{kind}:{ref_id}"))
 
 
+def invitation_ref(project_id: str, seller_id: str) -> str:
+    """The id an invitation's conversation refers to (bidding names an
+    invitation by its project and seller)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"invitation:{project_id}:{seller_id}"))
+
+
 def conversation_stream(conversation_id: str) -> str:
     return f"conversation-{conversation_id}"
 

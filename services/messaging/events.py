@@ -19,7 +19,11 @@ STREAM_CATEGORIES = ("conversation", "inbox")
 @registry.event("ConversationStarted", published=ALL)
 class ConversationStarted(Schema):
     conversation_id = fields.String(required=True)
-    kind = fields.String(required=True, validate=validate.OneOf(("proposal", "contract")))
+    kind = fields.String(
+        required=True, validate=validate.OneOf(("proposal", "contract", "invitation"))
+    )
+    """What the two talk about; ``invitation``: an invitation the seller accepted
+    (``ref_id`` is ``domain.invitation_ref`` of the project and the seller)."""
     ref_id = fields.String(required=True)
     project_id = fields.String(required=True)
     buyer_id = fields.String(required=True)

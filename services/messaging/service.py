@@ -9,7 +9,7 @@ from typing import Any
 from services.messaging import api, domain
 from services.messaging.domain import Conversation
 from shared.attachments import FILE_FACTS, check_own_files
-from shared.consumer import event_handler, event_handlers
+from shared.consumer import decode_message, event_handler, event_handlers
 from shared.erasure import forget_person
 from shared.errors import NotFound
 from shared.eventlog import Aggregate
@@ -52,6 +52,19 @@ class MessagingService(MarketplaceService):
             raise NotFound("no such conversation") from None
         state = domain.evolve(Conversation(), self.event_log.schemas.decode(first[0]))
         return state, self.event_log.store.stream_revision(stream) or 0
+
+    @event_handler("bidding", "InvitationAccepted")
+    def on_invitation_accepted(self, payload: dict[str, Any]) -> None:
+        """An accepted invitation opens a conversation about it (once), so the
+        buyer and the seller can talk before any proposal."""
+        parties = decode_message(payload).data
+        ref_id = domain.invitation_ref(parties["project_id"], parties["seller_id"])
+        conversation_id = domain.conversation_id_for("invitation", ref_id)
+        self.event_log.run(
+            CONVERSATION,
+            conversation_id,
+            lambda s: domain.start(s, "invitation", ref_id, parties, parties["seller_id"]),
+        )
 
     @rpc
     def start_conversation(self, request: dict[str, Any]) -> dict[str, Any]:

@@ -149,6 +149,23 @@ def _conversation(row: Any, user_id: str) -> dict[str, Any]:
     )
 
 
+def invitation_conversation(
+    conn: Connection, project_id: str, seller_id: str, missing_ok: bool = False
+) -> str | None:
+    """The id of the conversation an accepted invitation opened (NotFound, or
+    None with ``missing_ok``, until this view has it)."""
+    found: str | None = conn.execute(
+        sa.select(conversations.c.conversation_id).where(
+            conversations.c.kind == "invitation",
+            conversations.c.project_id == project_id,
+            conversations.c.seller_id == seller_id,
+        )
+    ).scalar()
+    if found is None and not missing_ok:
+        raise NotFound("no such conversation")
+    return found
+
+
 def get_conversation(conn: Connection, conversation_id: str, user_id: str) -> dict[str, Any]:
     row = conn.execute(
         sa.select(conversations).where(conversations.c.conversation_id == conversation_id)

@@ -97,6 +97,8 @@ SCOPED: dict[str, tuple[str, Any]] = {
     "POST /proposals/{proposal_id}/decline": ("buyer", {}),
     "POST /projects/{project_id}/invitations": ("buyer", "invitation"),
     "GET /projects/{project_id}/invitations/{seller_id}": ("buyer", None),
+    "POST /projects/{project_id}/invitations/{seller_id}/accept": ("seller", None),
+    "POST /projects/{project_id}/invitations/{seller_id}/decline": ("seller", {"reason": "x"}),
     "POST /proposals/{proposal_id}/offer": ("buyer", "offer"),
     "GET /contracts/{contract_id}": ("seller", None),
     "GET /contracts/{contract_id}/offers": ("seller", None),

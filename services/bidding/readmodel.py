@@ -1,0 +1,42 @@
+"""Bidding's own read model: which invitations are open, by project, so that
+they close when their project ends (the published views are in ``views``)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from shared.database import Database
+from shared.projection import Projection
+from shared.schemas import PublishedEvent
+
+metadata = sa.MetaData()
+open_invites = sa.Table(
+    "bidding_open_invitations",
+    metadata,
+    sa.Column("project_id", sa.String(64), primary_key=True),
+    sa.Column("seller_id", sa.String(64), primary_key=True),
+)
+
+
+class OpenInvitations(Projection):
+    name = "bidding_open_invitations"
+    metadata = metadata
+    categories = ("invitation",)
+    event_types = ("SellerInvited", "InvitationAccepted", "InvitationDeclined", "InvitationClosed")
+
+    def apply(self, conn: Connection, event: PublishedEvent) -> None:
+        key = (event.data["project_id"], event.data["seller_id"])
+        t = open_invites
+        conn.execute(t.delete().where(t.c.project_id == key[0], t.c.seller_id == key[1]))
+        if event.type == "SellerInvited":
+            conn.execute(t.insert().values(project_id=key[0], seller_id=key[1]))
+
+
+def open_invitations(db: Database, project_id: str) -> list[str]:
+    """The sellers whose invitation to the project is open."""
+    with db.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(open_invites.c.seller_id).where(open_invites.c.project_id == project_id)
+        ).all()
+    return [r.seller_id for r in rows]
