@@ -23,7 +23,6 @@ attempt, a bounded number of times.
 from __future__ import annotations
 
 import copy
-import uuid
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -144,11 +143,6 @@ class Refund:
         one derived from it per retry (a provider answers a key's repeat with
         its first answer, so a declined key would stay declined)."""
         return self.refund_id if self.attempt == 1 else f"{self.refund_id}:{self.attempt}"
-
-
-def refund_id(contract_id: str, milestone_id: str, cause: str) -> str:
-    """One refund per milestone and cause, the same on every replay."""
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"refund:{contract_id}:{milestone_id}:{cause}"))
 
 
 DEFAULT_REFUND_ATTEMPTS = 5
@@ -487,7 +481,7 @@ def _refund_requested(refunded: dict[str, Any], charge_id: str, charge_reference
     return (
         "RefundRequested",
         {
-            "refund_id": refund_id(contract_id, milestone_id, cause),
+            "refund_id": L.refund_id(contract_id, milestone_id, cause),
             "contract_id": contract_id,
             "milestone_id": milestone_id,
             "amount": refunded["amount"],

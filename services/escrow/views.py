@@ -16,7 +16,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from services.escrow import domain
 from services.escrow import ledger as L
 from shared.jsonready import json_ready
 from shared.projection import Projection
@@ -158,7 +157,7 @@ def _refund_of(kind: str, d: dict[str, Any]) -> str | None:
     the one ``RefundRequested`` in the same append carries)."""
     if kind != "refund":
         return None
-    return domain.refund_id(d["contract_id"], d["milestone_id"], d["cause"])
+    return L.refund_id(d["contract_id"], d["milestone_id"], d["cause"])
 
 
 INVOICE_TEXT = {

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from services.escrow import domain as D
+from services.escrow import ledger as L
 from services.escrow.domain import ContractTerms, Escrow, Payouts
 from shared.errors import Conflict, Forbidden, NotFound
 from shared.eventstore import EventMetadata, RecordedEvent
@@ -83,7 +84,7 @@ def test_a_charge_landing_after_the_contract_ended_is_refunded():
         "ch_ref",
         10_000,
     )
-    assert requested["refund_id"] == D.refund_id("c1", "m1", "ch1")
+    assert requested["refund_id"] == L.refund_id("c1", "m1", "ch1")
     state = fold(closed, events)
     assert state.ledger.holds[("c1", "m1")].held == 0
     assert state.refunds[requested["refund_id"]].status == "requested"

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from services.escrow import domain, views
+from services.escrow import ledger as L
+from services.escrow import views
 from services.escrow.payments import SANDBOX_METHODS, ChargeResult, RefundResult, SandboxProvider
 from services.escrow.service import EscrowService
 from shared.errors import Conflict, PaymentFailed
@@ -361,7 +362,7 @@ def test_a_cancellation_refund_is_sent_once_with_the_charges_reference_and_a_der
     cause = cause_of(h, deal, "ContractCancelled")
     reference = charge_reference(funded["charge_id"])
     assert provider.refunds == [
-        (domain.refund_id(deal.contract_id, mid, cause), reference, amount, "USD")
+        (L.refund_id(deal.contract_id, mid, cause), reference, amount, "USD")
         for mid, amount in deal.milestones.items()
     ]
     escrow = f"escrow-{deal.contract_id}"
@@ -479,7 +480,7 @@ def test_a_dispute_split_refunds_the_buyers_share(
     cause = cause_of(h, deal, "DisputeResolved")
     assert provider.refunds == [
         (
-            domain.refund_id(deal.contract_id, mid, cause),
+            L.refund_id(deal.contract_id, mid, cause),
             charge_reference(funded["charge_id"]),
             30_000,
             "USD",
@@ -504,7 +505,7 @@ def test_a_charge_landing_after_the_contract_ended_is_refunded_against_it(
     (mid,) = deal.milestones
     assert provider.refunds == [
         (
-            domain.refund_id(deal.contract_id, mid, charge_id),
+            L.refund_id(deal.contract_id, mid, charge_id),
             charge_reference(charge_id),
             50_000,
             "USD",
