@@ -405,8 +405,22 @@ def test_cancellation_by_agreement_refunds_what_is_held(deal: Deal):
         f"/contracts/{cid}/escrow", b, check=lambda e: e["holds"] and e["holds"][0]["refunded"]
     )
     assert escrow["holds"][0]["refunded"] == 40_000 and escrow["holds"][0]["held"] == 0
+    # The refund reached the provider against the charge, and says so.
+    escrow = deal.visible(
+        f"/contracts/{cid}/escrow",
+        b,
+        check=lambda e: e["refunds"] and e["refunds"][0]["status"] != "requested",
+    )
+    (refund,) = escrow["refunds"]
+    assert (refund["status"], refund["amount"], refund["milestone_id"]) == ("succeeded", 40_000, m1)
+    assert refund["charge_reference"].startswith("sandbox_ch_")
+    assert refund["reference"].startswith("sandbox_re_")
     lines = deal.get("/me/statement", b, params={"contract_id": cid}).json()["items"]
-    assert [(x["kind"], x["amount"]) for x in lines] == [("charge", -40_000), ("refund", 40_000)]
+    assert [(x["kind"], x["amount"], x["refund_status"]) for x in lines] == [
+        ("charge", -40_000, None),
+        ("refund", 40_000, "succeeded"),
+    ]
+    assert lines[1]["refund_id"] == refund["refund_id"]
     assert_problem(deal.fund(b, cid, m1), 409, "conflict")
     assert "equal to a rebuild" in deal.verify("gateway.escrow")
 
