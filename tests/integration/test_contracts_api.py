@@ -425,6 +425,41 @@ def test_cancellation_by_agreement_refunds_what_is_held(deal: Deal):
     assert "equal to a rebuild" in deal.verify("gateway.escrow")
 
 
+def test_a_refund_the_provider_declines_stays_visible_as_failed(deal: Deal):
+    """The sandbox declines refunds of a pm_card_refundFail charge: the money is
+    recorded as returned, and the refund reads failed until a retry succeeds."""
+    buyer, seller = deal.signup(["buyer"]), deal.signup(["seller"])
+    b, s = buyer["access_token"], seller["access_token"]
+    contract = deal.contract(buyer, seller, 25_000)
+    cid, m1 = contract["contract_id"], contract["milestones"][0]["milestone_id"]
+    assert deal.fund(b, cid, m1, card="pm_card_refundFail").status_code == 201
+    deal.milestone_status(s, cid, m1, "funded")
+    asked = deal.post(f"/contracts/{cid}/cancellation", {"reason": "No"}, b, headers=deal.key())
+    assert asked.status_code == 200, asked.text
+    agreed = deal.post(
+        f"/contracts/{cid}/cancellation/answer", {"accept": True}, s, headers=deal.key()
+    )
+    assert agreed.status_code == 200, agreed.text
+    escrow = deal.visible(
+        f"/contracts/{cid}/escrow",
+        b,
+        check=lambda e: e["refunds"] and e["refunds"][0]["status"] == "failed",
+    )
+    (refund,) = escrow["refunds"]
+    assert (refund["amount"], refund["failure_reason"], refund["reference"]) == (
+        25_000,
+        "refund_failed",
+        None,
+    )
+    lines = deal.visible(
+        f"/me/statement?contract_id={cid}",
+        b,
+        check=lambda st: [x.get("refund_status") for x in st["items"]] == [None, "failed"],
+    )["items"]
+    assert [(x["kind"], x["amount"]) for x in lines] == [("charge", -25_000), ("refund", 25_000)]
+    assert "equal to a rebuild" in deal.verify("gateway.escrow")
+
+
 def test_an_interrupted_charge_is_completed_by_recovery(deal: Deal):
     """A crash between reserving and recording the charge's outcome: recovery
     asks the provider about the same charge id and records it, once."""
