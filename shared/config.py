@@ -90,6 +90,9 @@ class Settings:
     escrow_fee_bps: int
     """The platform's fee on released money, in basis points (1,000 = 10%)."""
     escrow_funding_recovery_seconds: float
+    escrow_refund_attempts: int
+    """How many times the provider is asked for a refund it declines before it
+    stays failed for an operator."""
     review_window_days: float
     """How long after a contract ends its parties may review each other."""
     review_reveal_check_seconds: float
@@ -194,6 +197,7 @@ def load_settings() -> Settings:
         contract_review_check_seconds=env.float("CONTRACT_REVIEW_CHECK_SECONDS", 60),
         escrow_fee_bps=env.int("ESCROW_FEE_BPS", 1_000),
         escrow_funding_recovery_seconds=env.float("ESCROW_FUNDING_RECOVERY_SECONDS", 60),
+        escrow_refund_attempts=env.int("ESCROW_REFUND_ATTEMPTS", 5),
         review_window_days=env.float("REVIEW_WINDOW_DAYS", 14),
         review_reveal_check_seconds=env.float("REVIEW_REVEAL_CHECK_SECONDS", 60),
         personal_keys_url=env.str("PERSONAL_KEYS_URL", ""),

@@ -157,6 +157,7 @@ def _export(conn: Connection, user_id: str) -> dict[str, Any]:
             "postings": _rows(conn, esc.postings, esc.postings.c.account.in_(accounts)),
             "charges": _rows(conn, esc.charges, esc.charges.c.buyer_id == user_id),
             "payouts": _rows(conn, esc.payouts, esc.payouts.c.seller_id == user_id),
+            "refunds": _rows(conn, esc.refunds, esc.refunds.c.buyer_id == user_id),
             "statement": _rows(conn, esc.statement_lines, esc.statement_lines.c.user_id == user_id),
         },
     }

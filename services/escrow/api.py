@@ -18,7 +18,8 @@ class FundRequest(Strict):
         metadata={
             "description": "A payment method token from the provider's client SDK. "
             "Sandbox: pm_card_visa (succeeds), pm_card_chargeDeclined, "
-            "pm_card_chargeDeclinedInsufficientFunds."
+            "pm_card_chargeDeclinedInsufficientFunds; pm_card_refundFail (succeeds, "
+            "and its refunds are declined)."
         },
     )
 
@@ -71,6 +72,16 @@ class StatementLine(Schema):
     amount = fields.Integer(required=True, metadata={"description": "Signed, from your side"})
     currency = fields.String(required=True)
     running_total = fields.Integer(required=True)
+    refund_id = fields.String(
+        allow_none=True, metadata={"description": "A refund line: the refund at the provider"}
+    )
+    refund_status = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "A refund line: requested, succeeded or failed at the payment "
+            "provider (none for refunds recorded before refunds were tracked)"
+        },
+    )
 
 
 class StatementResponse(Schema):
@@ -102,6 +113,27 @@ class PostingResponse(Schema):
     at = fields.String(required=True)
 
 
+class RefundResponse(Schema):
+    refund_id = fields.String(required=True)
+    milestone_id = fields.String(required=True)
+    amount = fields.Integer(required=True)
+    currency = fields.String(required=True)
+    reason = fields.String(required=True)
+    status = fields.String(
+        required=True, metadata={"description": "requested, succeeded or failed"}
+    )
+    attempts = fields.Integer(required=True)
+    charge_reference = fields.String(
+        required=True, metadata={"description": "The provider's reference of the refunded charge"}
+    )
+    reference = fields.String(
+        allow_none=True, metadata={"description": "The provider's reference of the refund"}
+    )
+    failure_reason = fields.String(allow_none=True)
+    requested_at = fields.String(required=True)
+
+
 class ContractEscrowResponse(Schema):
     holds = fields.List(fields.Nested(HoldResponse), required=True)
     postings = fields.List(fields.Nested(PostingResponse), required=True)
+    refunds = fields.List(fields.Nested(RefundResponse), required=True)

@@ -10,6 +10,14 @@ reserves the milestones (a concurrent funder gets a 409), the charge runs with
 the request's charge id as the provider's idempotency key, and the outcome is
 recorded. A process that dies in between leaves a request that recovery
 completes by asking the provider about that charge id.
+
+Refunds are the same two steps the other way: the movement that gives money
+back (``EscrowRefunded``, or the buyer's share of ``EscrowDisputeSettled``) is
+appended with a ``RefundRequested`` naming the original charge's provider
+reference and a refund id derived from what caused it; the provider is asked
+under that id and its answer recorded (``RefundSucceeded`` / ``RefundFailed``).
+A failed refund is retried (``RefundRetried``) under a key of its own per
+attempt, a bounded number of times.
 """
 
 from __future__ import annotations
@@ -111,6 +119,33 @@ class Charge:
     message: str = ""
     invoice_id: str | None = None
     attempt: int = 1
+    reference: str = ""
+    """The provider's reference, once charged (what its refunds name)."""
+
+
+@dataclass
+class Refund:
+    refund_id: str
+    milestone_id: str
+    amount: int
+    currency: str
+    charge_id: str
+    charge_reference: str
+    status: str = "requested"  # requested, succeeded, failed
+    attempt: int = 1
+    reference: str = ""
+    reason: str = ""
+    message: str = ""
+
+    @property
+    def key(self) -> str:
+        """The provider's idempotency key for this attempt: the refund id, then
+        one derived from it per retry (a provider answers a key's repeat with
+        its first answer, so a declined key would stay declined)."""
+        return self.refund_id if self.attempt == 1 else f"{self.refund_id}:{self.attempt}"
+
+
+DEFAULT_REFUND_ATTEMPTS = 5
 
 
 @dataclass
@@ -122,6 +157,9 @@ class Escrow:
     charges: dict[str, Charge] = field(default_factory=dict)
     causes: set[str] = field(default_factory=set)
     closed: bool = False
+    refunds: dict[str, Refund] = field(default_factory=dict)
+    funded_by: dict[str, str] = field(default_factory=dict)
+    """Milestone id -> the charge that funded it."""
 
     def charging(self, milestone_id: str) -> Charge | None:
         return next(
@@ -155,9 +193,29 @@ def evolve(state: Escrow | None, event: EventView) -> Escrow:
             charge = state.charges[data["charge_id"]]
             charge.status, charge.reason, charge.message = "failed", data["reason"], data["message"]
         case "EscrowFunded":
-            state.charges[data["charge_id"]].status = "succeeded"
+            charge = state.charges[data["charge_id"]]
+            charge.status, charge.reference = "succeeded", data.get("charge_reference") or ""
+            state.funded_by[data["milestone_id"]] = data["charge_id"]
         case "EscrowClosed":
             state.closed = True
+        case "RefundRequested":
+            state.refunds[data["refund_id"]] = Refund(
+                data["refund_id"],
+                data["milestone_id"],
+                data["amount"],
+                data["currency"],
+                data["charge_id"],
+                data["charge_reference"],
+            )
+        case "RefundSucceeded":
+            refund = state.refunds[data["refund_id"]]
+            refund.status, refund.reference = "succeeded", data["reference"]
+        case "RefundFailed":
+            refund = state.refunds[data["refund_id"]]
+            refund.status, refund.reason, refund.message = "failed", data["reason"], data["message"]
+        case "RefundRetried":
+            refund = state.refunds[data["refund_id"]]
+            refund.status, refund.attempt = "requested", int(data["attempt"])
     moved = movement(event.type, data)
     if moved is not None:
         L.apply(state.ledger, moved)
@@ -254,7 +312,12 @@ def request_invoice_charge(
 
 
 def _invoice_charged(
-    state: Escrow, contract: ContractTerms, charge: Charge, invoice_id: str, fee_bps: int
+    state: Escrow,
+    contract: ContractTerms,
+    charge: Charge,
+    invoice_id: str,
+    fee_bps: int,
+    reference: str,
 ) -> list[EventSpec]:
     """An invoice's charge came in: into escrow, and straight on to the seller
     less the fee (the review period is over), two movements of the ledger."""
@@ -265,7 +328,12 @@ def _invoice_charged(
     return [
         (
             "EscrowFunded",
-            {**_without_kind(funded), "charge_id": charge.charge_id, "buyer_id": charge.buyer_id},
+            {
+                **_without_kind(funded),
+                "charge_id": charge.charge_id,
+                "buyer_id": charge.buyer_id,
+                "charge_reference": reference,
+            },
         ),
         ("EscrowReleased", {**_without_kind(released), "cause": charge.charge_id}),
     ]
@@ -279,9 +347,11 @@ def record_charge(
     reason: str = "",
     message: str = "",
     fee_bps: int = L.DEFAULT_FEE_BPS,
+    reference: str = "",
 ) -> list[EventSpec]:
-    """The provider's answer. Money charged for a contract that ended (or a
-    milestone removed) meanwhile goes straight back. An invoice's charge is
+    """The provider's answer (``reference``: its id for the charge). Money
+    charged for a contract that ended (or a milestone removed) meanwhile goes
+    straight back, refunded against this charge. An invoice's charge is
     released to the seller at once."""
     charge = state.charges.get(charge_id)
     if charge is None or charge.status != "requested":
@@ -292,7 +362,7 @@ def record_charge(
             failed = {**failed, "invoice_id": charge.invoice_id, "attempt": charge.attempt}
         return [("FundingFailed", failed)]
     if charge.invoice_id is not None:
-        return _invoice_charged(state, contract, charge, charge.invoice_id, fee_bps)
+        return _invoice_charged(state, contract, charge, charge.invoice_id, fee_bps, reference)
     events: list[EventSpec] = []
     for mid in charge.milestone_ids:
         common = {
@@ -302,10 +372,13 @@ def record_charge(
             "currency": charge.currency,
             "buyer_id": charge.buyer_id,
         }
-        events.append(("EscrowFunded", {**common, "charge_id": charge_id}))
+        funded = {**common, "charge_id": charge_id, "charge_reference": reference}
+        events.append(("EscrowFunded", funded))
         if state.closed or mid in contract.removed:
             why = "milestone removed" if mid in contract.removed else "contract ended"
-            events.append(("EscrowRefunded", {**common, "reason": why, "cause": charge_id}))
+            refunded = {**common, "reason": why, "cause": charge_id}
+            events.append(("EscrowRefunded", refunded))
+            events.append(_refund_requested(refunded, charge_id, reference))
     return events
 
 
@@ -351,7 +424,7 @@ def settle(
     hold = state.ledger.holds.get((contract.contract_id, milestone_id))
     if hold is None or hold.held == 0:
         return []
-    ledger, events = state.ledger, []
+    ledger, events = state.ledger, list[EventSpec]()
     if not hold.disputed:
         events = freeze(state, contract, milestone_id, f"{cause}:freeze")
         ledger = copy.deepcopy(state.ledger)
@@ -364,13 +437,12 @@ def settle(
         min(to_seller, hold.held),
         fee_bps,
     )
-    return [
-        *events,
-        (
-            "EscrowDisputeSettled",
-            {**_without_kind(moved), "buyer_id": contract.buyer_id, "cause": cause},
-        ),
-    ]
+    settled = {**_without_kind(moved), "buyer_id": contract.buyer_id, "cause": cause}
+    events.append(("EscrowDisputeSettled", settled))
+    if settled["refunded"] > 0:
+        share = {**settled, "amount": settled["refunded"], "reason": "dispute settled"}
+        events.append(_refund_of_hold(state, share))
+    return events
 
 
 def refund_all(
@@ -386,20 +458,84 @@ def refund_all(
             (moved,) = L.refund(state.ledger, contract.contract_id, mid)
         except Conflict:
             continue
-        events.append(
-            (
-                "EscrowRefunded",
-                {
-                    **_without_kind(moved),
-                    "buyer_id": contract.buyer_id,
-                    "reason": reason,
-                    "cause": cause,
-                },
-            )
-        )
+        refunded = {
+            **_without_kind(moved),
+            "buyer_id": contract.buyer_id,
+            "reason": reason,
+            "cause": cause,
+        }
+        events.append(("EscrowRefunded", refunded))
+        events.append(_refund_of_hold(state, refunded))
     if contract.status in ("cancelled", "completed") and not state.closed:
         events.append(("EscrowClosed", {"reason": f"contract {contract.status}", "cause": cause}))
     return events
+
+
+def _refund_requested(refunded: dict[str, Any], charge_id: str, charge_reference: str) -> EventSpec:
+    """The provider's refund of what a movement (``refunded``) gave back."""
+    contract_id, milestone_id, cause = (
+        refunded["contract_id"],
+        refunded["milestone_id"],
+        refunded["cause"],
+    )
+    return (
+        "RefundRequested",
+        {
+            "refund_id": L.refund_id(contract_id, milestone_id, cause),
+            "contract_id": contract_id,
+            "milestone_id": milestone_id,
+            "amount": refunded["amount"],
+            "currency": refunded["currency"],
+            "buyer_id": refunded["buyer_id"],
+            "charge_id": charge_id,
+            "charge_reference": charge_reference,
+            "reason": refunded["reason"],
+            "cause": cause,
+        },
+    )
+
+
+def _refund_of_hold(state: Escrow, refunded: dict[str, Any]) -> EventSpec:
+    """Against the charge that funded the milestone."""
+    charge_id = state.funded_by.get(refunded["milestone_id"], "")
+    charge = state.charges.get(charge_id)
+    return _refund_requested(refunded, charge_id, charge.reference if charge else "")
+
+
+def record_refund(
+    state: Escrow,
+    refund_id: str,
+    attempt: int,
+    succeeded: bool,
+    reference: str = "",
+    reason: str = "",
+    message: str = "",
+) -> list[EventSpec]:
+    """The provider's answer to one attempt; nothing if it was recorded (a
+    redelivery, or recovery racing the request that asked)."""
+    refund = state.refunds.get(refund_id)
+    if refund is None or refund.status != "requested" or refund.attempt != attempt:
+        return []
+    if succeeded:
+        return [
+            (
+                "RefundSucceeded",
+                {"refund_id": refund_id, "reference": reference, "attempt": attempt},
+            )
+        ]
+    failed = {"refund_id": refund_id, "reason": reason, "message": message, "attempt": attempt}
+    return [("RefundFailed", failed)]
+
+
+def retry_refund(
+    state: Escrow, refund_id: str, max_attempts: int = DEFAULT_REFUND_ATTEMPTS
+) -> list[EventSpec]:
+    """Ask again for a failed refund, until ``max_attempts`` were made; then it
+    stays failed, for an operator."""
+    refund = state.refunds.get(refund_id)
+    if refund is None or refund.status != "failed" or refund.attempt >= max_attempts:
+        return []
+    return [("RefundRetried", {"refund_id": refund_id, "attempt": refund.attempt + 1})]
 
 
 def _without_kind(moved: dict[str, Any]) -> dict[str, Any]:

@@ -57,6 +57,9 @@ class EscrowFunded(Movement):
 
     charge_id = fields.String(required=True)
     buyer_id = fields.String(required=True)
+    charge_reference = fields.String(load_default="")
+    """The provider's reference of the charge, which its refunds name (empty
+    in events recorded before refunds were sent with it)."""
 
 
 @registry.event("EscrowReleased", published=ALL)
@@ -100,6 +103,48 @@ class EscrowClosed(Schema):
 
     reason = fields.String(required=True)
     cause = fields.String(required=True)
+
+
+@registry.event("RefundRequested", published=ALL)
+class RefundRequested(Movement):
+    """Money that ``EscrowRefunded`` or ``EscrowDisputeSettled`` gave back (in
+    the same append) is to be returned to the card by the provider. Its id is
+    derived from the contract, milestone and ``cause``, so a redelivery or a
+    replay asks for the same refund; the outcome follows (or recovery finds it)."""
+
+    refund_id = fields.String(required=True)
+    buyer_id = fields.String(required=True)
+    charge_id = fields.String(required=True)
+    charge_reference = fields.String(required=True)
+    reason = fields.String(required=True)
+    cause = fields.String(required=True)
+
+
+@registry.event("RefundSucceeded", published=ALL)
+class RefundSucceeded(Schema):
+    refund_id = fields.String(required=True)
+    reference = fields.String(required=True)
+    attempt = fields.Integer(load_default=1)
+
+
+@registry.event("RefundFailed", published=ALL)
+class RefundFailed(Schema):
+    """The provider declined the refund: it stays failed until a retry succeeds."""
+
+    refund_id = fields.String(required=True)
+    reason = fields.String(required=True)
+    message = fields.String(required=True)
+    attempt = fields.Integer(load_default=1)
+
+
+@registry.event("RefundRetried", published=ALL)
+class RefundRetried(Schema):
+    """Recovery asks again for a failed refund: ``attempt`` is the new attempt,
+    sent under its own idempotency key (a provider answers a key's retry with
+    its first answer)."""
+
+    refund_id = fields.String(required=True)
+    attempt = fields.Integer(required=True)
 
 
 @registry.event("PayoutRequested", published=ALL)

@@ -17,6 +17,7 @@ the nearest minor unit with halves rounded up: ``(amount * bps + 5_000) // 10_00
 
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +38,13 @@ def escrow_account(contract_id: str, milestone_id: str) -> str:
 
 def seller_account(seller_id: str) -> str:
     return f"seller:{seller_id}"
+
+
+def refund_id(contract_id: str, milestone_id: str, cause: str) -> str:
+    """The provider's refund of what a movement answering ``cause`` gave back
+    from the milestone: one per milestone and cause, the same on every replay
+    (so a statement's refund line names its refund without reading the log)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"refund:{contract_id}:{milestone_id}:{cause}"))
 
 
 def fee_for(amount: int, fee_bps: int = DEFAULT_FEE_BPS) -> int:

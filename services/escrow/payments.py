@@ -16,7 +16,13 @@ payment method                                outcome
 ``pm_card_visa``, ``pm_card_mastercard``      succeeds
 ``pm_card_chargeDeclined``                    declined: ``card_declined``
 ``pm_card_chargeDeclinedInsufficientFunds``   declined: ``insufficient_funds``
+``pm_card_refundFail``                        succeeds; refunds of it are
+                                              declined: ``refund_failed``
 ============================================  ==============================
+
+A refund names the original charge by the provider's reference for it; the
+sandbox marks the reference of a ``pm_card_refundFail`` charge, which is how
+it knows, keeping no state, to decline that charge's refunds.
 """
 
 from __future__ import annotations
@@ -41,12 +47,26 @@ class ChargeResult:
     message: str = ""
 
 
+@dataclass(frozen=True)
+class RefundResult:
+    succeeded: bool
+    reference: str = ""
+    reason: str = ""
+    message: str = ""
+
+
 class PaymentProvider(Protocol):
     def charge(
         self, charge_id: str, amount: int, currency: str, payment_method: str
     ) -> ChargeResult: ...
 
-    def refund(self, refund_id: str, charge_reference: str, amount: int, currency: str) -> str: ...
+    def refund(
+        self, refund_id: str, charge_reference: str, amount: int, currency: str
+    ) -> RefundResult:
+        """Give ``amount`` of the charge ``charge_reference`` back to its card.
+        A declined refund is an answer; a lost answer raises (and recovery asks
+        again under the same ``refund_id``)."""
+        ...
 
     def payout(self, payout_id: str, seller_id: str, amount: int, currency: str) -> str: ...
 
@@ -60,11 +80,14 @@ SANDBOX_METHODS = {
     "pm_card_chargeDeclinedInsufficientFunds": ChargeResult(
         False, reason="insufficient_funds", message="The card has insufficient funds."
     ),
+    "pm_card_refundFail": ChargeResult(True),
 }
+REFUND_FAILS = "refundfail_"
+"""The sandbox's mark in the reference of a charge whose refunds it declines."""
 
 
-def _reference(kind: str, operation_id: str) -> str:
-    return f"sandbox_{kind}_{hashlib.sha256(operation_id.encode()).hexdigest()[:24]}"
+def _reference(kind: str, operation_id: str, mark: str = "") -> str:
+    return f"sandbox_{kind}_{mark}{hashlib.sha256(operation_id.encode()).hexdigest()[:24]}"
 
 
 class SandboxProvider:
@@ -78,11 +101,24 @@ class SandboxProvider:
             )
         if not outcome.succeeded:
             return outcome
-        return ChargeResult(True, reference=_reference("ch", charge_id))
+        mark = REFUND_FAILS if payment_method == "pm_card_refundFail" else ""
+        return ChargeResult(True, reference=_reference("ch", charge_id, mark))
 
-    def refund(self, refund_id: str, charge_reference: str, amount: int, currency: str) -> str:
-        log.info("sandbox refund", refund_id=refund_id, amount=amount, currency=currency)
-        return _reference("re", refund_id)
+    def refund(
+        self, refund_id: str, charge_reference: str, amount: int, currency: str
+    ) -> RefundResult:
+        log.info(
+            "sandbox refund",
+            refund_id=refund_id,
+            charge_reference=charge_reference,
+            amount=amount,
+            currency=currency,
+        )
+        if REFUND_FAILS in charge_reference:
+            return RefundResult(
+                False, reason="refund_failed", message="The card's issuer refused the refund."
+            )
+        return RefundResult(True, reference=_reference("re", refund_id))
 
     def payout(self, payout_id: str, seller_id: str, amount: int, currency: str) -> str:
         log.info("sandbox payout", payout_id=payout_id, amount=amount, currency=currency)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import uuid
 from contextlib import suppress
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from nameko.timer import timer
@@ -57,6 +58,12 @@ class EscrowService(MarketplaceService):
     @property
     def fee_bps(self) -> int:
         return int(self.nameko_config.get("ESCROW_FEE_BPS", settings().escrow_fee_bps))
+
+    @property
+    def refund_attempts(self) -> int:
+        return int(
+            self.nameko_config.get("ESCROW_REFUND_ATTEMPTS", settings().escrow_refund_attempts)
+        )
 
     @event_handlers("contracts", *domain.CONTRACT_FACTS)
     def learn_contract(self, payload: dict[str, Any]) -> None:
@@ -127,10 +134,12 @@ class EscrowService(MarketplaceService):
                     result.reason,
                     result.message,
                     self.fee_bps,
+                    result.reference,
                 ),
             )
             charge = escrow.charges[charge_id]
             log.info("charge recorded", charge_id=charge_id, status=charge.status)
+            self._send_refunds(contract_id, escrow)  # one that landed after the contract ended
         if charge.status == "failed":
             raise PaymentFailed(
                 charge.message or "the payment failed",
@@ -147,25 +156,44 @@ class EscrowService(MarketplaceService):
 
     @timer(interval=settings().escrow_funding_recovery_seconds)
     def recover(self) -> int:
-        """Finish what a crash interrupted: charges with no recorded outcome, and
-        payouts the provider has not confirmed (both idempotent by our ids)."""
+        """Finish what a crash interrupted: charges with no recorded outcome,
+        payouts the provider has not confirmed, refunds with no recorded outcome
+        (all idempotent by our ids); and try failed refunds again, each at most
+        ``ESCROW_REFUND_ATTEMPTS`` times in all, one attempt per interval."""
         age = float(
             self.nameko_config.get(
                 "ESCROW_FUNDING_RECOVERY_SECONDS", settings().escrow_funding_recovery_seconds
             )
         )
         before = self.clock.now() - timedelta(seconds=age)
+        attempts = self.refund_attempts
         with self.escrow_views.connect() as conn:
             charges = views.pending_charges(conn, before)
             payouts = views.unsent_payouts(conn, before)
+            refunds = views.pending_refunds(conn, before)
+            retries = views.retryable_refunds(conn, before, attempts)
         for contract_id, charge_id in charges:
             with suppress(PaymentFailed):  # recorded; the buyer saw it or will
                 self._complete_charge(contract_id, charge_id)
         for seller_id, payout_id in payouts:
             self._send_payout(seller_id, payout_id)
-        if charges or payouts:
-            log.info("recovered", charges=len(charges), payouts=len(payouts))
-        return len(charges) + len(payouts)
+        for contract_id, refund_id in retries:
+            self.event_log.run(
+                ESCROW,
+                contract_id,
+                partial(domain.retry_refund, refund_id=refund_id, max_attempts=attempts),
+            )
+        for contract_id, refund_id in [*refunds, *retries]:
+            self._try_refund(contract_id, refund_id)
+        if charges or payouts or refunds or retries:
+            log.info(
+                "recovered",
+                charges=len(charges),
+                payouts=len(payouts),
+                refunds=len(refunds),
+                refunds_retried=len(retries),
+            )
+        return len(charges) + len(payouts) + len(refunds) + len(retries)
 
     # -- what contracts decides ------------------------------------------------------
 
@@ -199,11 +227,12 @@ class EscrowService(MarketplaceService):
         contract_id = event.subject
         contract = self._contract(contract_id)
         cause, fee, d = str(event.event_id), self.fee_bps, event.data
-        self.event_log.run(
+        escrow = self.event_log.run(
             ESCROW,
             contract_id,
             lambda s: domain.settle(s, contract, d["milestone_id"], d["to_seller"], cause, fee),
         )
+        self._send_refunds(contract_id, escrow)  # the buyer's share
 
     # -- hourly invoices ------------------------------------------------------------
 
@@ -263,15 +292,14 @@ class EscrowService(MarketplaceService):
         contract_id = event.subject
         contract = self._contract(contract_id)
         cause = str(event.event_id)
-        before = self.event_log.get(ESCROW, contract_id)
-        after = self.event_log.run(
+        escrow = self.event_log.run(
             ESCROW,
             contract_id,
             lambda s: domain.refund_all(
                 s, contract, event.data["refund_milestone_ids"], "contract cancelled", cause
             ),
         )
-        self._send_refunds(contract_id, before, after)
+        self._send_refunds(contract_id, escrow)
 
     @event_handler("contracts", "MilestoneChangeAccepted")
     def on_milestone_changed(self, payload: dict[str, Any]) -> None:
@@ -283,25 +311,60 @@ class EscrowService(MarketplaceService):
         contract_id = event.subject
         contract = self._contract(contract_id)
         cause = str(event.event_id)
-        before = self.event_log.get(ESCROW, contract_id)
-        after = self.event_log.run(
+        escrow = self.event_log.run(
             ESCROW,
             contract_id,
             lambda s: domain.refund_all(
                 s, contract, [change["milestone_id"]], "milestone removed", cause
             ),
         )
-        self._send_refunds(contract_id, before, after)
+        self._send_refunds(contract_id, escrow)
 
-    def _send_refunds(self, contract_id: str, before: Escrow, after: Escrow) -> None:
-        """Tell the provider (sandbox: log). Idempotent by refund id on its side."""
-        for (cid, mid), hold in after.ledger.holds.items():
-            old = before.ledger.holds.get((cid, mid))
-            refunded = hold.refunded - (old.refunded if old else 0)
-            if refunded > 0:
-                self.provider.refund(
-                    f"{contract_id}:{mid}:{hold.refunded}", "", refunded, hold.currency
-                )
+    # -- refunds --------------------------------------------------------------------
+
+    def _send_refunds(self, contract_id: str, escrow: Escrow | None = None) -> None:
+        """Ask the provider for every refund of the contract that has no
+        recorded outcome (the ones just decided, and any a crash left)."""
+        if escrow is None:
+            escrow = self.event_log.get(ESCROW, contract_id)
+        for refund in list(escrow.refunds.values()):
+            if refund.status == "requested":
+                self._try_refund(contract_id, refund.refund_id)
+
+    def _try_refund(self, contract_id: str, refund_id: str) -> None:
+        """The money's movement is recorded already, so a provider that does not
+        answer (or an append that fails after it did) fails nothing here: the
+        refund stays requested and the recovery timer asks again, same key."""
+        try:
+            self._send_refund(contract_id, refund_id)
+        except Exception:  # any failure is recovery's to finish
+            log.exception("refund left to recovery", refund_id=refund_id)
+
+    def _send_refund(self, contract_id: str, refund_id: str) -> str:
+        """One attempt at the provider, idempotent by the attempt's key; its
+        answer recorded. Returns the refund's status."""
+        refund = self.event_log.get(ESCROW, contract_id).refunds[refund_id]
+        if refund.status != "requested":
+            return refund.status
+        result = self.provider.refund(
+            refund.key, refund.charge_reference, refund.amount, refund.currency
+        )
+        escrow = self.event_log.run(
+            ESCROW,
+            contract_id,
+            partial(
+                domain.record_refund,
+                refund_id=refund_id,
+                attempt=refund.attempt,
+                succeeded=result.succeeded,
+                reference=result.reference,
+                reason=result.reason,
+                message=result.message,
+            ),
+        )
+        status = escrow.refunds[refund_id].status
+        log.info("refund recorded", refund_id=refund_id, attempt=refund.attempt, status=status)
+        return status
 
     # -- payouts ------------------------------------------------------------------------
 

@@ -1,5 +1,5 @@
-"""Escrow's read model: ledger postings, balances, holds, charges, payouts and
-each user's statement, all a projection of escrow's events.
+"""Escrow's read model: ledger postings, balances, holds, charges, refunds,
+payouts and each user's statement, all a projection of escrow's events.
 
 Nothing here is written except by :class:`EscrowView`, so ``rebuild`` gives
 exactly these tables (``marketplace-events verify escrow.escrow`` checks it).
@@ -86,6 +86,27 @@ payouts = sa.Table(
     sa.Column("requested_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+refunds = sa.Table(
+    "escrow_refunds",
+    metadata,
+    sa.Column("refund_id", sa.String(64), primary_key=True),
+    sa.Column("contract_id", sa.String(64), nullable=False, index=True),
+    sa.Column("milestone_id", sa.String(64), nullable=False),
+    sa.Column("buyer_id", sa.String(64), nullable=False, index=True),
+    sa.Column("charge_id", sa.String(64), nullable=False),
+    sa.Column("charge_reference", sa.String(100), nullable=False),
+    sa.Column("amount", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("reason", sa.String(60), nullable=False),
+    sa.Column("status", sa.String(12), nullable=False, index=True),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("reference", sa.String(100)),
+    sa.Column("failure_reason", sa.String(60)),
+    sa.Column("requested_at", sa.DateTime(timezone=True), nullable=False),
+    # When the current attempt was asked for, or its answer recorded.
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 statement_lines = sa.Table(
     "escrow_statement_lines",
     metadata,
@@ -99,6 +120,8 @@ statement_lines = sa.Table(
     sa.Column("amount", sa.BigInteger, nullable=False),
     sa.Column("currency", sa.String(3), nullable=False),
     sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    # A refund line: the refund whose state the statement shows.
+    sa.Column("refund_id", sa.String(64)),
 )
 
 
@@ -127,6 +150,14 @@ def _lines(event_type: str, d: dict[str, Any]) -> list[tuple[str, str, str, int]
         case "PayoutRequested":
             return [(d["seller_id"], "payout", "Payout to your bank", -d["amount"])]
     return []
+
+
+def _refund_of(kind: str, d: dict[str, Any]) -> str | None:
+    """The refund a refund line's money goes back by (its id is derived as
+    the one ``RefundRequested`` in the same append carries)."""
+    if kind != "refund":
+        return None
+    return L.refund_id(d["contract_id"], d["milestone_id"], d["cause"])
 
 
 INVOICE_TEXT = {
@@ -161,7 +192,7 @@ def _upsert_balance(conn: Connection, account: str, currency: str, amount: int) 
 
 class EscrowView(Projection):
     name = "escrow"
-    version = 2
+    version = 3
     metadata = metadata
     categories = ("escrow", "payouts")
     event_types = (
@@ -174,6 +205,10 @@ class EscrowView(Projection):
         "EscrowDisputeSettled",
         "PayoutRequested",
         "PayoutSent",
+        "RefundRequested",
+        "RefundSucceeded",
+        "RefundFailed",
+        "RefundRetried",
     )
 
     def apply(self, conn: Connection, event: PublishedEvent) -> None:
@@ -216,6 +251,8 @@ class EscrowView(Projection):
                 .where(payouts.c.payout_id == d["payout_id"])
                 .values(status="sent", reference=d["reference"])
             )
+        elif event.type.startswith("Refund"):
+            self._refund(conn, event.type, d, at)
         moved = L.movement(event.type, d)
         if moved is None:
             return
@@ -266,10 +303,42 @@ class EscrowView(Projection):
                         "amount": amount,
                         "currency": d["currency"],
                         "at": at,
+                        "refund_id": _refund_of(kind, d),
                     }
                     for i, (user, kind, text, amount) in enumerate(lines)
                 ],
             )
+
+    def _refund(self, conn: Connection, event_type: str, d: dict[str, Any], at: Any) -> None:
+        if event_type == "RefundRequested":
+            conn.execute(
+                refunds.insert().values(
+                    refund_id=d["refund_id"],
+                    contract_id=d["contract_id"],
+                    milestone_id=d["milestone_id"],
+                    buyer_id=d["buyer_id"],
+                    charge_id=d["charge_id"],
+                    charge_reference=d["charge_reference"],
+                    amount=d["amount"],
+                    currency=d["currency"],
+                    reason=d["reason"],
+                    status="requested",
+                    attempt=1,
+                    requested_at=at,
+                    updated_at=at,
+                )
+            )
+            return
+        values: dict[str, Any] = {"updated_at": at}
+        if event_type == "RefundSucceeded":
+            values |= {"status": "succeeded", "reference": d["reference"], "failure_reason": None}
+        elif event_type == "RefundFailed":
+            values |= {"status": "failed", "failure_reason": d["reason"]}
+        elif event_type == "RefundRetried":
+            values |= {"status": "requested", "attempt": d["attempt"]}
+        else:
+            return
+        conn.execute(refunds.update().where(refunds.c.refund_id == d["refund_id"]).values(values))
 
     def _hold(self, conn: Connection, event_type: str, d: dict[str, Any]) -> None:
         if "milestone_id" not in d:
@@ -398,13 +467,39 @@ def contract_escrow(conn: Connection, contract_id: str) -> dict[str, Any]:
                 .order_by(postings.c.position, postings.c.leg)
             ).all()
         ],
+        "refunds": [
+            json_ready(
+                {
+                    "refund_id": r.refund_id,
+                    "milestone_id": r.milestone_id,
+                    "amount": r.amount,
+                    "currency": r.currency,
+                    "reason": r.reason,
+                    "status": r.status,
+                    "attempts": r.attempt,
+                    "charge_reference": r.charge_reference,
+                    "reference": r.reference,
+                    "failure_reason": r.failure_reason,
+                    "requested_at": r.requested_at,
+                }
+            )
+            for r in conn.execute(
+                sa.select(refunds)
+                .where(refunds.c.contract_id == contract_id)
+                .order_by(refunds.c.requested_at, refunds.c.refund_id)
+            ).all()
+        ],
     }
 
 
 def statement(
     conn: Connection, user_id: str, contract_id: str | None = None
 ) -> list[dict[str, Any]]:
-    query = sa.select(statement_lines).where(statement_lines.c.user_id == user_id)
+    query = (
+        sa.select(statement_lines, refunds.c.status.label("refund_status"))
+        .outerjoin(refunds, refunds.c.refund_id == statement_lines.c.refund_id)
+        .where(statement_lines.c.user_id == user_id)
+    )
     if contract_id is not None:
         query = query.where(statement_lines.c.contract_id == contract_id)
     rows = conn.execute(query.order_by(statement_lines.c.position, statement_lines.c.line)).all()
@@ -423,6 +518,8 @@ def statement(
                     "amount": r.amount,
                     "currency": r.currency,
                     "running_total": running[r.currency],
+                    "refund_id": r.refund_id if r.refund_status else None,
+                    "refund_status": r.refund_status,
                 }
             )
         )
@@ -438,6 +535,7 @@ CSV_COLUMNS = (
     "amount",
     "currency",
     "running_total",
+    "refund_status",
 )
 
 
@@ -458,6 +556,29 @@ def pending_charges(conn: Connection, older_than: Any) -> list[tuple[str, str]]:
         )
     ).all()
     return [(r.contract_id, r.charge_id) for r in rows]
+
+
+def pending_refunds(conn: Connection, older_than: Any) -> list[tuple[str, str]]:
+    """Refunds asked for but with no recorded answer (a crash, a lost answer)."""
+    rows = conn.execute(
+        sa.select(refunds.c.contract_id, refunds.c.refund_id).where(
+            refunds.c.status == "requested", refunds.c.updated_at <= older_than
+        )
+    ).all()
+    return [(r.contract_id, r.refund_id) for r in rows]
+
+
+def retryable_refunds(conn: Connection, older_than: Any, attempts: int) -> list[tuple[str, str]]:
+    """Declined refunds that may be tried again: fewer than ``attempts`` made,
+    the last one's answer recorded before ``older_than``."""
+    rows = conn.execute(
+        sa.select(refunds.c.contract_id, refunds.c.refund_id).where(
+            refunds.c.status == "failed",
+            refunds.c.attempt < attempts,
+            refunds.c.updated_at <= older_than,
+        )
+    ).all()
+    return [(r.contract_id, r.refund_id) for r in rows]
 
 
 def unsent_payouts(conn: Connection, older_than: Any) -> list[tuple[str, str]]:

@@ -405,9 +405,58 @@ def test_cancellation_by_agreement_refunds_what_is_held(deal: Deal):
         f"/contracts/{cid}/escrow", b, check=lambda e: e["holds"] and e["holds"][0]["refunded"]
     )
     assert escrow["holds"][0]["refunded"] == 40_000 and escrow["holds"][0]["held"] == 0
+    # The refund reached the provider against the charge, and says so.
+    escrow = deal.visible(
+        f"/contracts/{cid}/escrow",
+        b,
+        check=lambda e: e["refunds"] and e["refunds"][0]["status"] != "requested",
+    )
+    (refund,) = escrow["refunds"]
+    assert (refund["status"], refund["amount"], refund["milestone_id"]) == ("succeeded", 40_000, m1)
+    assert refund["charge_reference"].startswith("sandbox_ch_")
+    assert refund["reference"].startswith("sandbox_re_")
     lines = deal.get("/me/statement", b, params={"contract_id": cid}).json()["items"]
-    assert [(x["kind"], x["amount"]) for x in lines] == [("charge", -40_000), ("refund", 40_000)]
+    assert [(x["kind"], x["amount"], x["refund_status"]) for x in lines] == [
+        ("charge", -40_000, None),
+        ("refund", 40_000, "succeeded"),
+    ]
+    assert lines[1]["refund_id"] == refund["refund_id"]
     assert_problem(deal.fund(b, cid, m1), 409, "conflict")
+    assert "equal to a rebuild" in deal.verify("gateway.escrow")
+
+
+def test_a_refund_the_provider_declines_stays_visible_as_failed(deal: Deal):
+    """The sandbox declines refunds of a pm_card_refundFail charge: the money is
+    recorded as returned, and the refund reads failed until a retry succeeds."""
+    buyer, seller = deal.signup(["buyer"]), deal.signup(["seller"])
+    b, s = buyer["access_token"], seller["access_token"]
+    contract = deal.contract(buyer, seller, 25_000)
+    cid, m1 = contract["contract_id"], contract["milestones"][0]["milestone_id"]
+    assert deal.fund(b, cid, m1, card="pm_card_refundFail").status_code == 201
+    deal.milestone_status(s, cid, m1, "funded")
+    asked = deal.post(f"/contracts/{cid}/cancellation", {"reason": "No"}, b, headers=deal.key())
+    assert asked.status_code == 200, asked.text
+    agreed = deal.post(
+        f"/contracts/{cid}/cancellation/answer", {"accept": True}, s, headers=deal.key()
+    )
+    assert agreed.status_code == 200, agreed.text
+    escrow = deal.visible(
+        f"/contracts/{cid}/escrow",
+        b,
+        check=lambda e: e["refunds"] and e["refunds"][0]["status"] == "failed",
+    )
+    (refund,) = escrow["refunds"]
+    assert (refund["amount"], refund["failure_reason"], refund["reference"]) == (
+        25_000,
+        "refund_failed",
+        None,
+    )
+    lines = deal.visible(
+        f"/me/statement?contract_id={cid}",
+        b,
+        check=lambda st: [x.get("refund_status") for x in st["items"]] == [None, "failed"],
+    )["items"]
+    assert [(x["kind"], x["amount"]) for x in lines] == [("charge", -25_000), ("refund", 25_000)]
     assert "equal to a rebuild" in deal.verify("gateway.escrow")
 
 

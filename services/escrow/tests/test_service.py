@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
+from services.escrow import ledger as L
 from services.escrow import views
-from services.escrow.payments import ChargeResult, SandboxProvider
+from services.escrow.payments import SANDBOX_METHODS, ChargeResult, RefundResult, SandboxProvider
 from services.escrow.service import EscrowService
 from shared.errors import Conflict, PaymentFailed
 from shared.testing import ServiceHarness
@@ -27,8 +28,10 @@ class FakeProvider:
 
     charges: list[tuple[str, int, str, str]] = field(default_factory=list)
     payouts: list[tuple[str, str, int, str]] = field(default_factory=list)
-    refunds: list[tuple[str, int, str]] = field(default_factory=list)
+    refunds: list[tuple[str, str, int, str]] = field(default_factory=list)
     fail_next_charge: bool = False
+    decline_refunds: int = 0
+    """How many of the next refunds are declined."""
 
     def charge(
         self, charge_id: str, amount: int, currency: str, payment_method: str
@@ -39,11 +42,17 @@ class FakeProvider:
             raise ConnectionError("the provider's answer was lost")
         if payment_method == "pm_declined":
             return DECLINED
-        return SandboxProvider().charge(charge_id, amount, currency, "pm_card_visa")
+        method = payment_method if payment_method in SANDBOX_METHODS else "pm_card_visa"
+        return SandboxProvider().charge(charge_id, amount, currency, method)
 
-    def refund(self, refund_id: str, charge_reference: str, amount: int, currency: str) -> str:
-        self.refunds.append((refund_id, amount, currency))
-        return f"re_{refund_id}"
+    def refund(
+        self, refund_id: str, charge_reference: str, amount: int, currency: str
+    ) -> RefundResult:
+        self.refunds.append((refund_id, charge_reference, amount, currency))
+        if self.decline_refunds:
+            self.decline_refunds -= 1
+            return RefundResult(False, reason="refund_failed", message="Refused.")
+        return SandboxProvider().refund(refund_id, charge_reference, amount, currency)
 
     def payout(self, payout_id: str, seller_id: str, amount: int, currency: str) -> str:
         self.payouts.append((payout_id, seller_id, amount, currency))
@@ -57,7 +66,11 @@ def provider() -> FakeProvider:
 
 @pytest.fixture
 def h(tmp_path: Path, provider: FakeProvider) -> ServiceHarness:
-    config = {"ESCROW_FEE_BPS": 1000, "ESCROW_FUNDING_RECOVERY_SECONDS": 60}
+    config = {
+        "ESCROW_FEE_BPS": 1000,
+        "ESCROW_FUNDING_RECOVERY_SECONDS": 60,
+        "ESCROW_REFUND_ATTEMPTS": 3,
+    }
     return ServiceHarness(EscrowService, tmp_path, config, provider=provider)
 
 
@@ -295,3 +308,214 @@ def test_a_declined_week_is_told_to_contracts_and_charged_to_the_next_card(
     )
     assert h.types(escrow)[2:] == ["FundingRequested", "EscrowFunded", "EscrowReleased"]
     assert [c[3] for c in provider.charges] == ["pm_declined", "pm_card_visa"]
+
+
+# -- refunds ---------------------------------------------------------------------------
+
+
+RECOVERY_AGE = timedelta(seconds=90)
+"""Past the recovery age (60 s), with room: the store stamps events with the real time."""
+
+
+def charge_reference(charge_id: str, method: str = "pm_card_visa") -> str:
+    return SandboxProvider().charge(charge_id, 1, "USD", method).reference
+
+
+def cancel(h: ServiceHarness, deal: Deal, refund: list[str]) -> dict[str, Any]:
+    """Contracts' ``ContractCancelled``, as escrow receives it."""
+    cancelled = {
+        "contract_id": deal.contract_id,
+        "buyer_id": BUYER,
+        "seller_id": SELLER,
+        "currency": "USD",
+        "total_amount": sum(deal.milestones.values()),
+        "total_paid": 0,
+        "on_time": True,
+        "reason": "plans changed",
+        "by_agreement": True,
+        "cancelled_by": BUYER,
+        "refund_milestone_ids": refund,
+    }
+    h.append(deal.stream, [("ContractCancelled", cancelled)], actor=BUYER)
+    return h.message(deal.stream, "ContractCancelled")
+
+
+def cause_of(h: ServiceHarness, deal: Deal, event_type: str) -> str:
+    return str(next(e for e in reversed(h.recorded(deal.stream)) if e.type == event_type).event_id)
+
+
+def refund_statuses(h: ServiceHarness, deal: Deal) -> list[tuple[str | None, int]]:
+    h.catch_up()
+    with h.engine.connect() as conn:
+        lines = views.statement(conn, BUYER, deal.contract_id)
+    return [(x["refund_status"], x["amount"]) for x in lines if x["kind"] == "refund"]
+
+
+def test_a_cancellation_refund_is_sent_once_with_the_charges_reference_and_a_derived_id(
+    h: ServiceHarness, provider: FakeProvider
+) -> None:
+    deal = active_contract(h)
+    funded = fund(h, deal, "key-1")
+    message = cancel(h, deal, list(deal.milestones))
+    h.worker().on_contract_cancelled(message)
+    h.worker().on_contract_cancelled(message)  # redelivered
+    cause = cause_of(h, deal, "ContractCancelled")
+    reference = charge_reference(funded["charge_id"])
+    assert provider.refunds == [
+        (L.refund_id(deal.contract_id, mid, cause), reference, amount, "USD")
+        for mid, amount in deal.milestones.items()
+    ]
+    escrow = f"escrow-{deal.contract_id}"
+    assert h.types(escrow)[3:] == [
+        "EscrowRefunded",
+        "RefundRequested",
+        "EscrowRefunded",
+        "RefundRequested",
+        "EscrowClosed",
+        "RefundSucceeded",
+        "RefundSucceeded",
+    ]
+    assert refund_statuses(h, deal) == [("succeeded", 50_000), ("succeeded", 30_000)]
+    with h.engine.connect() as conn:
+        refunds = views.contract_escrow(conn, deal.contract_id)["refunds"]
+    assert {(r["status"], r["charge_reference"], r["attempts"]) for r in refunds} == {
+        ("succeeded", reference, 1)
+    }
+    assert all(r["reference"].startswith("sandbox_re_") for r in refunds)
+    h.clock.advance(RECOVERY_AGE)
+    assert h.worker().recover() == 0
+    assert len(provider.refunds) == 2
+
+
+def test_a_refund_whose_outcome_was_not_recorded_is_completed_by_recovery(
+    h: ServiceHarness, provider: FakeProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The provider refunded, then the process died before the append."""
+    deal = active_contract(h, (50_000,))
+    fund(h, deal, "key-1")
+    append = h.store.append
+
+    def dies_recording_the_outcome(stream: str, events: Any, *args: Any) -> Any:
+        if any(e.type == "RefundSucceeded" for e in events):
+            raise ConnectionError("the process died")
+        return append(stream, events, *args)
+
+    monkeypatch.setattr(h.store, "append", dies_recording_the_outcome)
+    h.worker().on_contract_cancelled(cancel(h, deal, list(deal.milestones)))
+    monkeypatch.undo()
+    escrow = f"escrow-{deal.contract_id}"
+    assert h.types(escrow)[-2:] == ["RefundRequested", "EscrowClosed"]
+    assert refund_statuses(h, deal) == [("requested", 50_000)]
+    assert h.worker().recover() == 0  # not old enough yet, by the clock
+    h.clock.advance(RECOVERY_AGE)
+    assert h.worker().recover() == 1
+    first, second = provider.refunds
+    assert first == second  # the same key: the provider refunds once
+    assert h.types(escrow)[-1] == "RefundSucceeded"
+    assert refund_statuses(h, deal) == [("succeeded", 50_000)]
+    assert h.worker().recover() == 0
+
+
+def test_a_declined_refund_is_recorded_and_retried_until_it_succeeds(
+    h: ServiceHarness, provider: FakeProvider
+) -> None:
+    deal = active_contract(h, (50_000,))
+    fund(h, deal, "key-1")
+    provider.decline_refunds = 1
+    h.worker().on_contract_cancelled(cancel(h, deal, list(deal.milestones)))
+    escrow = f"escrow-{deal.contract_id}"
+    assert h.types(escrow)[-1] == "RefundFailed"
+    assert refund_statuses(h, deal) == [("failed", 50_000)]
+    assert h.worker().recover() == 0  # retried after the recovery interval
+    h.clock.advance(RECOVERY_AGE)
+    assert h.worker().recover() == 1
+    (rid, *_), (retry_key, *_) = provider.refunds
+    assert retry_key == f"{rid}:2"  # its own key: a provider repeats a key's first answer
+    assert h.types(escrow)[-2:] == ["RefundRetried", "RefundSucceeded"]
+    assert refund_statuses(h, deal) == [("succeeded", 50_000)]
+
+
+def test_a_refund_the_provider_keeps_declining_stays_failed_after_its_attempts(
+    h: ServiceHarness, provider: FakeProvider
+) -> None:
+    """The sandbox declines refunds of a ``pm_card_refundFail`` charge."""
+    deal = active_contract(h, (50_000,))
+    funded = fund(h, deal, "key-1", method="pm_card_refundFail")
+    h.worker().on_contract_cancelled(cancel(h, deal, list(deal.milestones)))
+    for _ in range(4):
+        h.catch_up()
+        h.clock.advance(RECOVERY_AGE)
+        h.worker().recover()
+    assert len(provider.refunds) == 3  # ESCROW_REFUND_ATTEMPTS
+    assert {r[1] for r in provider.refunds} == {
+        charge_reference(funded["charge_id"], "pm_card_refundFail")
+    }
+    assert refund_statuses(h, deal) == [("failed", 50_000)]
+    with h.engine.connect() as conn:
+        (refund,) = views.contract_escrow(conn, deal.contract_id)["refunds"]
+    assert (refund["status"], refund["attempts"], refund["failure_reason"]) == (
+        "failed",
+        3,
+        "refund_failed",
+    )
+
+
+def test_a_dispute_split_refunds_the_buyers_share(
+    h: ServiceHarness, provider: FakeProvider
+) -> None:
+    deal = active_contract(h, (50_000,))
+    funded = fund(h, deal, "key-1")
+    (mid,) = deal.milestones
+    h.append(
+        deal.stream,
+        [("MilestoneDisputed", {"milestone_id": mid, "opened_by": BUYER, "reason": "late"})],
+    )
+    h.worker().on_milestone_disputed(h.message(deal.stream, "MilestoneDisputed"))
+    admin = str(uuid.uuid4())
+    resolved = {"milestone_id": mid, "to_seller": 20_000, "resolved_by": admin, "note": ""}
+    h.append(deal.stream, [("DisputeResolved", resolved)], actor=admin)
+    message = h.message(deal.stream, "DisputeResolved")
+    h.worker().on_dispute_resolved(message)
+    h.worker().on_dispute_resolved(message)  # redelivered
+    cause = cause_of(h, deal, "DisputeResolved")
+    assert provider.refunds == [
+        (
+            L.refund_id(deal.contract_id, mid, cause),
+            charge_reference(funded["charge_id"]),
+            30_000,
+            "USD",
+        )
+    ]
+    assert refund_statuses(h, deal) == [("succeeded", 30_000)]
+
+
+def test_a_charge_landing_after_the_contract_ended_is_refunded_against_it(
+    h: ServiceHarness, provider: FakeProvider
+) -> None:
+    deal = active_contract(h, (50_000,))
+    provider.fail_next_charge = True
+    with pytest.raises(ConnectionError):
+        fund(h, deal, "key-1")
+    h.worker().on_contract_cancelled(cancel(h, deal, []))  # nothing funded, it seemed
+    assert provider.refunds == []
+    h.catch_up()
+    h.clock.advance(RECOVERY_AGE)
+    assert h.worker().recover() == 1  # the charge, which landed
+    (charge_id, *_), _ = provider.charges
+    (mid,) = deal.milestones
+    assert provider.refunds == [
+        (
+            L.refund_id(deal.contract_id, mid, charge_id),
+            charge_reference(charge_id),
+            50_000,
+            "USD",
+        )
+    ]
+    assert h.types(f"escrow-{deal.contract_id}")[-4:] == [
+        "EscrowFunded",
+        "EscrowRefunded",
+        "RefundRequested",
+        "RefundSucceeded",
+    ]
+    assert refund_statuses(h, deal) == [("succeeded", 50_000)]
+    assert h.worker().recover() == 0
