@@ -18,6 +18,7 @@ from gateway.http import HttpScope
 from gateway.idempotency import Idempotency
 from gateway.response_cache import ResponseCacheProvider
 from gateway.routes import (
+    AdminDeskRoutes,
     BiddingRoutes,
     ContractsRoutes,
     EscrowRoutes,
@@ -47,6 +48,7 @@ class GatewayService(
     ProjectsRoutes,
     BiddingRoutes,
     ContractsRoutes,
+    AdminDeskRoutes,
     EscrowRoutes,
     MessagingRoutes,
     ReputationRoutes,

@@ -10,7 +10,7 @@ order of the contexts, fix it whichever module is imported first.
 from gateway.routes.identity import IdentityRoutes
 from gateway.routes.projects import ProjectsRoutes
 from gateway.routes.bidding import BiddingRoutes
-from gateway.routes.contracts import ContractsRoutes
+from gateway.routes.contracts import AdminDeskRoutes, ContractsRoutes
 from gateway.routes.escrow import EscrowRoutes
 from gateway.routes.messaging import MessagingRoutes
 from gateway.routes.reputation import ReputationRoutes
@@ -24,6 +24,7 @@ CONTEXTS = (
     ProjectsRoutes,
     BiddingRoutes,
     ContractsRoutes,
+    AdminDeskRoutes,
     EscrowRoutes,
     MessagingRoutes,
     ReputationRoutes,

@@ -3,14 +3,23 @@ disputes, milestone changes and cancellation (funding is escrow's)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
-from werkzeug.wrappers import Request
+from marshmallow import Schema, fields
+from werkzeug.wrappers import Request, Response
 
+from gateway.blobs import file_response
 from gateway.endpoint import endpoint
 from gateway.routes.base import RoutesBase, today
 from services.contracts import api as contracts_api
 from services.contracts import views as contracts_views
+from services.escrow import api as escrow_api
+from services.escrow import views as escrow_views
+from services.identity import api as identity_api
+from services.identity import views as identity_views
+from services.messaging import api as messaging_api
+from services.messaging import views as messaging_views
 from shared.api import ReasonRequest
 from shared.errors import NotFound
 from shared.jsonready import json_ready
@@ -427,3 +436,132 @@ def _week(week: str) -> int:
     if not (week.isascii() and week.isdigit()) or int(week) > 530:
         raise NotFound("no such week", {"week": week})
     return int(week)
+
+
+# -- the administrators' desk ----------------------------------------------------------
+
+
+class DisputeSummary(Schema):
+    contract_id = fields.String(required=True)
+    kind = fields.String(required=True, metadata={"description": "milestone or week"})
+    milestone_id = fields.String(allow_none=True, required=True)
+    week = fields.Integer(allow_none=True, required=True)
+    buyer_id = fields.String(required=True)
+    seller_id = fields.String(required=True)
+    amount = fields.Integer(required=True, metadata={"description": "minor units"})
+    currency = fields.String(required=True)
+    opened_by = fields.String(required=True)
+    reason = fields.String(required=True)
+    opened_at = fields.String(required=True)
+    age_seconds = fields.Integer(required=True)
+
+
+class DisputeList(Schema):
+    items = fields.List(fields.Nested(DisputeSummary), required=True)
+
+
+class DisputeCase(Schema):
+    """Everything an administrator reads to decide: the read is recorded."""
+
+    disputes = fields.List(fields.Nested(DisputeSummary), required=True)
+    contract = fields.Nested(contracts_api.ContractResponse, required=True)
+    history = fields.List(fields.Nested(contracts_api.HistoryEntry), required=True)
+    escrow = fields.Nested(escrow_api.ContractEscrowResponse, required=True)
+    conversation_id = fields.String(allow_none=True, required=True)
+    messages = fields.List(fields.Nested(messaging_api.MessageResponse), required=True)
+    files = fields.List(
+        fields.Nested(identity_api.FileResponse),
+        required=True,
+        metadata={
+            "description": "delivered and sent in the work room; download each from "
+            "/admin/disputes/{contract_id}/files/{file_id}/content"
+        },
+    )
+
+
+class AdminDeskRoutes(RoutesBase):
+    """Administrators resolve disputes: the open ones, and each one's case."""
+
+    @endpoint(
+        "GET",
+        "/admin/disputes",
+        summary="Disputes waiting for an administrator, oldest first, with amounts and age",
+        tags=("disputes",),
+        response=DisputeList,
+        role="admin",
+        reads=("contract_views",),
+    )
+    def open_disputes(self, request: Request) -> dict[str, Any]:
+        with self.contract_views.connect() as conn:
+            return {"items": contracts_views.open_disputes(conn, datetime.now(UTC))}
+
+    @endpoint(
+        "GET",
+        "/admin/disputes/<contract_id>",
+        summary="A disputed contract's case: the contract, history, escrow, work room and files",
+        tags=("disputes",),
+        response=DisputeCase,
+        errors=(404, 409),
+        role="admin",
+        reads=("contract_views", "escrow_views", "messaging_views", "profiles"),
+    )
+    def dispute_case(self, request: Request, contract_id: str) -> dict[str, Any]:
+        """Only while a dispute waits, never on your own contract; the read is
+        recorded in the log (``DisputeCaseRead``) before anything is shown."""
+        self._known_contract(contract_id)
+        self.contracts.record_case_read(contract_id, "case")
+        with self.contract_views.connect() as conn:
+            contract = contracts_views.get_contract(conn, contract_id, today())
+            history = contracts_views.list_history(conn, contract_id)
+            disputes = contracts_views.open_disputes(conn, datetime.now(UTC), contract_id)
+        with self.escrow_views.connect() as conn:
+            escrow = escrow_views.contract_escrow(conn, contract_id)
+        conversation_id, messages = self._work_room(contract_id)
+        with self.profiles.connect() as conn:
+            files = identity_views.file_records(conn, self._case_file_ids(contract_id, messages))
+        return {
+            "disputes": disputes,
+            "contract": contract,
+            "history": history,
+            "escrow": escrow,
+            "conversation_id": conversation_id,
+            "messages": messages,
+            "files": files,
+        }
+
+    @endpoint(
+        "GET",
+        "/admin/disputes/<contract_id>/files/<file_id>/content",
+        summary="Download a file of a disputed contract's case (the read is recorded)",
+        tags=("disputes",),
+        errors=(404, 409),
+        role="admin",
+        reads=("contract_views", "messaging_views", "profiles"),
+    )
+    def dispute_file(self, request: Request, contract_id: str, file_id: str) -> Response:
+        self._known_contract(contract_id)
+        _, messages = self._work_room(contract_id)
+        if file_id not in self._case_file_ids(contract_id, messages):
+            raise NotFound("no such file in this contract's case")
+        self.contracts.record_case_read(contract_id, f"file:{file_id}")
+        with self.profiles.connect() as conn:
+            (record,) = identity_views.file_records(conn, [file_id])
+        return file_response(self.blobs, record)
+
+    def _work_room(self, contract_id: str) -> tuple[str | None, list[dict[str, Any]]]:
+        with self.messaging_views.connect() as conn:
+            conversation_id = messaging_views.contract_conversation(conn, contract_id)
+            if conversation_id is None:
+                return None, []
+            page = messaging_views.list_messages(conn, conversation_id, "asc", CASE_MESSAGES, None)
+        return conversation_id, list(page["items"])
+
+    def _case_file_ids(self, contract_id: str, messages: list[dict[str, Any]]) -> list[str]:
+        with self.contract_views.connect() as conn:
+            delivered = contracts_views.case_files(conn, contract_id)
+        sent = [str(f) for m in messages for f in m.get("file_ids") or []]
+        return list(dict.fromkeys([*delivered, *sent]))
+
+
+CASE_MESSAGES = 1000
+"""The work room's messages a case shows (its first ones: how it began)."""

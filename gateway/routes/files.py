@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import unicodedata
 from typing import Any
-from urllib.parse import quote
 
 from werkzeug.wrappers import Request, Response
 
+from gateway.blobs import file_response
 from gateway.endpoint import endpoint
 from gateway.routes.base import RoutesBase, read_when_visible
 from services.identity import api as identity_api
@@ -135,20 +135,4 @@ class FilesRoutes(RoutesBase):
         errors=(404,),
     )
     def download(self, request: Request, file_id: str) -> Response:
-        record = self.identity.file_for_download(file_id)
-        response = Response(
-            self.blobs.store.iter_chunks(record["sha256"]),
-            mimetype=record["content_type"],
-            direct_passthrough=True,
-        )
-        response.headers["Content-Length"] = str(record["size"])
-        response.headers["Content-Disposition"] = (
-            f"attachment; filename*=UTF-8''{quote(record['filename'])}"
-        )
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["ETag"] = f'"{record["sha256"]}"'
-        public = record["visibility"] == "public"
-        response.headers["Cache-Control"] = (
-            "public, max-age=3600" if public else "private, no-store"
-        )
-        return response
+        return file_response(self.blobs, self.identity.file_for_download(file_id))

@@ -30,6 +30,7 @@ MODULE_OF_TAG = {
     "alerts": "projects",
     "proposals": "bidding",
     "contracts": "contracts",
+    "disputes": "contracts",
     "escrow": "escrow",
     "messages": "messaging",
     "notifications": "messaging",

@@ -320,7 +320,7 @@ class UserFacts:
         return bool(self.roles) or self.erased
 
 
-USER_FACTS = ("UserRegistered", "RoleAdded")
+USER_FACTS = ("UserRegistered", "RoleAdded", "RoleRemoved")
 """Identity's published events ``evolve_user`` folds (with ``PersonalDataErased``)."""
 
 
@@ -329,6 +329,8 @@ def evolve_user(state: UserFacts, event: EventView) -> UserFacts:
         return replace(state, roles=state.roles | frozenset(event.data["roles"]))
     if event.type == "RoleAdded":
         return replace(state, roles=state.roles | {event.data["role"]})
+    if event.type == "RoleRemoved":
+        return replace(state, roles=state.roles - {event.data["role"]})
     if event.type == "PersonalDataErased":
         return replace(state, erased=True)
     return state

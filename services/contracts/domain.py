@@ -321,12 +321,43 @@ def open_dispute(state: Contract, actor: str, milestone_id: str, reason: str) ->
     ]
 
 
+def _not_a_party(state: Contract, admin_id: str) -> None:
+    if admin_id in (state.buyer_id, state.seller_id):
+        raise Forbidden(
+            "an administrator does not decide a dispute on their own contract",
+            {"reason": "own_contract"},
+        )
+
+
+def has_open_dispute(state: Contract) -> bool:
+    """A milestone or a week waits for an administrator."""
+    if any(m.status == "disputed" for m in state.milestones.values()):
+        return True
+    return state.hourly is not None and any(
+        i.status == "disputed" for i in state.hourly.invoices.values()
+    )
+
+
+def read_case(state: Contract, admin_id: str, part: str) -> list[EventSpec]:
+    """An administrator reads a disputed contract's case: recorded, always (the
+    caller checks the role); only while a dispute waits, and never one's own."""
+    if not state.exists:
+        raise NotFound("no such contract")
+    _not_a_party(state, admin_id)
+    if not has_open_dispute(state):
+        raise Conflict("the contract has no open dispute", {"reason": "no_open_dispute"})
+    return [
+        ("DisputeCaseRead", {"contract_id": state.contract_id, "admin_id": admin_id, "part": part})
+    ]
+
+
 def resolve_dispute(
     state: Contract, admin_id: str, milestone_id: str, to_seller: int, note: str
 ) -> list[EventSpec]:
     """An administrator splits the milestone's amount (the caller checks the role)."""
     if not state.exists:
         raise NotFound("no such contract")
+    _not_a_party(state, admin_id)
     m = _milestone(state, milestone_id)
     _in(m, "disputed")
     if isinstance(to_seller, bool) or not 0 <= to_seller <= m.amount:
@@ -623,6 +654,7 @@ def resolve_invoice_dispute(
     state: Contract, admin_id: str, week: int, to_seller: int, note: str
 ) -> list[EventSpec]:
     """An administrator's decision (the caller checks the role)."""
+    _not_a_party(state, admin_id)
     h = _hourly(state, None, None)
     return _with_completion(state, H.resolve_dispute(h, week, admin_id, to_seller, note))
 

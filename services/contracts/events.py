@@ -12,7 +12,7 @@ from marshmallow import Schema, fields
 
 from shared.schemas import ACTOR, ALL, registry
 
-STREAM_CATEGORIES = ("contract",)
+STREAM_CATEGORIES = ("contract", "casefile")
 """The categories of this service's streams: no other service reads them."""
 
 
@@ -385,3 +385,14 @@ class InvoiceChargeRetried(WeekRef):
     attempt = fields.Integer(required=True)
     amount = fields.Integer(required=True)
     payment_method = fields.String(required=True)
+
+
+@registry.event("DisputeCaseRead", published=ALL)
+class DisputeCaseRead(Schema):
+    """An administrator read a disputed contract's case (stream
+    ``casefile-<contract_id>``): ``part`` is ``case`` (the contract, its
+    history, escrow and conversation) or ``file:<file_id>``."""
+
+    contract_id = fields.String(required=True)
+    admin_id = fields.String(required=True)
+    part = fields.String(required=True)

@@ -37,6 +37,11 @@ def contract_stream(contract_id: str) -> str:
 CONTRACT = Aggregate("contract", contract_stream, domain.evolve, Contract, lambda c: c.exists)
 
 
+def casefile_stream(contract_id: str) -> str:
+    """Who read a disputed contract's case, and what (the administrators' audit)."""
+    return f"casefile-{contract_id}"
+
+
 def _with_ids(terms: dict[str, Any], new_id: Any) -> dict[str, Any]:
     """Each milestone of a new offer version gets its id here."""
     milestones = [{**m, "milestone_id": new_id("milestone")} for m in terms["milestones"]]
@@ -236,6 +241,18 @@ class ContractsService(MarketplaceService):
             ),
         )
         return self._document(state)
+
+    @rpc
+    def record_case_read(self, contract_id: str, part: str) -> dict[str, Any]:
+        """Record that an administrator reads a disputed contract's case, before
+        they are shown it (403 for anyone else, 409 with no open dispute)."""
+        if "admin" not in self.context.roles:
+            raise Forbidden("only an administrator reads a dispute's case")
+        state = self.event_log.get(CONTRACT, contract_id)
+        events = domain.read_case(state, self.context.actor_id, part[:100])
+        # Append-only, at any revision: every read is recorded, none decides anything.
+        self.event_log.record(casefile_stream(state.contract_id), events)
+        return {"contract_id": state.contract_id, "recorded": True}
 
     @rpc
     def propose_change(self, contract_id: str, request: dict[str, Any]) -> dict[str, Any]:

@@ -381,3 +381,71 @@ def due_for_review(conn: Connection, now: datetime, limit: int = 500) -> list[st
         .limit(limit)
     ).all()
     return [r.contract_id for r in rows]
+
+
+# -- the administrators' desk ----------------------------------------------------------
+
+_DISPUTE_OPENS = {"MilestoneDisputed", "InvoiceDisputed"}
+_DISPUTE_CLOSES = {"DisputeResolved", "InvoiceDisputeResolved"}
+
+
+def open_disputes(
+    conn: Connection, now: datetime, contract_id: str | None = None
+) -> list[dict[str, Any]]:
+    """Every dispute waiting for an administrator (of one contract, if given),
+    oldest first: the contract, the milestone or week, the amount held (or
+    invoiced), who opened it, why, when, and how long ago (seconds)."""
+    h = history.c
+    query = sa.select(h.contract_id, h.milestone_id, h.type, h.data, h.at).where(
+        h.type.in_(_DISPUTE_OPENS | _DISPUTE_CLOSES)
+    )
+    if contract_id is not None:
+        query = query.where(h.contract_id == contract_id)
+    rows = conn.execute(query.order_by(h.position)).all()
+    waiting: dict[tuple[str, str], Any] = {}
+    for r in rows:
+        key = (r.contract_id, r.milestone_id or f"week:{r.data.get('week')}")
+        if r.type in _DISPUTE_OPENS:
+            waiting[key] = r
+        else:
+            waiting.pop(key, None)
+    disputes = []
+    for (disputed_id, _), r in sorted(waiting.items(), key=lambda kv: kv[1].at):
+        state = load_state(conn, disputed_id)
+        if r.milestone_id:
+            amount = state.milestones[r.milestone_id].amount
+            subject = {"kind": "milestone", "milestone_id": r.milestone_id, "week": None}
+        else:
+            invoice = next(
+                i
+                for i in (state.hourly.invoices.values() if state.hourly else ())
+                if i.invoice_id == r.data["invoice_id"]
+            )
+            amount = invoice.amount
+            subject = {"kind": "week", "milestone_id": None, "week": r.data["week"]}
+        opened_at = aware(r.at)
+        disputes.append(
+            {
+                "contract_id": disputed_id,
+                **subject,
+                "buyer_id": state.buyer_id,
+                "seller_id": state.seller_id,
+                "amount": amount,
+                "currency": state.currency,
+                "opened_by": r.data["opened_by"],
+                "reason": r.data["reason"],
+                "opened_at": opened_at.isoformat(),
+                "age_seconds": int((now - opened_at).total_seconds()),
+            }
+        )
+    return disputes
+
+
+def case_files(conn: Connection, contract_id: str) -> list[str]:
+    """The files of a contract's history: what the seller delivered."""
+    rows = conn.execute(
+        sa.select(history.c.data).where(
+            history.c.contract_id == contract_id, history.c.type == "WorkSubmitted"
+        )
+    ).all()
+    return list(dict.fromkeys(str(f) for r in rows for f in r.data.get("file_ids", [])))

@@ -6,6 +6,9 @@ stream with the operator as the actor; the role is in the user's next
 session started with a second factor (they turn on two-factor sign-in and log
 in again with a code: the role needs it).
 
+``marketplace-admin revoke-admin EMAIL`` takes the role back and ends the
+user's sessions (so no access token still carries it).
+
 ``marketplace-admin erase EMAIL|USER_ID`` erases a person's data, as
 ``DELETE /me`` does (their keys, then every service's, are deleted).
 """
@@ -28,24 +31,44 @@ from shared.eventstore import EventStore, open_event_store
 from shared.schemas import load_all_event_schemas
 
 
-def grant_admin(store: EventStore, email: str, operator: str) -> str:
-    """The user's id; raises LookupError if no user has that address."""
+def _operator_log(store: EventStore, operator: str) -> ServiceEventLog:
     correlation = str(uuid.uuid4())
-    log = ServiceEventLog(
+    return ServiceEventLog(
         store, Context(correlation, correlation, f"operator:{operator}", "identity")
     )
+
+
+def _user_id(log: ServiceEventLog, email: str) -> str:
     claim, _ = log.state(
         domain.email_claim_stream(domain.normalize_email(email)), domain.evolve_claim, EmailClaim()
     )
     if claim.user_id is None:
         raise LookupError(f"no user is registered as {email}")
+    return claim.user_id
+
+
+def grant_admin(store: EventStore, email: str, operator: str) -> str:
+    """The user's id; raises LookupError if no user has that address."""
+    log = _operator_log(store, operator)
+    user_id = _user_id(log, email)
     log.command(
-        domain.user_stream(claim.user_id),
+        domain.user_stream(user_id), domain.evolve_user, User(), lambda u: domain.add_role(u, ADMIN)
+    )
+    return user_id
+
+
+def revoke_admin(store: EventStore, email: str, operator: str) -> str:
+    """The user's id; raises LookupError if no user has that address."""
+    log = _operator_log(store, operator)
+    user_id = _user_id(log, email)
+    now = datetime.now(UTC)
+    log.command(
+        domain.user_stream(user_id),
         domain.evolve_user,
         User(),
-        lambda user: domain.add_role(user, ADMIN),
+        lambda u: domain.remove_role(u, ADMIN, now),
     )
-    return claim.user_id
+    return user_id
 
 
 def erase(store: EventStore, who: str, operator: str) -> str:
@@ -53,20 +76,8 @@ def erase(store: EventStore, who: str, operator: str) -> str:
     from services.identity.service import erase_person
     from shared.errors import NotFound
 
-    correlation = str(uuid.uuid4())
-    log = ServiceEventLog(
-        store, Context(correlation, correlation, f"operator:{operator}", "identity")
-    )
-    user_id = who
-    if "@" in who:
-        claim, _ = log.state(
-            domain.email_claim_stream(domain.normalize_email(who)),
-            domain.evolve_claim,
-            EmailClaim(),
-        )
-        if claim.user_id is None:
-            raise LookupError(f"no user is registered as {who}")
-        user_id = claim.user_id
+    log = _operator_log(store, operator)
+    user_id = _user_id(log, who) if "@" in who else who
     try:
         erase_person(log, user_id, f"operator:{operator}", datetime.now(UTC))
     except NotFound:
@@ -80,6 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     grant = commands.add_parser("grant-admin", help="make a registered user an administrator")
     grant.add_argument("email")
     grant.add_argument("--store", default=None, help="event store URL (default: EVENT_STORE_URL)")
+    revoke = commands.add_parser("revoke-admin", help="take the administrator role back")
+    revoke.add_argument("email")
+    revoke.add_argument("--store", default=None, help="event store URL (default: EVENT_STORE_URL)")
     erasing = commands.add_parser("erase", help="erase a user's personal data")
     erasing.add_argument("email", metavar="EMAIL|USER_ID")
     erasing.add_argument("--store", default=None, help="event store URL (default: EVENT_STORE_URL)")
@@ -89,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "erase":
             user_id = erase(store, args.email, getpass.getuser())
+        elif args.command == "revoke-admin":
+            user_id = revoke_admin(store, args.email, getpass.getuser())
         else:
             user_id = grant_admin(store, args.email, getpass.getuser())
     except LookupError as exc:
@@ -98,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
         store.close()
     if args.command == "erase":
         print(f"{args.email} ({user_id}) is erased")
+    elif args.command == "revoke-admin":
+        print(f"{args.email} ({user_id}) is no administrator; their sessions ended")
     else:
         print(
             f"{args.email} ({user_id}) is an administrator; to use it they turn on "

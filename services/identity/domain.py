@@ -231,6 +231,8 @@ def evolve_user(state: User, event: EventView) -> User:
             )
         case "RoleAdded":
             return replace(state, roles=(*state.roles, data["role"]))
+        case "RoleRemoved":
+            return replace(state, roles=tuple(r for r in state.roles if r != data["role"]))
         case "PasswordChanged":
             return replace(state, password_hash=data["password_hash"], resets={})
         case "EmailVerificationRequested":
@@ -359,6 +361,14 @@ def release_claim_of(state: EmailClaim, user_id: str) -> list[EventSpec]:
 def add_role(state: User, role: str) -> list[EventSpec]:
     require_user(state)
     return [] if role in state.roles else [("RoleAdded", {"role": role})]
+
+
+def remove_role(state: User, role: str, now: datetime) -> list[EventSpec]:
+    """Take a role back; the user's sessions end, so no token still carries it."""
+    require_user(state)
+    if role not in state.roles:
+        return []
+    return [("RoleRemoved", {"role": role}), end_sessions(now, None, f"{role} role removed")]
 
 
 def _changes(

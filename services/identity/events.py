@@ -53,6 +53,13 @@ class RoleAdded(Schema):
     role = fields.String(required=True, validate=validate.OneOf((*ROLES, ADMIN)))
 
 
+@registry.event("RoleRemoved", published=ALL)
+class RoleRemoved(Schema):
+    """An operator took the role back (``marketplace-admin revoke-admin``)."""
+
+    role = fields.String(required=True, validate=validate.OneOf((*ROLES, ADMIN)))
+
+
 @registry.event("PasswordChanged", sensitive=("password_hash",))
 class PasswordChanged(Schema):
     password_hash = fields.String(required=True)

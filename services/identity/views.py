@@ -227,6 +227,15 @@ def list_files(conn: Connection, owner_id: str, limit: int, cursor: str | None) 
     return {"items": items, "next_cursor": next_cursor}
 
 
+def file_records(conn: Connection, file_ids: list[str]) -> list[dict[str, Any]]:
+    """The records of ``file_ids`` this view has seen, in that order."""
+    rows = {
+        r.file_id: {f: r._mapping[f] for f in FILE_FIELDS}
+        for r in conn.execute(sa.select(files).where(files.c.file_id.in_(file_ids)))
+    }
+    return [rows[f] for f in file_ids if f in rows]
+
+
 class ProfilesProjection(Projection):
     name = "identity_profiles"
     version = 3
@@ -235,6 +244,7 @@ class ProfilesProjection(Projection):
     event_types = (
         "UserRegistered",
         "RoleAdded",
+        "RoleRemoved",
         "EmailChanged",
         "BuyerProfileUpdated",
         "SellerProfileUpdated",
@@ -293,6 +303,8 @@ class ProfilesProjection(Projection):
         match event.type:
             case "RoleAdded":
                 changes["roles"] = sorted({*row.roles, data["role"]})
+            case "RoleRemoved":
+                changes["roles"] = sorted(set(row.roles) - {data["role"]})
             case "EmailChanged":
                 changes["email"] = data["email"]
             case "BuyerProfileUpdated":

@@ -166,6 +166,16 @@ def invitation_conversation(
     return found
 
 
+def contract_conversation(conn: Connection, contract_id: str) -> str | None:
+    """The id of a contract's work-room conversation, if one was started."""
+    found: str | None = conn.execute(
+        sa.select(conversations.c.conversation_id).where(
+            conversations.c.kind == "contract", conversations.c.ref_id == contract_id
+        )
+    ).scalar()
+    return found
+
+
 def get_conversation(conn: Connection, conversation_id: str, user_id: str) -> dict[str, Any]:
     row = conn.execute(
         sa.select(conversations).where(conversations.c.conversation_id == conversation_id)

@@ -68,8 +68,18 @@ def evolve_contract(state: ContractEnd, event: EventView) -> ContractEnd:
     return state
 
 
+def real_work(outcome: dict[str, Any]) -> bool:
+    """Whether an ended contract was work to review and to count in a
+    reputation: completed, or cancelled after money moved (something was paid
+    out or is refunded). One cancelled before anything was funded opens no
+    review window, so it is in no rate either (the formula counts windows)."""
+    if outcome.get("outcome") == "completed":
+        return True
+    return int(outcome.get("total_paid") or 0) > 0 or bool(outcome.get("refund_milestone_ids"))
+
+
 def open_window(state: Feedback, end: ContractEnd, window: timedelta) -> list[EventSpec]:
-    if state.open or end.ended_at is None:
+    if state.open or end.ended_at is None or not real_work(end.outcome):
         return []
     o = end.outcome
     return [
@@ -105,6 +115,11 @@ def submit_review(
         raise NotFound("no such contract")
     if actor not in (end.buyer_id, end.seller_id):
         raise Forbidden("only the contract's parties review each other")
+    if end.ended_at is not None and not real_work(end.outcome) and not state.open:
+        raise Conflict(
+            "the contract was cancelled before anything was funded: there is no work to review",
+            {"reason": "nothing_to_review"},
+        )
     opening = open_window(state, end, window)
     if opening:
         d = opening[0][1]

@@ -128,6 +128,9 @@ SCOPED: dict[str, tuple[str, Any]] = {
     "POST /contracts/{contract_id}/weeks/{week}/approve": ("buyer", None),
     "POST /contracts/{contract_id}/weeks/{week}/dispute": ("buyer", {"reason": "x"}),
     "POST /contracts/{contract_id}/weeks/{week}/resolve": ("admin", {"to_seller": 0}),
+    "GET /admin/disputes": ("admin", None),
+    "GET /admin/disputes/{contract_id}": ("admin", None),
+    "GET /admin/disputes/{contract_id}/files/{file_id}/content": ("admin", None),
     "POST /contracts/{contract_id}/weeks/{week}/pay": ("buyer", {"payment_method": "pm_card_visa"}),
     "POST /contracts/{contract_id}/weekly-limit": ("buyer", {"weekly_limit": 5}),
     "POST /contracts/{contract_id}/pause": ("buyer", {"paused": True}),
@@ -278,6 +281,7 @@ def test_every_scoped_operation_lets_the_rightful_party_past_the_check(deal: Dea
         "POST /contracts/{contract_id}/changes/{change_id}/answer",
         "POST /contracts/{contract_id}/cancellation/answer",
         "GET /contracts/{contract_id}/reviews",
+        "GET /admin/disputes/{contract_id}/files/{file_id}/content",  # no dispute, no case
     }
     ordered = sorted(SCOPED.items(), key=lambda kv: any(x in kv[0] for x in last))
     for operation, (party, kind) in ordered:

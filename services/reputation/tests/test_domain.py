@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -104,3 +105,21 @@ def test_formula_rates_and_rehires():
         50,
     )
     assert F.reputation([], [])["job_success"] is None
+
+
+def test_a_contract_cancelled_before_anything_was_funded_is_no_work_to_review():
+    unfunded = ContractEnd(
+        "c2",
+        "buyer",
+        "seller",
+        {**OUTCOME, "outcome": "cancelled", "total_paid": 0, "refund_milestone_ids": []},
+        T0,
+    )
+    assert D.open_window(Feedback(), unfunded, WINDOW) == []
+    with pytest.raises(Conflict) as caught:
+        D.submit_review(Feedback(), unfunded, "buyer", OF_SELLER, T0, WINDOW)
+    assert caught.value.details["reason"] == "nothing_to_review"
+    refunded = replace(unfunded, outcome={**unfunded.outcome, "refund_milestone_ids": ["m1"]})
+    paid = replace(unfunded, outcome={**unfunded.outcome, "total_paid": 5_000})
+    for worked in (refunded, paid, END):
+        assert D.open_window(Feedback(), worked, WINDOW), worked
