@@ -96,9 +96,9 @@ def test_an_accept_that_lost_a_race_is_decided_again_on_the_fresh_state(
     assert h.types(stream) == ["OfferSent", "OfferDeclined"]
 
 
-def test_the_clock_sets_the_review_deadline_and_its_running_out_approves(
-    h: ServiceHarness,
-) -> None:
+def funded_contract(h: ServiceHarness) -> tuple[str, str, str, dict[str, Any]]:
+    """(proposal id, contract id, its stream, its one milestone): accepted, and
+    funded as escrow announces it."""
     _, proposal_id = proposal_on_open_project(h)
     contract = offer(h, proposal_id)
     contract_id, stream = contract["contract_id"], f"contract-{contract['contract_id']}"
@@ -114,6 +114,13 @@ def test_the_clock_sets_the_review_deadline_and_its_running_out_approves(
     }
     h.append(f"escrow-{contract_id}", [("EscrowFunded", funded)])
     h.worker().on_escrow_funded(h.message(f"escrow-{contract_id}", "EscrowFunded"))
+    return proposal_id, contract_id, stream, milestone
+
+
+def test_the_clock_sets_the_review_deadline_and_its_running_out_approves(
+    h: ServiceHarness,
+) -> None:
+    _, contract_id, stream, milestone = funded_contract(h)
     h.worker(SELLER).submit_work(contract_id, milestone["milestone_id"], {"note": "done"})
     (submitted,) = [e for e in h.recorded(stream) if e.type == "WorkSubmitted"]
     due = datetime.fromisoformat(submitted.data["review_due_at"])
@@ -266,21 +273,7 @@ def test_an_award_the_owner_refused_cancels_the_contract_once_and_returns_its_fu
     learn of each other"): an offer accepted as its proposal was withdrawn
     starts a contract; bidding, the proposal's owner, refuses the hire; this
     cancels the contract, and what was funded meanwhile goes back to the buyer."""
-    _, proposal_id = proposal_on_open_project(h)
-    contract = offer(h, proposal_id)
-    contract_id, stream = contract["contract_id"], f"contract-{contract['contract_id']}"
-    (milestone,) = contract["milestones"]
-    h.worker(SELLER).accept_offer(contract_id, 1)
-    funded = {
-        "contract_id": contract_id,
-        "milestone_id": milestone["milestone_id"],
-        "amount": 200_000,
-        "currency": "USD",
-        "charge_id": str(uuid.uuid4()),
-        "buyer_id": BUYER,
-    }
-    h.append(f"escrow-{contract_id}", [("EscrowFunded", funded)])
-    h.worker().on_escrow_funded(h.message(f"escrow-{contract_id}", "EscrowFunded"))
+    proposal_id, contract_id, stream, milestone = funded_contract(h)
     refused = {"contract_id": contract_id, "status": "withdrawn"}
     h.append(f"proposal-{proposal_id}", [("ProposalHireRefused", refused)])
     message = h.message(f"proposal-{proposal_id}", "ProposalHireRefused")
