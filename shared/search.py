@@ -24,6 +24,10 @@ from shared.jsonready import json_ready
 from shared.pagination import decode_cursor, encode_cursor
 from shared.skills import normalize_skills
 
+MAX_OFFSET = 100_000
+"""The deepest page a relevance cursor reaches."""
+BIGGEST = 2**63 - 1
+"""What a sort value in a cursor may be at most (a database's bigint)."""
 BAD_CURSOR = InvalidInput("the cursor is not valid", {"fields": {"cursor": ["Not a cursor."]}})
 MAX_FACETS = 50
 
@@ -213,6 +217,8 @@ def _ordered(
             offset = int(position.get("o", 0)) if position else 0
         except (TypeError, ValueError):
             raise BAD_CURSOR from None
+        if not 0 <= offset <= MAX_OFFSET:  # a cursor is the client's: forged, it is refused
+            raise BAD_CURSOR
         query = base.add_columns(rank.label("rank")).order_by(sa.desc("rank"), key).offset(offset)
         return query, lambda rows: {"s": sort, "o": offset + limit}
     chosen = sorts[sort]
@@ -222,8 +228,10 @@ def _ordered(
         try:
             value = chosen.parse(position["v"])
             last = str(position["id"])
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, OverflowError):
             raise BAD_CURSOR from None
+        if isinstance(value, int | float) and not -BIGGEST <= value <= BIGGEST:
+            raise BAD_CURSOR
         query = query.where(
             sa.or_(column < value, sa.and_(column == value, key < last))
             if chosen.descending

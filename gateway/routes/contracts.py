@@ -545,8 +545,10 @@ class AdminDeskRoutes(RoutesBase):
             raise NotFound("no such file in this contract's case")
         self.contracts.record_case_read(contract_id, f"file:{file_id}")
         with self.profiles.connect() as conn:
-            (record,) = identity_views.file_records(conn, [file_id])
-        return file_response(self.blobs, record)
+            records = identity_views.file_records(conn, [file_id])
+        if not records:
+            raise NotFound("no such file in this contract's case")
+        return file_response(self.blobs, records[0])
 
     def _work_room(self, contract_id: str) -> tuple[str | None, list[dict[str, Any]]]:
         with self.messaging_views.connect() as conn:

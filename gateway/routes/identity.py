@@ -250,6 +250,7 @@ class IdentityRoutes(RoutesBase):
         status=201,
         location="/me/two-factor",
         errors=(409, 422, 429),
+        idempotent=False,  # its answer holds secrets: never kept for a replay
     )
     def start_two_factor(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
         """Add the secret (or the otpauth URI, as a QR code) to an authenticator app, then
@@ -265,6 +266,7 @@ class IdentityRoutes(RoutesBase):
         body=identity_api.TwoFactorCodeRequest,
         response=identity_api.RecoveryCodesResponse,
         errors=(409, 422, 429),
+        idempotent=False,  # its answer holds secrets: never kept for a replay
     )
     def enable_two_factor(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
         """Every other session ends. Keep the recovery codes somewhere safe: each signs
@@ -283,6 +285,7 @@ class IdentityRoutes(RoutesBase):
         body=identity_api.TwoFactorCodeRequest,
         response=identity_api.RecoveryCodesResponse,
         errors=(409, 422, 429),
+        idempotent=False,  # its answer holds secrets: never kept for a replay
     )
     def renew_recovery_codes(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
         return self.identity.renew_recovery_codes(self._me(), body["code"])

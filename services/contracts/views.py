@@ -413,15 +413,13 @@ def open_disputes(
     for (disputed_id, _), r in sorted(waiting.items(), key=lambda kv: kv[1].at):
         state = load_state(conn, disputed_id)
         if r.milestone_id:
-            amount = state.milestones[r.milestone_id].amount
+            milestone = state.milestones.get(r.milestone_id)
+            amount = milestone.amount if milestone else 0
             subject = {"kind": "milestone", "milestone_id": r.milestone_id, "week": None}
         else:
-            invoice = next(
-                i
-                for i in (state.hourly.invoices.values() if state.hourly else ())
-                if i.invoice_id == r.data["invoice_id"]
-            )
-            amount = invoice.amount
+            invoices = state.hourly.invoices.values() if state.hourly else ()
+            invoice = next((i for i in invoices if i.invoice_id == r.data["invoice_id"]), None)
+            amount = invoice.amount if invoice else 0
             subject = {"kind": "week", "milestone_id": None, "week": r.data["week"]}
         opened_at = aware(r.at)
         disputes.append(

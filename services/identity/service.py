@@ -189,7 +189,7 @@ class IdentityService(MarketplaceService):
                 {
                     "reason": "two_factor_required",
                     "challenge": two_factor.challenge(
-                        self.mail.key, user.user_id, password_hash, expires
+                        self.mail.key, user.user_id, password_hash, user.two_factor, expires
                     ),
                 },
             )
@@ -213,7 +213,9 @@ class IdentityService(MarketplaceService):
         except ValueError:
             raise TokenInvalid("this sign-in is not valid", {"reason": "token_invalid"}) from None
         user, now = self.event_log.get(USER, user_id), self.clock.now()
-        two_factor.check_challenge(self.mail.key, data["challenge"], user.password_hash, now)
+        two_factor.check_challenge(
+            self.mail.key, data["challenge"], user.password_hash, user.two_factor, now
+        )
         self._throttled_code(
             user,
             lambda u: two_factor.second_factor(

@@ -120,10 +120,12 @@ def code_step(secret: str, code: str, now: datetime) -> int | None:
     None: compared in constant time, step by step."""
     totp = pyotp.TOTP(secret)
     digits = "".join(c for c in code if not c.isspace())
+    if not (digits.isascii() and digits.isdigit()):
+        return None
     current = totp.timecode(now)
     found = None
     for step in range(current - DRIFT_STEPS, current + DRIFT_STEPS + 1):
-        if hmac.compare_digest(totp.generate_otp(step), digits):
+        if hmac.compare_digest(totp.generate_otp(step).encode(), digits.encode()):
             found = step
     return found
 
@@ -194,7 +196,10 @@ def take_recovery_code(state: TwoFactor, code: str) -> list[EventSpec]:
     presented = hash_recovery_code(code)
     found = None
     for index, known in enumerate(state.recovery_hashes):
-        if hmac.compare_digest(known, presented) and index not in state.used_recovery:
+        if (
+            hmac.compare_digest(known.encode(), presented.encode())
+            and index not in state.used_recovery
+        ):
             found = index
     if found is None:
         raise InvalidInput(
@@ -243,18 +248,26 @@ def disable(state: TwoFactor, roles: tuple[str, ...], reason: str) -> list[Event
 # -- the challenge between password and second factor ------------------------------------
 
 
-def challenge(key: bytes, user_id: str, password_hash: str, expires_at: datetime) -> str:
+def challenge(
+    key: bytes, user_id: str, password_hash: str, state: TwoFactor, expires_at: datetime
+) -> str:
     """What a login with the right password answers when a second factor is
     needed: ``<user>.<expiry>.<MAC>``. Keyed by a server secret and bound to
-    the password hash, so it cannot be made from the log, and a password
-    changed meanwhile voids it; nothing is recorded for it."""
+    the password hash and to the second factor's use so far, so it cannot be
+    made from the log, a password changed meanwhile voids it, and it signs in
+    once: any code or recovery code taken after it was made voids it too.
+    Nothing is recorded for it."""
     expires = str(int(expires_at.timestamp()))
-    mac = _challenge_mac(key, user_id, expires, password_hash)
+    mac = _challenge_mac(key, user_id, expires, password_hash, _uses(state))
     return f"{user_id}.{expires}.{mac}"
 
 
-def _challenge_mac(key: bytes, user_id: str, expires: str, password_hash: str) -> str:
-    message = f"2fa|{user_id}|{expires}|{password_hash}".encode()
+def _uses(state: TwoFactor) -> str:
+    return f"{state.enrollment_id}:{state.last_step}:{len(state.used_recovery)}"
+
+
+def _challenge_mac(key: bytes, user_id: str, expires: str, password_hash: str, uses: str) -> str:
+    message = f"2fa|{user_id}|{expires}|{password_hash}|{uses}".encode()
     digest = hmac.new(key, message, hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
@@ -267,10 +280,12 @@ def challenge_user(token: str) -> str:
     return parts[0]
 
 
-def check_challenge(key: bytes, token: str, password_hash: str, now: datetime) -> None:
+def check_challenge(
+    key: bytes, token: str, password_hash: str, state: TwoFactor, now: datetime
+) -> None:
     user_id, expires, mac = token.split(".")
-    wanted = _challenge_mac(key, user_id, expires, password_hash)
-    if not password_hash or not hmac.compare_digest(wanted, mac):
+    wanted = _challenge_mac(key, user_id, expires, password_hash, _uses(state))
+    if not password_hash or not mac.isascii() or not hmac.compare_digest(wanted, mac):
         raise TokenInvalid("this sign-in is not valid; log in again", {"reason": "token_invalid"})
     if int(expires) <= now.timestamp():
         raise TokenInvalid("this sign-in has expired; log in again", {"reason": "token_expired"})

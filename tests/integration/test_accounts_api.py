@@ -291,19 +291,25 @@ def test_two_factor_sign_in_takes_each_code_once_and_recovery_codes_once(api: Ap
     assert signed_in.status_code == 200, signed_in.text
     assert signed_in.json()["two_factor"] is True
     assert api.get("/me", token=signed_in.json()["access_token"]).status_code == 200
+    # A challenge signs in once; a code is taken once, whatever the challenge.
     replayed = api.post(second, {"challenge": challenge, "code": code})
-    assert_problem(replayed, 422, "invalid_input")
+    assert_problem(replayed, 400, "token_invalid")
 
-    by_recovery = api.post(second, {"challenge": challenge, "recovery_code": recovery[3]})
+    def fresh() -> str:
+        return str(login(api, user["email"]).json()["challenge"])
+
+    assert_problem(api.post(second, {"challenge": fresh(), "code": code}), 422, "invalid_input")
+    by_recovery = api.post(second, {"challenge": fresh(), "recovery_code": recovery[3]})
     assert by_recovery.status_code == 200, by_recovery.text
-    again = api.post(second, {"challenge": challenge, "recovery_code": recovery[3]})
+    again = api.post(second, {"challenge": fresh(), "recovery_code": recovery[3]})
     assert_problem(again, 422, "invalid_input")
     tokens = by_recovery.json()["access_token"]
     assert api.get("/me/two-factor", token=tokens).json()["recovery_codes_left"] == 9
 
     # Guessing is slowed down past five wrong codes (only who has the password gets here).
+    guessing = fresh()
     statuses = [
-        api.post(second, {"challenge": challenge, "code": "000000"}).status_code for _ in range(7)
+        api.post(second, {"challenge": guessing, "code": "000000"}).status_code for _ in range(7)
     ]
     assert statuses[:4] == [422] * 4 and statuses[-1] == 429, statuses
 

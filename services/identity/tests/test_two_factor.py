@@ -3,6 +3,7 @@ embedded store with a fixed clock (codes made by pyotp, as an app makes them).""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -61,19 +62,25 @@ def test_recovery_codes_are_80_bits_work_once_and_are_typed_loosely() -> None:
     assert spent.recovery_codes_left == 2
 
 
-def test_a_challenge_is_bound_to_its_user_password_and_time() -> None:
-    key = b"k" * 32
-    token = two_factor.challenge(key, "u1", "hash-1", NOW + two_factor.CHALLENGE_TTL)
+def test_a_challenge_is_bound_to_its_user_password_time_and_signs_in_once() -> None:
+    key, state = b"k" * 32, TwoFactor("e1", SECRET, enabled=True, last_step=7)
+    token = two_factor.challenge(key, "u1", "hash-1", state, NOW + two_factor.CHALLENGE_TTL)
     assert two_factor.challenge_user(token) == "u1"
-    two_factor.check_challenge(key, token, "hash-1", NOW)
+    two_factor.check_challenge(key, token, "hash-1", state, NOW)
     for password_hash, at in (("hash-2", NOW), ("hash-1", NOW + timedelta(minutes=6))):
         with pytest.raises(TokenInvalid):
-            two_factor.check_challenge(key, token, password_hash, at)
-    forged = "u2" + token[2:]
-    with pytest.raises(TokenInvalid):
-        two_factor.check_challenge(key, forged, "hash-1", NOW)
+            two_factor.check_challenge(key, token, password_hash, state, at)
+    for used in (replace(state, last_step=8), replace(state, used_recovery=frozenset({0}))):
+        with pytest.raises(TokenInvalid):  # a code was taken since: it signed in already
+            two_factor.check_challenge(key, token, "hash-1", used, NOW)
+    for forged in ("u2" + token[2:], token[:-1] + "é"):
+        with pytest.raises(TokenInvalid):
+            two_factor.check_challenge(key, forged, "hash-1", state, NOW)
     with pytest.raises(TokenInvalid):
         two_factor.challenge_user("not-a-challenge")
+    assert (
+        two_factor.code_step(SECRET, "\uff11\uff12\uff13\uff14\uff15\uff16", NOW) is None
+    )  # not ASCII digits: wrong
 
 
 def test_administrators_cannot_turn_it_off() -> None:
@@ -132,11 +139,20 @@ def test_sign_in_needs_the_second_factor_once_it_is_on(h: ServiceHarness) -> Non
     assert tokens["two_factor"] is True
     principal = TOKENS.verify(tokens["access_token"])
     assert principal.two_factor
-    with pytest.raises(InvalidInput):  # the same code twice
-        h.worker().login_two_factor(challenge, code(secret, now))
-    assert h.worker().login_two_factor(challenge, recovery_code=codes[0])["user_id"] == user_id
-    with pytest.raises(InvalidInput):
+    with pytest.raises(TokenInvalid):  # a challenge signs in once
         h.worker().login_two_factor(challenge, recovery_code=codes[0])
+
+    def challenge_now() -> str:
+        with pytest.raises(Unauthorized) as caught:
+            h.worker().login(EMAIL, PASSWORD)
+        return str(caught.value.details["challenge"])
+
+    with pytest.raises(InvalidInput):  # the same code twice
+        h.worker().login_two_factor(challenge_now(), code(secret, now))
+    again = challenge_now()
+    assert h.worker().login_two_factor(again, recovery_code=codes[0])["user_id"] == user_id
+    with pytest.raises(InvalidInput):
+        h.worker().login_two_factor(challenge_now(), recovery_code=codes[0])
     status = h.worker(actor=user_id).two_factor_status(user_id)
     assert status == {
         "enabled": True,

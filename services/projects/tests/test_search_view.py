@@ -122,3 +122,21 @@ def test_cursor_paging_walks_every_match_once(
         if cursor is None:
             break
     assert walked == whole and len(walked) == 3
+
+
+def test_a_forged_cursor_is_refused_not_a_failure(
+    engine: sa.Engine, posted: dict[str, str]
+) -> None:
+    """Cursors come from the client: out-of-range positions are a 422, never a
+    database error (a negative offset, a value past a bigint)."""
+    from shared.pagination import encode_cursor
+
+    forged = (
+        ({"q": "shop", "sort": "relevance"}, {"s": "relevance", "o": -1}),
+        ({"q": "shop", "sort": "relevance"}, {"s": "relevance", "o": 2**64 - 1}),
+        ({"sort": "budget"}, {"s": "budget", "v": 2**64 - 1, "id": "x"}),
+        ({"sort": "budget"}, {"s": "budget", "v": 1e300, "id": "x"}),
+    )
+    for params, position in forged:
+        with pytest.raises(InvalidInput):
+            search(engine, **params, cursor=encode_cursor(position))
