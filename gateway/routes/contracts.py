@@ -517,8 +517,11 @@ class AdminDeskRoutes(RoutesBase):
         with self.escrow_views.connect() as conn:
             escrow = escrow_views.contract_escrow(conn, contract_id)
         conversation_id, messages = self._work_room(contract_id)
+        # One connection at a time: the embedded default keeps every view in
+        # one SQLite file behind a pool of one, where a nested connect waits forever.
+        file_ids = self._case_file_ids(contract_id, messages)
         with self.profiles.connect() as conn:
-            files = identity_views.file_records(conn, self._case_file_ids(contract_id, messages))
+            files = identity_views.file_records(conn, file_ids)
         return {
             "disputes": disputes,
             "contract": contract,

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
-from tests.integration.stack import Client
+from tests.integration.helpers import Authenticator, wait_until
+from tests.integration.stack import PASSWORD, Client
 from tests.integration.test_identity_api import png
 
 SELLER_REVIEW = {
@@ -38,16 +40,59 @@ def milestones(*amounts: int) -> list[dict[str, Any]]:
     ]
 
 
+def net_of_fee(amount: int) -> int:
+    return amount - (amount * FEE_BPS + 5_000) // 10_000
+
+
+def administrator(base: str, failures: Counter | None, grant: Callable[[str], None]) -> Client:
+    """An operator made administrator by the operators' command, who turns on
+    two-factor sign-in (the role needs it) and signs in with a code."""
+    admin = Client(base, failures).sign_up(["buyer"])
+    grant(admin.email)
+    setup = admin.ok("POST", "/me/two-factor", {"current_password": PASSWORD}, status=201)
+    app = Authenticator(setup["secret"])
+    admin.ok("POST", "/me/two-factor/confirm", {"code": app.code()})
+    admin.token = None
+    first = admin.post("/auth/login", {"email": admin.email, "password": PASSWORD})
+    assert first.status_code == 401, first.text
+    tokens = admin.ok(
+        "POST",
+        "/auth/login/two-factor",
+        {"challenge": first.json()["challenge"], "code": app.code()},
+    )
+    assert "admin" in tokens["roles"], tokens
+    admin.token = tokens["access_token"]
+    return admin
+
+
+def opens(user: Client, url: str, starts: bytes) -> None:
+    """The user downloads a file (grants follow the events that attach it)."""
+
+    def read() -> bool:
+        response = user.get(url.removeprefix("/api/v1"))
+        return response.status_code == 200 and response.content.startswith(starts)
+
+    wait_until(read, what=f"{user.email} opens {url}")
+
+
 def kinds(user: Client) -> list[str]:
     items = user.ok("GET", "/me/notifications", params={"limit": 100})["items"]
     return [n["kind"] for n in items]
 
 
-def journey(base: str, failures: Counter | None = None, full: bool = True) -> dict[str, Any]:
+def journey(
+    base: str,
+    failures: Counter | None = None,
+    full: bool = True,
+    grant_admin: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
     """One buyer and one seller from sign-up to reviews. ``full``: every step
-    of the product (the alert, the interview, revisions, reviews); otherwise
-    only the money path, for many journeys at once. Returns what the test
-    checks at the end (ids and the amounts that moved)."""
+    of the product (the alert, the brief, talent search, the invitation and a
+    talk before the proposal, its samples, the interview, revisions, reviews);
+    otherwise only the money path, for many journeys at once. ``grant_admin``
+    (with ``full``) makes an administrator, who reads the work room of a
+    disputed third milestone and splits it. Returns what the test checks at
+    the end (ids and the amounts that moved)."""
     tag = uuid.uuid4().hex[:8]
     buyer = Client(base, failures).sign_up(["buyer"])
     seller = Client(base, failures).sign_up(["seller"])
@@ -64,11 +109,12 @@ def journey(base: str, failures: Counter | None = None, full: bool = True) -> di
         f"/users/{seller.user_id}/seller-profile",
         {"headline": "Django developer", "skills": ["Python", "Django", f"tag{tag}"]},
     )
-    seller.ok(
+    portfolio = seller.ok(
         "POST",
         f"/users/{seller.user_id}/portfolio",
         {"title": "A furniture shop", "file_ids": [sample["file_id"]]},
     )
+    item_id = portfolio["seller"]["portfolio"][0]["item_id"]
     public = buyer.see(
         f"/users/{seller.user_id}/profile",
         lambda p: len((p.get("seller") or {}).get("portfolio") or []) == 1,
@@ -104,8 +150,35 @@ def journey(base: str, failures: Counter | None = None, full: bool = True) -> di
         )
         assert matches["items"][0]["title"] == project["title"]
     seller.see(f"/projects/{project_id}", lambda p: p["status"] == "open")
+    if full:
+        # The seller opens the brief; the buyer finds the seller, invites them,
+        # and they talk about it before any proposal.
+        opens(seller, f"/api/v1/files/{brief['file_id']}/content", b"%PDF")
+        found = buyer.see(
+            "/freelancers",
+            lambda page: [i for i in page["items"] if i["user_id"] == seller.user_id],
+            params={"q": "django", "skills": f"tag{tag}"},
+        )
+        assert found["items"][0]["headline"] == "Django developer"
+        invitations = f"/projects/{project_id}/invitations"
+        invited = wait_until(
+            lambda: (
+                buyer.post(
+                    invitations, {"seller_id": seller.user_id, "message": "Would you build it?"}
+                ).status_code
+                == 201
+            ),
+            what="the invitation (bidding has learned of the project and the seller)",
+        )
+        assert invited
+        accepted = seller.ok("POST", f"{invitations}/{seller.user_id}/accept")
+        talk = f"/conversations/{accepted['conversation_id']}"
+        seller.ok("POST", f"{talk}/messages", {"text": "Gladly: is stock per item?"}, status=201)
+        buyer.see(f"{talk}/messages", lambda page: len(page["items"]) == 1)
+        buyer.ok("POST", f"{talk}/messages", {"text": "Per item and per colour."}, status=201)
 
-    # The seller proposes; the buyer interviews them by message, with a file.
+    # The seller proposes, with a sample; the buyer opens it, then interviews
+    # them by message, with a file.
     proposal = seller.ok(
         "POST",
         f"/projects/{project_id}/proposals",
@@ -113,6 +186,7 @@ def journey(base: str, failures: Counter | None = None, full: bool = True) -> di
             "cover_letter": "I have built three shops like this one; here is how I would start.",
             "price": {"type": "fixed", "amount": 280_000, "currency": "USD"},
             "duration_days": 40,
+            "portfolio_item_ids": [item_id],
         },
         status=201,
     )
@@ -120,6 +194,9 @@ def journey(base: str, failures: Counter | None = None, full: bool = True) -> di
     listed = buyer.see(f"/projects/{project_id}/proposals", lambda page: len(page["items"]) == 1)
     assert listed["items"][0]["seller"]["user_id"] == seller.user_id
     if full:
+        (shown,) = listed["items"][0]["samples"]
+        assert (shown["title"], shown["type"]) == ("A furniture shop", "image/png")
+        opens(buyer, shown["url"], b"\x89PNG")
         conversation = buyer.ok("POST", "/conversations", {"proposal_id": proposal_id})
         path = f"/conversations/{conversation['conversation_id']}"
         buyer.ok("POST", f"{path}/messages", {"text": "Can you show similar work?"}, status=201)
@@ -130,8 +207,12 @@ def journey(base: str, failures: Counter | None = None, full: bool = True) -> di
             {"text": "Here is one.", "file_ids": [shot["file_id"]]},
             status=201,
         )
-        inbox = buyer.see("/me/conversations", lambda c: c["total_unread"] >= 1)
-        assert inbox["items"][0]["conversation_id"] == conversation["conversation_id"]
+        interview = conversation["conversation_id"]
+        inbox = buyer.see(
+            "/me/conversations",
+            lambda c: [i for i in c["items"] if i["conversation_id"] == interview and i["unread"]],
+        )
+        assert inbox["items"][0]["conversation_id"] == interview  # the latest first
         messages = buyer.ok("GET", f"{path}/messages", params={"order": "asc"})["items"]
         assert [m["text"] for m in messages][-1] == "Here is one."
         buyer.ok("POST", f"{path}/read", {"up_to": messages[-1]["seq"]})
@@ -153,7 +234,8 @@ def journey(base: str, failures: Counter | None = None, full: bool = True) -> di
         seller.see(contract_path, lambda c: c["status"] == "offered")
         seller.ok("POST", f"{contract_path}/request-changes", {"message": "Two parts, please."})
         buyer.see(contract_path, lambda c: c["status"] == "changes_requested")
-    amounts = (150_000, 130_000)
+    disputed = full and grant_admin is not None
+    amounts: tuple[int, ...] = (150_000, 130_000, 20_000) if disputed else (150_000, 130_000)
     buyer.ok(
         "POST",
         f"{contract_path}/revise",
@@ -162,14 +244,14 @@ def journey(base: str, failures: Counter | None = None, full: bool = True) -> di
     seller.see(contract_path, lambda c: c["offer_version"] == 2)
     active = seller.ok("POST", f"{contract_path}/accept", {"version": 2})
     assert active["status"] == "active"
-    m1, m2 = (m["milestone_id"] for m in active["milestones"])
+    m1, m2, *m3 = (m["milestone_id"] for m in active["milestones"])
     buyer.see(f"/projects/{project_id}", lambda p: p["status"] == "awarded")
 
     # Two milestones funded at once.
     funded = buyer.ok(
         "POST",
         f"{contract_path}/fund",
-        {"milestone_ids": [m1, m2], "payment_method": "pm_card_visa"},
+        {"milestone_ids": [m1, m2, *m3], "payment_method": "pm_card_visa"},
         status=201,
     )
     assert funded["amount"] == sum(amounts)
@@ -187,16 +269,22 @@ def journey(base: str, failures: Counter | None = None, full: bool = True) -> di
         seller.see(contract_path, lambda c: c["milestones"][0]["status"] == "changes_requested")
         seller.ok("POST", f"{contract_path}/milestones/{m1}/submit", {"note": "Bigger logo"})
     buyer.ok("POST", f"{contract_path}/milestones/{m1}/approve")
+    settled = 0
+    if disputed:
+        assert grant_admin is not None
+        settled = dispute_and_resolve(
+            base, failures, grant_admin, buyer, seller, contract_id, m3[0]
+        )
     # Milestone 2: submitted and left unanswered: the review period approves it.
     seller.ok("POST", f"{contract_path}/milestones/{m2}/submit", {"note": "Part 2"})
     done = buyer.see(contract_path, lambda c: c["status"] == "completed", timeout=150)
-    assert [m["status"] for m in done["milestones"]] == ["paid", "paid"]
+    assert [m["status"] for m in done["milestones"]] == ["paid", "paid"] + ["settled"] * len(m3)
     history = buyer.ok("GET", f"{contract_path}/history")["items"]
     automatic = [h["data"]["automatic"] for h in history if h["type"] == "MilestoneApproved"]
     assert automatic == [False, True]
 
     # The seller is paid out; the books show it.
-    net = sum(a - (a * FEE_BPS + 5_000) // 10_000 for a in amounts)
+    net = sum(net_of_fee(a) for a in amounts[:2]) + net_of_fee(settled)
     seller.see("/me/balance", lambda b: b["balances"] and b["balances"][0]["available"] == net)
     seller.ok("POST", "/me/payouts", {"amount": net, "currency": "USD"}, status=201)
     seller.see("/me/balance", lambda b: b["balances"][0]["available"] == 0)
@@ -265,4 +353,58 @@ def journey(base: str, failures: Counter | None = None, full: bool = True) -> di
         "tag": tag,
         "charged": sum(amounts),
         "paid_out": net,
+        "refunded": sum(amounts[2:]) - settled,
     }
+
+
+def dispute_and_resolve(
+    base: str,
+    failures: Counter | None,
+    grant_admin: Callable[[str], None],
+    buyer: Client,
+    seller: Client,
+    contract_id: str,
+    milestone_id: str,
+) -> int:
+    """The third milestone is delivered, discussed in the work room and
+    disputed; an administrator reads the case, work room included, and pays
+    the seller half. Returns the seller's share."""
+    contract_path = f"/contracts/{contract_id}"
+    seller.ok("POST", f"{contract_path}/milestones/{milestone_id}/submit", {"note": "Part 3"})
+    room = buyer.ok("POST", "/conversations", {"contract_id": contract_id})
+    broken = buyer.upload(png(6, 6), "message", "broken.png")
+    buyer.ok(
+        "POST",
+        f"/conversations/{room['conversation_id']}/messages",
+        {"text": "Part 3 is broken on phones.", "file_ids": [broken["file_id"]]},
+        status=201,
+    )
+    buyer.ok(
+        "POST", f"{contract_path}/milestones/{milestone_id}/dispute", {"reason": "Broken on phones"}
+    )
+    admin = administrator(base, failures, grant_admin)
+    admin.see(
+        "/admin/disputes", lambda d: [i for i in d["items"] if i["contract_id"] == contract_id]
+    )
+    case = admin.see(
+        f"/admin/disputes/{contract_id}",
+        lambda c: [m for m in c["messages"] if m["text"] == "Part 3 is broken on phones."],
+    )
+    assert broken["file_id"] in {f["file_id"] for f in case["files"]}
+    opens(
+        admin, f"/api/v1/admin/disputes/{contract_id}/files/{broken['file_id']}/content", b"\x89PNG"
+    )
+    to_seller = 10_000
+    admin.ok(
+        "POST",
+        f"{contract_path}/milestones/{milestone_id}/resolve",
+        {"to_seller": to_seller, "note": "Works on desktops only; half of it."},
+    )
+    seller.see(
+        contract_path,
+        lambda c: (
+            next(m for m in c["milestones"] if m["milestone_id"] == milestone_id)["status"]
+            == "settled"
+        ),
+    )
+    return to_seller

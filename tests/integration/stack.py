@@ -140,6 +140,18 @@ class Stack:
             timeout=300,
         )
 
+    def grant_admin(self, email: str) -> None:
+        """What an operator runs to make a registered user an administrator."""
+        done = subprocess.run(
+            [str(BIN / "marketplace-admin"), "grant-admin", email],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+
     def log(self, name: str) -> str:
         return (self.directory / f"{name}.log").read_text(errors="replace")
 

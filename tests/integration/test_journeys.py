@@ -98,12 +98,13 @@ def keys_in(value: object) -> set[str]:
 def test_the_whole_buyer_and_seller_journey(launched: Stack, amqp_uri: str):
     queue = listen_to_every_exchange(amqp_uri, f"test-every-event-{free_port()}")
     failures: Counter = Counter()
-    result = journey(launched.url, failures)
+    result = journey(launched.url, failures, grant_admin=launched.grant_admin)
     assert not failures, f"no fault was injected, yet requests failed: {failures}"
     verified = launched.cli("verify", "all")
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert "differs" not in verified.stdout
-    assert result["paid_out"] == 252_000
+    # 150,000 and 130,000 paid, 10,000 of the disputed 20,000: each less 10 %.
+    assert result["paid_out"] == 261_000 and result["refunded"] == 10_000
 
     # Only published types and fields reached the broker: no secret, no hash.
     bodies = drain(amqp_uri, queue)
