@@ -12,15 +12,21 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import orjson
+import sqlalchemy as sa
 from marshmallow import Schema, fields, validate
+from sqlalchemy.engine import Connection, Row
 
 from shared.errors import InvalidInput
+from shared.jsonready import aware
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
+BAD_CURSOR = InvalidInput("the cursor is not valid", {"fields": {"cursor": ["Not a cursor."]}})
 
 
 class PageQuery(Schema):
@@ -41,12 +47,37 @@ def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
         padded = cursor + "=" * (-len(cursor) % 4)
         value = orjson.loads(base64.urlsafe_b64decode(padded))
     except (binascii.Error, ValueError, orjson.JSONDecodeError):
-        raise InvalidInput(
-            "the cursor is not valid", {"fields": {"cursor": ["Not a cursor."]}}
-        ) from None
+        raise BAD_CURSOR from None
     if not isinstance(value, dict):
-        raise InvalidInput("the cursor is not valid", {"fields": {"cursor": ["Not a cursor."]}})
+        raise BAD_CURSOR
     return value
+
+
+def newest_first(
+    conn: Connection,
+    query: sa.Select[Any],
+    at: sa.ColumnElement[datetime],
+    key: sa.ColumnElement[str],
+    limit: int,
+    cursor: str | None,
+    key_name: str = "id",
+) -> tuple[Sequence[Row[Any]], str | None]:
+    """One page of ``query``'s rows, newest first by ``(at, key)`` (the key
+    breaks ties), and the cursor of the next page, or None on the last one.
+    The cursor names the last row seen, so rows added meanwhile never shift a page."""
+    after = decode_cursor(cursor)
+    if after is not None:
+        try:
+            last_at, last_key = datetime.fromisoformat(after["at"]), str(after[key_name])
+        except (KeyError, TypeError, ValueError):
+            raise BAD_CURSOR from None
+        query = query.where(sa.or_(at < last_at, sa.and_(at == last_at, key < last_key)))
+    rows = conn.execute(query.order_by(at.desc(), key.desc()).limit(limit + 1)).all()
+    page = rows[:limit]
+    if len(rows) <= limit:
+        return page, None
+    last = page[-1]._mapping
+    return page, encode_cursor({"at": aware(last[at]).isoformat(), key_name: last[key]})
 
 
 def page_schema(item_schema: type[Schema]) -> type[Schema]:

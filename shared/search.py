@@ -21,14 +21,13 @@ from sqlalchemy.engine import Connection
 
 from shared.errors import InvalidInput
 from shared.jsonready import json_ready
-from shared.pagination import decode_cursor, encode_cursor
+from shared.pagination import BAD_CURSOR, decode_cursor, encode_cursor
 from shared.skills import normalize_skills
 
 MAX_OFFSET = 100_000
 """The deepest page a relevance cursor reaches."""
 BIGGEST = 2**63 - 1
 """What a sort value in a cursor may be at most (a database's bigint)."""
-BAD_CURSOR = InvalidInput("the cursor is not valid", {"fields": {"cursor": ["Not a cursor."]}})
 MAX_FACETS = 50
 
 _WORD = re.compile(r"\w+", re.UNICODE)

@@ -9,9 +9,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from shared.errors import InvalidInput, NotFound
+from shared.errors import NotFound
 from shared.jsonready import json_ready
-from shared.pagination import decode_cursor, encode_cursor
+from shared.pagination import BAD_CURSOR, decode_cursor, encode_cursor
 from shared.projection import Projection
 from shared.schemas import ERASED, PublishedEvent
 
@@ -198,7 +198,6 @@ def get_proposal(conn: Connection, proposal_id: str) -> dict[str, Any]:
     return proposal_view(row)
 
 
-_BAD_CURSOR = InvalidInput("the cursor is not valid", {"fields": {"cursor": ["Not a cursor."]}})
 _SORTS = {
     "newest": ("submitted_at", True),
     "price": ("price_amount", False),
@@ -226,7 +225,7 @@ def list_proposals(conn: Connection, query: dict[str, Any], **where: str) -> dic
             )
             last = str(cursor["id"])
         except (KeyError, TypeError, ValueError):
-            raise _BAD_CURSOR from None
+            raise BAD_CURSOR from None
         conditions.append(
             sa.or_(column < value, sa.and_(column == value, p.proposal_id < last))
             if descending

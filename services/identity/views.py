@@ -16,12 +16,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from services.identity.profiles import FILE_FIELDS, Profile, completeness
-from shared.errors import InvalidInput, NotFound
+from shared.errors import NotFound
 from shared.jsonready import aware, json_ready
-from shared.pagination import decode_cursor, encode_cursor
+from shared.pagination import newest_first
 from shared.projection import Projection
 from shared.schemas import ERASED, PublishedEvent
-from shared.search import BAD_CURSOR, full_text_index, write_fts
+from shared.search import full_text_index, write_fts
 from shared.sql import insert_for
 
 metadata = sa.MetaData()
@@ -199,31 +199,11 @@ def portfolio_samples(conn: Connection, items_by_seller: dict[str, list[str]]) -
 
 def list_files(conn: Connection, owner_id: str, limit: int, cursor: str | None) -> dict[str, Any]:
     """One page of a user's uploads, newest first."""
-    after = decode_cursor(cursor)
     query = sa.select(files).where(files.c.owner_id == owner_id)
-    if after is not None:
-        try:
-            at, last_id = datetime.fromisoformat(after["at"]), str(after["id"])
-        except (KeyError, TypeError, ValueError):
-            raise InvalidInput(
-                "the cursor is not valid", {"fields": {"cursor": ["Not a cursor."]}}
-            ) from None
-        query = query.where(
-            sa.or_(
-                files.c.uploaded_at < at,
-                sa.and_(files.c.uploaded_at == at, files.c.file_id < last_id),
-            )
-        )
-    query = query.order_by(files.c.uploaded_at.desc(), files.c.file_id.desc()).limit(limit + 1)
-    rows = conn.execute(query).all()
-    page = rows[:limit]
-    fields = FILE_FIELDS
-    items = [{f: row._mapping[f] for f in fields} for row in page]
-    next_cursor = None
-    if len(rows) > limit:
-        last = page[-1]
-        position = {"at": aware(last.uploaded_at).isoformat(), "id": last.file_id}
-        next_cursor = encode_cursor(position)
+    page, next_cursor = newest_first(
+        conn, query, files.c.uploaded_at, files.c.file_id, limit, cursor
+    )
+    items = [{f: row._mapping[f] for f in FILE_FIELDS} for row in page]
     return {"items": items, "next_cursor": next_cursor}
 
 
@@ -441,7 +421,7 @@ def list_saved(conn: Connection, buyer_id: str, limit: int, cursor: str | None) 
     an erased seller is on nobody's list."""
     s = saved_freelancers.c
     query = (
-        sa.select(users, s.saved_at)
+        sa.select(users, s.saved_at, s.seller_id)
         .select_from(
             saved_freelancers.join(freelancers, freelancers.c.user_id == s.seller_id).join(
                 users, users.c.user_id == s.seller_id
@@ -449,19 +429,7 @@ def list_saved(conn: Connection, buyer_id: str, limit: int, cursor: str | None) 
         )
         .where(s.buyer_id == buyer_id)
     )
-    after = decode_cursor(cursor)
-    if after is not None:
-        try:
-            at, last_id = datetime.fromisoformat(after["at"]), str(after["id"])
-        except (KeyError, TypeError, ValueError):
-            raise BAD_CURSOR from None
-        query = query.where(
-            sa.or_(s.saved_at < at, sa.and_(s.saved_at == at, s.seller_id < last_id))
-        )
-    rows = conn.execute(
-        query.order_by(s.saved_at.desc(), s.seller_id.desc()).limit(limit + 1)
-    ).all()
-    page = rows[:limit]
+    page, next_cursor = newest_first(conn, query, s.saved_at, s.seller_id, limit, cursor)
     items = [
         {
             "seller_id": r.user_id,
@@ -470,10 +438,6 @@ def list_saved(conn: Connection, buyer_id: str, limit: int, cursor: str | None) 
         }
         for r in page
     ]
-    next_cursor = None
-    if len(rows) > limit:
-        last = page[-1]
-        next_cursor = encode_cursor({"at": aware(last.saved_at).isoformat(), "id": last.user_id})
     return {"items": items, "next_cursor": next_cursor}
 
 

@@ -17,11 +17,10 @@ from sqlalchemy.engine import Connection
 from services.projects.events import budget_range
 from shared.errors import NotFound
 from shared.jsonready import json_ready
-from shared.pagination import decode_cursor, encode_cursor
+from shared.pagination import newest_first
 from shared.projection import Projection
 from shared.schemas import ERASED, PublishedEvent
 from shared.search import (
-    BAD_CURSOR,
     Sort,
     full_text_index,
     search_page,
@@ -315,19 +314,9 @@ def list_matches(
     """A seller's alert matches, newest first, including those from while they were away."""
     m = alert_matches.c
     query = sa.select(alert_matches).where(m.seller_id == seller_id)
-    after = decode_cursor(cursor)
-    if after is not None:
-        try:
-            at, key = datetime.fromisoformat(after["at"]), str(after["k"])
-        except (KeyError, TypeError, ValueError):
-            raise BAD_CURSOR from None
-        query = query.where(
-            sa.or_(m.matched_at < at, sa.and_(m.matched_at == at, m.project_id < key))
-        )
-    rows = conn.execute(
-        query.order_by(m.matched_at.desc(), m.project_id.desc()).limit(limit + 1)
-    ).all()
-    page = rows[:limit]
+    page, next_cursor = newest_first(
+        conn, query, m.matched_at, m.project_id, limit, cursor, key_name="k"
+    )
     items = [
         {
             "alert_id": r.alert_id,
@@ -339,9 +328,4 @@ def list_matches(
         }
         for r in page
     ]
-    next_cursor = None
-    if len(rows) > limit:
-        next_cursor = encode_cursor(
-            {"at": json_ready(page[-1].matched_at), "k": page[-1].project_id}
-        )
     return {"items": items, "next_cursor": next_cursor}
