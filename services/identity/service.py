@@ -101,8 +101,7 @@ class IdentityService(MarketplaceService):
     ) -> dict[str, Any]:
         data = load(api.RegisterRequest(), {"email": email, "password": password, "roles": roles})
         throttle, now = Throttle(self.db), self.clock.now()
-        throttle.check(sign_up_keys(client_ip, self.sign_ups_per_hour), now, "sign-ups")
-        throttle.count(sign_up_keys(client_ip, self.sign_ups_per_hour), now)
+        throttle.take(sign_up_keys(client_ip, self.sign_ups_per_hour), now, "sign-ups")
         email = domain.normalize_email(data["email"])
         problems = domain.password_problems(data["password"], email)
         if problems:
@@ -166,13 +165,13 @@ class IdentityService(MarketplaceService):
         email = domain.normalize_email(data["email"])
         now, keys = self.clock.now(), login_keys(email, client_ip)
         throttle = Throttle(self.db)
-        throttle.check(keys, now, "failed logins")
+        throttle.take(keys, now, "failed logins")
         claim = self.event_log.get(CLAIM, email)
         user = self.event_log.get(USER, claim.user_id) if claim.user_id else User()
         if not verify_password(user.password_hash or None, data["password"]):
-            throttle.count(keys, now)
             # The same answer whether or not the address has an account.
             raise Unauthorized("the email or password is wrong", {"reason": "invalid_credentials"})
+        throttle.give_back(keys)
         throttle.clear(email, client_ip)
         password_hash = user.password_hash
         if needs_rehash(password_hash):  # whatever else changed: any revision
@@ -379,11 +378,13 @@ class IdentityService(MarketplaceService):
     def _throttled_code(self, user: User, decide: Callable[[User], list[domain.EventSpec]]) -> User:
         """Run a decision that takes a second factor, throttling wrong ones per account."""
         now, keys, throttle = self.clock.now(), second_factor_keys(user.user_id), Throttle(self.db)
-        throttle.check(keys, now, "wrong codes")
+        throttle.take(keys, now, "wrong codes")
         try:
             state = self.event_log.run(USER, user.user_id, decide)
         except InvalidInput:
-            throttle.count(keys, now)
+            raise  # a wrong code: it stays counted
+        except Exception:
+            throttle.give_back(keys)
             raise
         throttle.forget(keys)
         return state
@@ -493,13 +494,13 @@ class IdentityService(MarketplaceService):
         """The account's current password, throttled as logins are."""
         now, keys = self.clock.now(), login_keys(user.email, None)
         throttle = Throttle(self.db)
-        throttle.check(keys, now, "failed logins")
+        throttle.take(keys, now, "failed logins")
         if not verify_password(user.password_hash or None, password):
-            throttle.count(keys, now)
             raise InvalidInput(
                 "that is not the account's current password",
                 {"fields": {field: ["This is not your current password."]}},
             )
+        throttle.give_back(keys)
 
     def _new_password_hash(self, password: str, email: str) -> str:
         problems = domain.password_problems(password, email)

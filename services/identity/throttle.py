@@ -16,8 +16,10 @@ while nobody, the owner included, is ever shut out for long. Sign-ups count
 per address. A success clears the account-from-this-address key.
 
 Operational state, not domain history: it lives in identity's own database,
-outside the event log, and is never rebuilt. Counters are updated atomically
-(an upsert locks the row), so concurrent failures all count.
+outside the event log, and is never rebuilt. An attempt is counted before it
+is judged, atomically (an upsert locks the row), and given back if it
+succeeds: so concurrent attempts all count, and a parallel burst of guesses
+meets the waits its own first guesses set.
 """
 
 from __future__ import annotations
@@ -98,26 +100,22 @@ class Throttle:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def check(self, keys: dict[str, Limit], now: datetime, what: str) -> None:
-        """Raise TooManyRequests (with ``retry_after``) while any key must wait."""
+    def take(self, keys: dict[str, Limit], now: datetime, what: str) -> None:
+        """Count this attempt under every key *before* it is judged, as if it
+        failed, or refuse it (TooManyRequests with ``retry_after``, nothing
+        counted) while any key must still wait.
+
+        Counting first, in one transaction whose upserts lock the rows, is what
+        makes the throttle hold under parallel guesses: each attempt sees the
+        waits the ones before it set, where a check made before any of them was
+        counted would let a whole burst through. A success gives its count back
+        (``give_back``, or ``forget``)."""
         if not keys:
             return
-        with self.db.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(login_throttle.c.locked_until).where(login_throttle.c.key.in_(keys))
-            ).all()
-        waits = [(aware(r.locked_until) - now).total_seconds() for r in rows if r.locked_until]
-        wait = max(waits, default=0)
-        if wait > 0:
-            raise TooManyRequests(
-                f"too many {what}; try again later", {"retry_after": int(wait) + 1}
-            )
-
-    def count(self, keys: dict[str, Limit], now: datetime) -> None:
-        """One more failure (or sign-up) under every key."""
         insert = insert_for(self.db.engine)
         t = login_throttle
-        with self.db.transaction() as conn:
+        with self.db.transaction() as conn:  # a refusal rolls every count back
+            waits: list[float] = []
             for key, limit in keys.items():
                 stale = t.c.window_started < now - limit.window
                 stmt = insert(t).values(key=key, failures=1, window_started=now, locked_until=None)
@@ -127,13 +125,38 @@ class Throttle:
                         "failures": sa.case((stale, 1), else_=t.c.failures + 1),
                         "window_started": sa.case((stale, now), else_=t.c.window_started),
                     },
-                ).returning(t.c.failures)
-                failures = conn.execute(upsert).scalar_one()
+                ).returning(t.c.failures, t.c.locked_until)
+                failures, locked_until = conn.execute(upsert).one()
+                if locked_until is not None:
+                    waits.append((aware(locked_until) - now).total_seconds())
                 wait = limit.wait_after(failures)
                 conn.execute(
                     t.update()
                     .where(t.c.key == key)
                     .values(locked_until=now + wait if wait else None)
+                )
+            wait_left = max(waits, default=0)
+            if wait_left > 0:
+                raise TooManyRequests(
+                    f"too many {what}; try again later", {"retry_after": int(wait_left) + 1}
+                )
+
+    def give_back(self, keys: dict[str, Limit]) -> None:
+        """The attempt ``take`` counted succeeded: it was no failure. A wait it
+        set goes too once the failures left are within the allowance."""
+        t = login_throttle
+        with self.db.transaction() as conn:
+            for key, limit in keys.items():
+                # (SET sees the row as it was: both use the failures before.)
+                conn.execute(
+                    t.update()
+                    .where(t.c.key == key)
+                    .values(
+                        failures=sa.case((t.c.failures > 0, t.c.failures - 1), else_=0),
+                        locked_until=sa.case(
+                            (t.c.failures - 1 < limit.free, None), else_=t.c.locked_until
+                        ),
+                    )
                 )
 
     def clear(self, email: str, client_ip: str | None) -> None:

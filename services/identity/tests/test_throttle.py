@@ -1,10 +1,23 @@
-"""The throttle's waits: free, then doubling, never past the cap."""
+"""The throttle's waits: free, then doubling, never past the cap; and attempts
+counted before they are judged, so a parallel burst meets its own waits."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
-from services.identity.throttle import ACCOUNT_AT_ADDRESS, Limit, login_keys, sign_up_keys
+import pytest
+
+from services.identity.throttle import (
+    ACCOUNT_AT_ADDRESS,
+    Limit,
+    Throttle,
+    login_keys,
+    metadata,
+    sign_up_keys,
+)
+from shared.database import Database, create_schema
+from shared.errors import TooManyRequests
+from shared.sql import shared_engine
 
 
 def test_waits_start_after_the_free_failures_and_double_up_to_the_cap():
@@ -21,3 +34,34 @@ def test_an_account_counts_alone_only_from_anywhere_and_with_its_address():
     assert login_keys("a@example.com", "203.0.113.5") != login_keys("a@example.com", "203.0.113.6")
     assert len(login_keys("a@example.com", None)) == 1
     assert sign_up_keys(None, 5) == {}
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def throttle(request, tmp_path) -> Throttle:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'throttle.sqlite'}"
+    else:
+        url = request.getfixturevalue("fresh_pg")
+    engine = shared_engine(url)
+    create_schema(engine, metadata)
+    return Throttle(Database(engine))
+
+
+FIVE = {"k": Limit(5, timedelta(minutes=15), timedelta(minutes=15))}
+NOW = datetime(2026, 12, 2, 12, tzinfo=UTC)
+
+
+def test_failures_past_the_allowance_wait_and_a_success_gives_its_count_back(throttle):
+    for _ in range(4):
+        throttle.take(FIVE, NOW, "guesses")
+    throttle.take(FIVE, NOW, "guesses")
+    throttle.give_back(FIVE)  # the fifth succeeded: four failures, no wait
+    throttle.take(FIVE, NOW, "guesses")  # the fifth failure: a 1 s wait
+    with pytest.raises(TooManyRequests) as refused:
+        throttle.take(FIVE, NOW, "guesses")
+    assert refused.value.details["retry_after"] == 2
+    # A refused attempt counts nothing: once the wait is over, the sixth waits 2 s.
+    later = NOW + timedelta(seconds=1)
+    throttle.take(FIVE, later, "guesses")
+    with pytest.raises(TooManyRequests):
+        throttle.take(FIVE, later + timedelta(seconds=1), "guesses")
