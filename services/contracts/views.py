@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -377,6 +377,33 @@ def due_for_review(conn: Connection, now: datetime, limit: int = 500) -> list[st
     rows = conn.execute(
         sa.select(milestones.c.contract_id)
         .where(milestones.c.status == "submitted", milestones.c.review_due_at <= aware(now))
+        .distinct()
+        .limit(limit)
+    ).all()
+    return [r.contract_id for r in rows]
+
+
+def due_for_reminders(
+    conn: Connection, now: datetime, due_hours: float, approval_hours: float, limit: int = 500
+) -> list[str]:
+    """Contracts that may have a reminder due (``domain.reminders`` decides): a
+    funded or sent-back milestone due by the end of tomorrow's window, or a
+    submission approved automatically within ``approval_hours``. A contract
+    whose reminders are recorded stays a candidate until its milestone moves on,
+    so the rule, not this query, makes each reminder once."""
+    m = milestones.c
+    due_by = (aware(now) + timedelta(hours=due_hours)).date()
+    rows = conn.execute(
+        sa.select(m.contract_id)
+        .where(
+            sa.or_(
+                sa.and_(m.status.in_(("funded", "changes_requested")), m.due_date <= due_by),
+                sa.and_(
+                    m.status == "submitted",
+                    m.review_due_at <= aware(now) + timedelta(hours=approval_hours),
+                ),
+            )
+        )
         .distinct()
         .limit(limit)
     ).all()
