@@ -136,7 +136,8 @@ def erase(conn: Connection, person: str) -> None:
 
 def state_to_json(state: Contract) -> dict[str, Any]:
     hourly = None if state.hourly is None else hourly_rules.to_json(state.hourly)
-    return {**json_ready(asdict(replace(state, hourly=None))), "hourly": hourly}
+    plain = replace(state, hourly=None, reminders=frozenset())
+    return {**json_ready(asdict(plain)), "hourly": hourly, "reminders": sorted(state.reminders)}
 
 
 def _dt(value: str | None) -> datetime | None:
@@ -157,8 +158,9 @@ def state_from_json(data: dict[str, Any]) -> Contract:
     }
     hourly = data.get("hourly")
     return replace(
-        Contract(**{**data, "milestones": {}, "hourly": None}),
+        Contract(**{**data, "milestones": {}, "hourly": None, "reminders": frozenset()}),
         milestones=ms,
+        reminders=frozenset(data.get("reminders") or ()),
         hourly=None if hourly is None else hourly_rules.from_json(hourly),
     )
 
