@@ -471,9 +471,13 @@ class ContractsService(MarketplaceService):
         decides, and remembers each reminder, so none is recorded twice."""
         now = self.clock.now()
         config = settings()
-        due_hours, approval_hours = (
-            config.milestone_due_reminder_hours,
-            config.approval_reminder_hours,
+        due_hours = float(
+            self.nameko_config.get(
+                "MILESTONE_DUE_REMINDER_HOURS", config.milestone_due_reminder_hours
+            )
+        )
+        approval_hours = float(
+            self.nameko_config.get("APPROVAL_REMINDER_HOURS", config.approval_reminder_hours)
         )
         with self.contract_views.connect() as conn:
             candidates = views.due_for_reminders(conn, now, due_hours, approval_hours)
