@@ -21,6 +21,7 @@ import pytest  # noqa: E402
 # Timers read their interval at import: the review clock ticks every second in tests.
 os.environ.setdefault("CONTRACT_REVIEW_CHECK_SECONDS", "1")
 os.environ.setdefault("REVIEW_REVEAL_CHECK_SECONDS", "1")
+os.environ.setdefault("CONTRACT_REMINDER_CHECK_SECONDS", "1")
 # ...and identity's mailer every fifth of a second.
 os.environ.setdefault("MAIL_SEND_INTERVAL_SECONDS", "0.2")
 

@@ -87,6 +87,12 @@ class Settings:
     """The review period a new offer gets unless it names one (days; may be a fraction)."""
     contract_review_check_seconds: float
     """How often the contracts service approves submissions whose review period ran out."""
+    contract_reminder_check_seconds: float
+    """How often the contracts service records the reminders that fell due."""
+    milestone_due_reminder_hours: float
+    """How long before a funded milestone's due date its seller is reminded."""
+    approval_reminder_hours: float
+    """How long before a submission is approved automatically its buyer is reminded."""
     escrow_fee_bps: int
     """The platform's fee on released money, in basis points (1,000 = 10%)."""
     escrow_funding_recovery_seconds: float
@@ -195,6 +201,9 @@ def load_settings() -> Settings:
         health_address=env.str("HEALTH_ADDRESS", "127.0.0.1:0"),
         contract_review_days=env.float("CONTRACT_REVIEW_DAYS", 14),
         contract_review_check_seconds=env.float("CONTRACT_REVIEW_CHECK_SECONDS", 60),
+        contract_reminder_check_seconds=env.float("CONTRACT_REMINDER_CHECK_SECONDS", 300),
+        milestone_due_reminder_hours=env.float("MILESTONE_DUE_REMINDER_HOURS", 24),
+        approval_reminder_hours=env.float("APPROVAL_REMINDER_HOURS", 48),
         escrow_fee_bps=env.int("ESCROW_FEE_BPS", 1_000),
         escrow_funding_recovery_seconds=env.float("ESCROW_FUNDING_RECOVERY_SECONDS", 60),
         escrow_refund_attempts=env.int("ESCROW_REFUND_ATTEMPTS", 5),

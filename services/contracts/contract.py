@@ -57,6 +57,8 @@ class Contract:
     cancellation: dict[str, Any] | None = None
     hourly: Hourly | None = None
     """An hourly contract's terms, time and invoices (None: fixed-price)."""
+    reminders: frozenset[str] = frozenset()
+    """The reminders recorded (``reminder_key``): each is recorded once."""
 
     @property
     def exists(self) -> bool:
@@ -175,9 +177,21 @@ def evolve(state: Contract, event: EventView) -> Contract:
             return replace(state, status="completed")
         case "ContractCancelled":
             return replace(state, status="cancelled", cancellation=None)
+        case "MilestoneDueSoon" | "MilestoneOverdue" | "ApprovalDueSoon":
+            key = reminder_key(event.type, mid, data.get("due_date") or data.get("submission"))
+            return replace(state, reminders=state.reminders | {key})
         case _ if event.type in hourly_rules.HOURLY_EVENTS and state.hourly is not None:
             return replace(state, hourly=hourly_rules.evolve(state.hourly, event.type, data))
     return state
+
+
+REMINDERS = ("MilestoneDueSoon", "MilestoneOverdue", "ApprovalDueSoon")
+
+
+def reminder_key(reminder: str, milestone_id: str, of: object) -> str:
+    """A reminder's identity: the milestone and the due date (a moved due date
+    may remind again) or the submission number (each submission its own)."""
+    return f"{reminder}:{milestone_id}:{of}"
 
 
 def overdue_milestones(state: Contract, today: date) -> list[str]:

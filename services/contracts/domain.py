@@ -15,14 +15,14 @@ milestones due.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from services.contracts import hourly as H
 from services.contracts.contract import (  # the state the rules decide on
     DEFAULT_REVIEW_DAYS as DEFAULT_REVIEW_DAYS,
 )
-from services.contracts.contract import FINISHED, MONEY_HELD
+from services.contracts.contract import FINISHED, MONEY_HELD, reminder_key
 from services.contracts.contract import Contract as Contract
 from services.contracts.contract import Milestone as Milestone
 from services.contracts.contract import evolve as evolve
@@ -283,6 +283,65 @@ def auto_approvals(state: Contract, now: datetime) -> list[EventSpec]:
         _approved(state, m, automatic=True)
         for m in state.milestones.values()
         if m.status == "submitted" and m.review_due_at is not None and m.review_due_at <= now
+    ]
+
+
+# -- reminders ---------------------------------------------------------------------
+
+
+def due_at(due_date: date) -> datetime:
+    """A milestone is due by the end of its due date (UTC): overdue the day after,
+    as ``overdue_milestones`` counts it."""
+    return datetime.combine(due_date + timedelta(days=1), time.min, UTC)
+
+
+def reminders(
+    state: Contract, now: datetime, due_hours: float, approval_hours: float
+) -> list[EventSpec]:
+    """The reminders due at ``now`` and not yet recorded: a funded milestone due
+    within ``due_hours`` (MilestoneDueSoon); a funded or sent-back milestone past
+    its due date (MilestoneOverdue); a submission approved automatically within
+    ``approval_hours`` (ApprovalDueSoon, at the ``review_due_at`` that
+    ``auto_approvals`` acts on). Unfunded milestones remind nobody: no work is
+    owed on them yet. Decided from the log alone, so a restart or replay finds
+    the same reminders recorded already."""
+    if state.status != "active":
+        return []
+    found: list[EventSpec] = []
+    parties = {"buyer_id": state.buyer_id, "seller_id": state.seller_id}
+    for m in state.milestones.values():
+        deadline = due_at(m.due_date)
+        if m.status == "funded" and deadline - timedelta(hours=due_hours) <= now < deadline:
+            spec = (
+                "MilestoneDueSoon",
+                {"milestone_id": m.milestone_id, "due_date": m.due_date, **parties},
+            )
+            found.append(spec)
+        if m.status in ("funded", "changes_requested") and deadline <= now:
+            spec = (
+                "MilestoneOverdue",
+                {"milestone_id": m.milestone_id, "due_date": m.due_date, **parties},
+            )
+            found.append(spec)
+        review_due = m.review_due_at
+        if (
+            m.status == "submitted"
+            and review_due is not None
+            and review_due - timedelta(hours=approval_hours) <= now < review_due
+        ):
+            data = {
+                "milestone_id": m.milestone_id,
+                "submission": m.submissions,
+                "approves_at": review_due,
+                "hours": max(1, round((review_due - now).total_seconds() / 3600)),
+                **parties,
+            }
+            found.append(("ApprovalDueSoon", data))
+    return [
+        (kind, data)
+        for kind, data in found
+        if reminder_key(kind, data["milestone_id"], data.get("due_date") or data.get("submission"))
+        not in state.reminders
     ]
 
 

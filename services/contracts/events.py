@@ -164,6 +164,40 @@ class ProgressReported(MilestoneRef):
     note = fields.String(required=True)
 
 
+# -- reminders (each recorded once: the contract's state remembers them) -----------
+
+
+class Reminder(MilestoneRef):
+    buyer_id = fields.String(required=True)
+    seller_id = fields.String(required=True)
+
+
+@registry.event("MilestoneDueSoon", published=ALL)
+class MilestoneDueSoon(Reminder):
+    """A funded milestone is due within MILESTONE_DUE_REMINDER_HOURS (by the end of
+    ``due_date``, UTC); once per milestone and due date."""
+
+    due_date = fields.Date(required=True)
+
+
+@registry.event("MilestoneOverdue", published=ALL)
+class MilestoneOverdue(Reminder):
+    """A funded milestone's due date passed with no work under review; once per
+    milestone and due date."""
+
+    due_date = fields.Date(required=True)
+
+
+@registry.event("ApprovalDueSoon", published=ALL)
+class ApprovalDueSoon(Reminder):
+    """Submission ``submission`` is approved automatically at ``approves_at``
+    (about ``hours`` from now) unless the buyer answers; once per submission."""
+
+    submission = fields.Integer(required=True)
+    approves_at = fields.AwareDateTime(required=True)
+    hours = fields.Integer(required=True)
+
+
 @registry.event("MilestoneDisputed", published=ALL, personal={"reason": "opened_by"})
 class MilestoneDisputed(MilestoneRef):
     """Freezes the milestone's escrow until an administrator resolves it."""

@@ -464,6 +464,31 @@ class ContractsService(MarketplaceService):
             log.info("review periods ran out", contracts=len(due))
         return len(due)
 
+    @timer(interval=settings().contract_reminder_check_seconds)
+    def send_reminders(self) -> int:
+        """Record the reminders that fell due (due soon, overdue, approval due
+        soon): the read model names the candidates, the contract's own log
+        decides, and remembers each reminder, so none is recorded twice."""
+        now = self.clock.now()
+        config = settings()
+        due_hours = float(
+            self.nameko_config.get(
+                "MILESTONE_DUE_REMINDER_HOURS", config.milestone_due_reminder_hours
+            )
+        )
+        approval_hours = float(
+            self.nameko_config.get("APPROVAL_REMINDER_HOURS", config.approval_reminder_hours)
+        )
+        with self.contract_views.connect() as conn:
+            candidates = views.due_for_reminders(conn, now, due_hours, approval_hours)
+        for contract_id in candidates:
+            self.event_log.run(
+                CONTRACT,
+                contract_id,
+                lambda s: domain.reminders(s, now, due_hours, approval_hours),
+            )
+        return len(candidates)
+
     @timer(interval=settings().contract_review_check_seconds)
     def bill_hourly_weeks(self) -> int:
         """Close the weeks that ended into invoices, and approve invoices whose

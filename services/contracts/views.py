@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -136,7 +136,8 @@ def erase(conn: Connection, person: str) -> None:
 
 def state_to_json(state: Contract) -> dict[str, Any]:
     hourly = None if state.hourly is None else hourly_rules.to_json(state.hourly)
-    return {**json_ready(asdict(replace(state, hourly=None))), "hourly": hourly}
+    plain = replace(state, hourly=None, reminders=frozenset())
+    return {**json_ready(asdict(plain)), "hourly": hourly, "reminders": sorted(state.reminders)}
 
 
 def _dt(value: str | None) -> datetime | None:
@@ -157,8 +158,9 @@ def state_from_json(data: dict[str, Any]) -> Contract:
     }
     hourly = data.get("hourly")
     return replace(
-        Contract(**{**data, "milestones": {}, "hourly": None}),
+        Contract(**{**data, "milestones": {}, "hourly": None, "reminders": frozenset()}),
         milestones=ms,
+        reminders=frozenset(data.get("reminders") or ()),
         hourly=None if hourly is None else hourly_rules.from_json(hourly),
     )
 
@@ -377,6 +379,33 @@ def due_for_review(conn: Connection, now: datetime, limit: int = 500) -> list[st
     rows = conn.execute(
         sa.select(milestones.c.contract_id)
         .where(milestones.c.status == "submitted", milestones.c.review_due_at <= aware(now))
+        .distinct()
+        .limit(limit)
+    ).all()
+    return [r.contract_id for r in rows]
+
+
+def due_for_reminders(
+    conn: Connection, now: datetime, due_hours: float, approval_hours: float, limit: int = 500
+) -> list[str]:
+    """Contracts that may have a reminder due (``domain.reminders`` decides): a
+    funded or sent-back milestone due by the end of tomorrow's window, or a
+    submission approved automatically within ``approval_hours``. A contract
+    whose reminders are recorded stays a candidate until its milestone moves on,
+    so the rule, not this query, makes each reminder once."""
+    m = milestones.c
+    due_by = (aware(now) + timedelta(hours=due_hours)).date()
+    rows = conn.execute(
+        sa.select(m.contract_id)
+        .where(
+            sa.or_(
+                sa.and_(m.status.in_(("funded", "changes_requested")), m.due_date <= due_by),
+                sa.and_(
+                    m.status == "submitted",
+                    m.review_due_at <= aware(now) + timedelta(hours=approval_hours),
+                ),
+            )
+        )
         .distinct()
         .limit(limit)
     ).all()

@@ -42,6 +42,10 @@ def _field(name: str) -> Callable[[dict[str, Any], Parties], list[str]]:
     return lambda d, p: [d[name]]
 
 
+def _fields(*names: str) -> Callable[[dict[str, Any], Parties], list[str]]:
+    return lambda d, p: [d[name] for name in names]
+
+
 def _other_than(name: str) -> Callable[[dict[str, Any], Parties], list[str]]:
     return lambda d, p: [u for u in _both(d, p) if u != d[name]]
 
@@ -74,6 +78,21 @@ RULES: dict[str, Rule] = {
         "payment_released", "A payment was released to you", _seller, "contract"
     ),
     "EscrowRefunded": Rule("refund", "Money was refunded to you", _buyer, "contract"),
+    "ProgressReported": Rule(
+        "progress_reported", "The seller reported progress on a milestone", _buyer, "contract"
+    ),
+    "MilestoneDueSoon": Rule(
+        "milestone_due_soon", "A milestone is due soon", _field("seller_id"), "contract"
+    ),
+    "MilestoneOverdue": Rule(
+        "milestone_overdue", "A milestone is overdue", _fields("seller_id", "buyer_id"), "contract"
+    ),
+    "ApprovalDueSoon": Rule(
+        "approval_due_soon",
+        "Approve or request changes within {hours} hours or it will be approved automatically",
+        _field("buyer_id"),
+        "contract",
+    ),
     "MilestoneDisputed": Rule(
         "dispute_opened", "A milestone is disputed", _other_than("opened_by"), "contract"
     ),
@@ -112,7 +131,7 @@ def notifications_for(event: PublishedEvent, parties: Parties) -> list[dict[str,
             "notification_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{event.event_id}:{user}")),
             "user_id": user,
             "kind": rule.kind,
-            "title": rule.title,
+            "title": rule.title.format(hours=data["hours"]) if "hours" in data else rule.title,
             "link_type": rule.link,
             "link_id": links[rule.link],
             "milestone_id": data.get("milestone_id"),

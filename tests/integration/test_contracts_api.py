@@ -136,6 +136,8 @@ def deal(
             **common,
             "DATABASE_URL": fresh_pg,
             "CONTRACT_REVIEW_DAYS": REVIEW_SECONDS / 86_400,
+            # A milestone due tomorrow (the earliest an offer takes) is due soon.
+            "MILESTONE_DUE_REMINDER_HOURS": 48,
             "ESCROW_FUNDING_RECOVERY_SECONDS": 0,
             "REVIEW_WINDOW_DAYS": REVIEW_WINDOW_SECONDS / 86_400,
             "SIGN_UPS_PER_ADDRESS_HOUR": 100_000,  # every user of these tests is 127.0.0.1

@@ -67,3 +67,28 @@ def test_notifications_go_to_the_right_party_once_per_event():
     )
     assert [x["user_id"] for x in notifications_for(dispute, PARTIES)] == ["s"]
     assert notifications_for(event("ProposalEdited", {}, "proposal-p1"), PARTIES) == []
+
+
+def test_progress_and_reminders_notify_the_party_who_must_act():
+    progress = event("ProgressReported", {"milestone_id": "m", "note": "half"}, "contract-c1")
+    assert [(x["user_id"], x["kind"]) for x in notifications_for(progress, PARTIES)] == [
+        ("b", "progress_reported")
+    ]
+    reminder = {"milestone_id": "m", "due_date": "2026-12-07", "buyer_id": "b", "seller_id": "s"}
+    soon = event("MilestoneDueSoon", reminder, "contract-c1")
+    assert [x["user_id"] for x in notifications_for(soon, {})] == ["s"]
+    late = event("MilestoneOverdue", reminder, "contract-c1")
+    assert sorted(x["user_id"] for x in notifications_for(late, {})) == ["b", "s"]
+    approval = {
+        "milestone_id": "m",
+        "submission": 1,
+        "approves_at": "2026-12-09T09:00:00+00:00",
+        "hours": 47,
+        "buyer_id": "b",
+        "seller_id": "s",
+    }
+    (n,) = notifications_for(event("ApprovalDueSoon", approval, "contract-c1"), PARTIES)
+    assert n["user_id"] == "b" and n["link_id"] == "c1" and n["milestone_id"] == "m"
+    assert n["title"] == (
+        "Approve or request changes within 47 hours or it will be approved automatically"
+    )
