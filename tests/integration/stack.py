@@ -130,9 +130,10 @@ class Stack:
 
         wait_until(ready, timeout=timeout, interval=0.5, what="every service ready")
 
-    def cli(self, *args: str) -> subprocess.CompletedProcess:
+    def cli(self, *args: str, program: str = "marketplace-events") -> subprocess.CompletedProcess:
+        """One of the operators' commands, against this stack's stores."""
         return subprocess.run(
-            [str(BIN / "marketplace-events"), *args],
+            [str(BIN / program), *args],
             cwd=ROOT,
             env=self.env,
             capture_output=True,
@@ -142,14 +143,7 @@ class Stack:
 
     def grant_admin(self, email: str) -> None:
         """What an operator runs to make a registered user an administrator."""
-        done = subprocess.run(
-            [str(BIN / "marketplace-admin"), "grant-admin", email],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        done = self.cli("grant-admin", email, program="marketplace-admin")
         assert done.returncode == 0, done.stdout + done.stderr
 
     def log(self, name: str) -> str:

@@ -41,13 +41,13 @@ REVIEW_SECONDS = 8
 REVIEW_WINDOW_SECONDS = 12
 
 
-def offer_terms(*amounts: int) -> dict[str, Any]:
-    """Offer terms with one milestone per amount, due ten days apart."""
+def offer_terms(*amounts: int, due_in_days: int = 10) -> dict[str, Any]:
+    """Offer terms with one milestone per amount, due ``due_in_days`` apart."""
     milestones = [
         {
             "title": f"Part {i + 1}",
             "amount": amount,
-            "due_date": (date.today() + timedelta(days=10 * (i + 1))).isoformat(),
+            "due_date": (date.today() + timedelta(days=due_in_days * (i + 1))).isoformat(),
             "revision_limit": 2,
         }
         for i, amount in enumerate(amounts)
@@ -67,7 +67,9 @@ class Deal(Market):
         assert response.status_code == 200, response.text
         return response.json()
 
-    def offer(self, buyer: dict, seller: dict, *amounts: int) -> tuple[dict, dict]:
+    def offer(
+        self, buyer: dict, seller: dict, *amounts: int, due_in_days: int = 10
+    ) -> tuple[dict, dict]:
         """A project, a proposal and an offer of ``amounts``: (proposal, offered contract)."""
         project = self.project(buyer["access_token"])
         proposal = self.post(
@@ -77,15 +79,17 @@ class Deal(Market):
         ).json()
         sent = self.post(
             f"/proposals/{proposal['proposal_id']}/offer",
-            {"terms": offer_terms(*amounts)},
+            {"terms": offer_terms(*amounts, due_in_days=due_in_days)},
             buyer["access_token"],
         )
         assert sent.status_code == 201, sent.text
         return proposal, sent.json()
 
-    def contract(self, buyer: dict, seller: dict, *amounts: int) -> dict[str, Any]:
+    def contract(
+        self, buyer: dict, seller: dict, *amounts: int, due_in_days: int = 10
+    ) -> dict[str, Any]:
         """A project, a proposal, an offer of ``amounts`` and its acceptance."""
-        _, offer = self.offer(buyer, seller, *amounts)
+        _, offer = self.offer(buyer, seller, *amounts, due_in_days=due_in_days)
         accepted = self.post(
             f"/contracts/{offer['contract_id']}/accept", {"version": 1}, seller["access_token"]
         )

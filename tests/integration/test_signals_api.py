@@ -4,7 +4,6 @@ buyer; the reminders' timer notifies each party once, however often it ticks."""
 from __future__ import annotations
 
 import time
-from datetime import date, timedelta
 
 import pytest
 
@@ -27,17 +26,8 @@ def test_progress_notifies_the_buyer_and_each_reminder_arrives_once(deal: Deal):
         deal.signup(["seller"]),
     )
     b, s = buyer["access_token"], seller["access_token"]
-    project = deal.project(b)
-    proposal = deal.post(
-        f"/projects/{project['project_id']}/proposals", deal.proposal_body(), s
-    ).json()
-    tomorrow = (date.today() + timedelta(days=1)).isoformat()  # the earliest due date
-    milestone = {"title": "Soon", "amount": 30_000, "due_date": tomorrow, "revision_limit": 1}
-    terms = {"currency": "USD", "scope": "The shop.", "milestones": [milestone]}
-    sent = deal.post(f"/proposals/{proposal['proposal_id']}/offer", {"terms": terms}, b)
-    assert sent.status_code == 201, sent.text
-    cid = sent.json()["contract_id"]
-    contract = deal.post(f"/contracts/{cid}/accept", {"version": 1}, s).json()
+    contract = deal.contract(buyer, seller, 30_000, due_in_days=1)  # the earliest due date
+    cid = contract["contract_id"]
     m1 = contract["milestones"][0]["milestone_id"]
 
     # A progress update: the seller's alone, on a milestone of the contract.
