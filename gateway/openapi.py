@@ -3,8 +3,10 @@ docs page, whose Swagger UI assets the gateway serves itself (no CDN)."""
 
 from __future__ import annotations
 
+import json
 import mimetypes
 import re
+import sys
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -183,3 +185,16 @@ def docs_asset(name: str) -> Response | None:
     response = Response((DOCS_ASSETS / name).read_bytes(), mimetype=mimetype)
     response.headers["Cache-Control"] = "public, max-age=86400"
     return response
+
+
+def main() -> None:
+    """``python -m gateway.openapi``: the document on stdout, for the web app's
+    typed client (``web/``) and anyone else generating one."""
+    import gateway.service  # noqa: F401  (declares every route)
+
+    json.dump(openapi_document(), sys.stdout, indent=1, sort_keys=True)
+    sys.stdout.write("\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -67,6 +67,8 @@ class Settings:
     mail_from: str
     app_url: str
     """The frontend's address: the links in mails point there."""
+    web_dist: Path
+    """The built web app (``web/dist``) the gateway serves at ``/``."""
     mail_send_interval: float
     """How often identity sends the mails that are due."""
     upload_max_bytes: int
@@ -89,6 +91,8 @@ class Settings:
     """How often the contracts service approves submissions whose review period ran out."""
     contract_reminder_check_seconds: float
     """How often the contracts service records the reminders that fell due."""
+    offer_expiry_days: float
+    """How long an offer version waits for the seller's answer (0: forever)."""
     milestone_due_reminder_hours: float
     """How long before a funded milestone's due date its seller is reminded."""
     approval_reminder_hours: float
@@ -188,6 +192,7 @@ def load_settings() -> Settings:
         smtp_url=env.str("SMTP_URL", "smtp://127.0.0.1:8025"),
         mail_from=env.str("MAIL_FROM", "Marketplace <no-reply@marketplace.localhost>"),
         app_url=env.str("APP_URL", "http://127.0.0.1:8000"),
+        web_dist=Path(env.str("WEB_DIST", str(PROJECT_ROOT / "web" / "dist"))).resolve(),
         mail_send_interval=env.float("MAIL_SEND_INTERVAL_SECONDS", 1.0),
         upload_max_bytes=env.int("UPLOAD_MAX_BYTES", 25 * 1024 * 1024),
         blob_dir=Path(env.str("BLOB_DIR", str(var_dir / "blobs"))).resolve(),
@@ -202,6 +207,7 @@ def load_settings() -> Settings:
         contract_review_days=env.float("CONTRACT_REVIEW_DAYS", 14),
         contract_review_check_seconds=env.float("CONTRACT_REVIEW_CHECK_SECONDS", 60),
         contract_reminder_check_seconds=env.float("CONTRACT_REMINDER_CHECK_SECONDS", 300),
+        offer_expiry_days=env.float("OFFER_EXPIRY_DAYS", 14),
         milestone_due_reminder_hours=env.float("MILESTONE_DUE_REMINDER_HOURS", 24),
         approval_reminder_hours=env.float("APPROVAL_REMINDER_HOURS", 48),
         escrow_fee_bps=env.int("ESCROW_FEE_BPS", 1_000),

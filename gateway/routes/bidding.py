@@ -79,12 +79,21 @@ class BiddingRoutes(RoutesBase):
             )
         with self.reputation_views.connect() as conn:
             reputations = reputation_views.summaries(conn, seller_ids, "seller")
+        self._changed_since(page["items"])
         for item in page["items"]:
             summary = sellers.get(item["seller_id"], {"user_id": item["seller_id"], "skills": []})
             item["seller"] = {**summary, "reputation": reputations.get(item["seller_id"])}
             shown = item.get("portfolio_item_ids") or []
             item["samples"] = [samples[i] for i in shown if i in samples]
         return page
+
+    def _changed_since(self, proposals: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Whether each proposal's project was edited after the version it answers."""
+        with self.project_views.connect() as conn:
+            current = projects_views.current_versions(conn, {p["project_id"] for p in proposals})
+        for p in proposals:
+            p["project_changed_since"] = current.get(p["project_id"], 0) > p["project_version"]
+        return proposals
 
     def _seller_view(self, proposal: dict[str, Any]) -> dict[str, Any]:
         """A seller does not see how the buyer sorts their proposals."""
@@ -97,13 +106,14 @@ class BiddingRoutes(RoutesBase):
         tags=("proposals",),
         response=bidding_api.ProposalResponse,
         errors=(404,),
-        reads=("proposal_views",),
+        reads=("proposal_views", "project_views"),
     )
     def get_proposal(self, request: Request, proposal_id: str) -> dict[str, Any]:
         assert self.scope.principal is not None
         viewer = self.scope.principal.user_id
         with self.proposal_views.connect() as conn:
             proposal = bidding_views.get_proposal(conn, proposal_id)
+        self._changed_since([proposal])
         if viewer == proposal["buyer_id"]:
             return proposal
         if viewer == proposal["seller_id"]:
@@ -117,14 +127,14 @@ class BiddingRoutes(RoutesBase):
         tags=("proposals",),
         query=bidding_api.ProposalQuery,
         response=bidding_api.ProposalPage,
-        reads=("proposal_views",),
+        reads=("proposal_views", "project_views"),
     )
     def my_proposals(self, request: Request, query: dict[str, Any]) -> dict[str, Any]:
         assert self.scope.principal is not None
         query = {**query, "archived": None, "shortlisted": None}
         with self.proposal_views.connect() as conn:
             page = bidding_views.list_proposals(conn, query, seller_id=self.scope.principal.user_id)
-        page["items"] = [self._seller_view(p) for p in page["items"]]
+        page["items"] = [self._seller_view(p) for p in self._changed_since(page["items"])]
         return page
 
     @endpoint(

@@ -153,6 +153,20 @@ class ContractsRoutes(RoutesBase):
 
     @endpoint(
         "POST",
+        "/contracts/<contract_id>/withdraw",
+        summary="Withdraw an offer the seller has not accepted (the buyer)",
+        tags=("contracts",),
+        body=ReasonRequest,
+        response=contracts_api.ContractResponse,
+        errors=(403, 404, 409),
+    )
+    def withdraw_offer(
+        self, request: Request, contract_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        return self.contracts.withdraw_offer(contract_id, body["reason"])
+
+    @endpoint(
+        "POST",
         "/contracts/<contract_id>/accept",
         summary="Accept the offer version you read: the contract starts",
         tags=("contracts",),

@@ -13,7 +13,7 @@ from services.projects import api as projects_api
 from services.projects import views as projects_views
 from shared.api import ReasonRequest
 from shared.jsonready import json_ready
-from shared.pagination import PageQuery
+from shared.pagination import PageQuery, page_schema
 
 
 class ProjectsRoutes(RoutesBase):
@@ -71,6 +71,41 @@ class ProjectsRoutes(RoutesBase):
     def get_project(self, request: Request, project_id: str) -> dict[str, Any]:
         with self.project_views.connect() as conn:
             return projects_views.get_project(conn, project_id)
+
+    @endpoint(
+        "GET",
+        "/me/projects",
+        summary="Your projects, newest first: in every status, or in one",
+        tags=("projects",),
+        query=projects_api.MyProjectsQuery,
+        response=page_schema(projects_api.ProjectResponse),
+        reads=("project_views",),
+    )
+    def my_projects(self, request: Request, query: dict[str, Any]) -> dict[str, Any]:
+        assert self.scope.principal is not None
+        with self.project_views.connect() as conn:
+            return projects_views.list_buyer_projects(
+                conn,
+                self.scope.principal.user_id,
+                query["status"],
+                query["limit"],
+                query["cursor"],
+            )
+
+    @endpoint(
+        "GET",
+        "/projects/<project_id>/versions",
+        summary="Every version of a project, with what each changed",
+        tags=("projects",),
+        auth="optional",
+        response=projects_api.ProjectVersionList,
+        errors=(404,),
+        cached=True,
+        reads=("project_views",),
+    )
+    def project_versions(self, request: Request, project_id: str) -> dict[str, Any]:
+        with self.project_views.connect() as conn:
+            return {"items": projects_views.list_versions(conn, project_id)}
 
     @endpoint(
         "PATCH",

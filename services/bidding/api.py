@@ -96,7 +96,12 @@ class ProposalResponse(Schema):
     status = fields.String(required=True)
     shortlisted = fields.Boolean(metadata={"description": "buyer's view only"})
     archived = fields.Boolean(metadata={"description": "buyer's view only"})
-    project_version = fields.Integer(required=True)
+    project_version = fields.Integer(
+        required=True, metadata={"description": "The project's version the proposal answers."}
+    )
+    project_changed_since = fields.Boolean(
+        metadata={"description": "Whether the project was edited after that version."}
+    )
     cover_letter = fields.String(required=True)
     price = fields.Nested(PriceResponse, required=True)
     duration_days = fields.Integer(required=True)

@@ -123,6 +123,8 @@ def evolve(state: Proposal, event: EventView) -> Proposal:
             return replace(state, status="declined")
         case "ProposalHired":
             return replace(state, status="hired")
+        case "ProposalNotSelected":
+            return replace(state, status="not_selected")
         case "ProposalHireRefused":
             return replace(state, refused=state.refused | {event.data["contract_id"]})
         case "ProposalShortlisted":
@@ -268,9 +270,18 @@ def hire(state: Proposal, contract_id: str) -> list[EventSpec]:
     and contracts then cancels the contract. Redeliveries record nothing more."""
     if not state.exists or state.status == "hired" or contract_id in state.refused:
         return []
-    if state.status in ("withdrawn", "declined"):
+    if state.status in ("withdrawn", "declined", "not_selected"):
         return [("ProposalHireRefused", {"contract_id": contract_id, "status": state.status})]
     return [("ProposalHired", {"contract_id": contract_id})]
+
+
+def not_selected(state: Proposal, contract_id: str) -> list[EventSpec]:
+    """A contract started on another proposal to the project: an open one reads
+    "not selected" (once; a proposal decided otherwise already is left so). It
+    is hired no more: an offer accepted on it later is refused (``hire``)."""
+    if state.status != "submitted":
+        return []
+    return [("ProposalNotSelected", {"contract_id": contract_id})]
 
 
 # -- invitations -------------------------------------------------------------------

@@ -16,7 +16,7 @@ STREAM_CATEGORIES = ("proposal", "bidslot", "invitation")
 """The categories of this service's streams: no other service reads them."""
 
 PRICE_TYPES = ("fixed", "hourly")
-PROPOSAL_STATUSES = ("submitted", "withdrawn", "declined", "hired")
+PROPOSAL_STATUSES = ("submitted", "withdrawn", "declined", "hired", "not_selected")
 
 
 class PriceSchema(MoneySchema):
@@ -87,6 +87,14 @@ class ProposalDeclined(Schema):
 
 @registry.event("ProposalHired", published=ALL)
 class ProposalHired(Schema):
+    contract_id = fields.String(required=True)
+
+
+@registry.event("ProposalNotSelected", published=ALL)
+class ProposalNotSelected(Schema):
+    """A contract started on another proposal to the same project: this one
+    was not chosen (an offer accepted on it later is refused)."""
+
     contract_id = fields.String(required=True)
 
 

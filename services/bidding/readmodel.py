@@ -1,5 +1,6 @@
-"""Bidding's own read model: which invitations are open, by project, so that
-they close when their project ends (the published views are in ``views``)."""
+"""Bidding's own read model, by project: which invitations are open, so that
+they close when their project ends, and which proposals are open, so that they
+read "not selected" when another is hired (the published views are in ``views``)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,13 @@ open_invites = sa.Table(
     metadata,
     sa.Column("project_id", sa.String(64), primary_key=True),
     sa.Column("seller_id", sa.String(64), primary_key=True),
+)
+
+open_proposal_ids = sa.Table(
+    "bidding_open_proposals",
+    metadata,
+    sa.Column("project_id", sa.String(64), primary_key=True),
+    sa.Column("proposal_id", sa.String(64), primary_key=True),
 )
 
 
@@ -40,3 +48,36 @@ def open_invitations(db: Database, project_id: str) -> list[str]:
             sa.select(open_invites.c.seller_id).where(open_invites.c.project_id == project_id)
         ).all()
     return [r.seller_id for r in rows]
+
+
+class OpenProposals(Projection):
+    name = "bidding_open_proposals"
+    metadata = metadata
+    categories = ("proposal",)
+    event_types = (
+        "ProposalSubmitted",
+        "ProposalWithdrawn",
+        "ProposalDeclined",
+        "ProposalHired",
+        "ProposalNotSelected",
+    )
+
+    def apply(self, conn: Connection, event: PublishedEvent) -> None:
+        t = open_proposal_ids
+        if event.type == "ProposalSubmitted":
+            conn.execute(
+                t.insert().values(project_id=event.data["project_id"], proposal_id=event.subject)
+            )
+        else:
+            conn.execute(t.delete().where(t.c.proposal_id == event.subject))
+
+
+def open_proposals(db: Database, project_id: str) -> list[str]:
+    """The project's proposals still open (submitted, not yet decided)."""
+    with db.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(open_proposal_ids.c.proposal_id).where(
+                open_proposal_ids.c.project_id == project_id
+            )
+        ).all()
+    return [r.proposal_id for r in rows]

@@ -6,7 +6,12 @@ from typing import Any
 
 from services.bidding import api, domain
 from services.bidding.domain import ProjectFacts, Proposal, Slot
-from services.bidding.readmodel import OpenInvitations, open_invitations
+from services.bidding.readmodel import (
+    OpenInvitations,
+    OpenProposals,
+    open_invitations,
+    open_proposals,
+)
 from services.bidding.readmodel import metadata as readmodel_metadata
 from shared.attachments import FILE_FACTS, check_own_files, check_samples
 from shared.consumer import decode_message, event_handler, event_handlers
@@ -69,6 +74,8 @@ class BiddingService(MarketplaceService):
     db = ReadModelDatabase(readmodel_metadata)
     # Which invitations are open, to close them when their project ends.
     invitations = ProjectionWorker(OpenInvitations())
+    # Which proposals are open, to tell them when another is hired.
+    open_proposals = ProjectionWorker(OpenProposals())
 
     @event_handlers("projects", *domain.PROJECT_FACTS)
     def learn_project(self, payload: dict[str, Any]) -> None:
@@ -248,10 +255,17 @@ class BiddingService(MarketplaceService):
 
     @event_handler("contracts", "ContractStarted")
     def on_contract_started(self, payload: dict[str, Any]) -> None:
+        """Hire the contract's proposal; the project's other open proposals read
+        "not selected" (those this service's view knows of: one submitted a
+        moment before is left open)."""
         data = decode_message(payload).data
-        self.event_log.run(
-            PROPOSAL, data["proposal_id"], lambda s: domain.hire(s, data["contract_id"])
-        )
+        hired, contract_id = data["proposal_id"], data["contract_id"]
+        state = self.event_log.run(PROPOSAL, hired, lambda s: domain.hire(s, contract_id))
+        if state.status != "hired":  # (refused: contracts cancels the contract)
+            return
+        for other in open_proposals(self.db, data["project_id"]):
+            if other != hired:
+                self.event_log.run(PROPOSAL, other, lambda s: domain.not_selected(s, contract_id))
 
     @event_handler("identity", "PersonalDataErased")
     def on_personal_data_erased(self, payload: dict[str, Any]) -> None:

@@ -62,6 +62,7 @@ _INVITATION_STATUS = {
 _FLAGS = {
     "ProposalWithdrawn": {"status": "withdrawn"},
     "ProposalHired": {"status": "hired"},
+    "ProposalNotSelected": {"status": "not_selected"},
     "ProposalShortlisted": {"shortlisted": True},
     "ProposalUnshortlisted": {"shortlisted": False},
     "ProposalArchived": {"archived": True},
@@ -70,7 +71,7 @@ _FLAGS = {
 
 class ProposalsView(Projection):
     name = "proposals"
-    version = 2
+    version = 3
     metadata = metadata
     categories = ("proposal", "invitation", "user")
     event_types = (
@@ -83,6 +84,7 @@ class ProposalsView(Projection):
         "ProposalArchived",
         "ProposalDeclined",
         "ProposalHired",
+        "ProposalNotSelected",
         "SellerInvited",
         *_INVITATION_STATUS,
     )

@@ -243,6 +243,13 @@ class ContractResponse(Schema):
     seller_id = fields.String(required=True)
     status = fields.String(required=True)
     offer_version = fields.Integer(required=True)
+    offer_expires_at = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "When the offer lapses if the seller leaves it unanswered (null: never,"
+            " or the seller answered)"
+        },
+    )
     review_seconds = fields.Integer(required=True)
     terms = fields.Nested(TermsResponse, required=True)
     milestones = fields.List(fields.Nested(MilestoneStateResponse), required=True)
@@ -255,10 +262,30 @@ class ContractResponse(Schema):
     )
 
 
+class OfferAnswerResponse(Schema):
+    type = fields.String(
+        required=True,
+        validate=validate.OneOf(
+            ("changes_requested", "declined", "withdrawn", "expired", "accepted")
+        ),
+    )
+    by = fields.String(allow_none=True, metadata={"description": "Who answered (null: the clock)."})
+    message = fields.String(
+        required=True, metadata={"description": "The change request, or the reason given."}
+    )
+    at = fields.String(required=True)
+
+
 class OfferVersionResponse(Schema):
     version = fields.Integer(required=True)
     terms = fields.Nested(TermsResponse, required=True)
     sent_at = fields.String(required=True)
+    expires_at = fields.String(allow_none=True)
+    answers = fields.List(
+        fields.Nested(OfferAnswerResponse),
+        required=True,
+        metadata={"description": "What was said to this version, oldest first (empty: waiting)."},
+    )
 
 
 class OfferVersionList(Schema):

@@ -19,6 +19,8 @@ from shared.schemas import EventView
 
 DEFAULT_REVIEW_DAYS = 14
 FINISHED = ("paid", "settled", "removed")
+OPEN_OFFER = ("offered", "changes_requested")
+"""An offer's statuses while it waits for an answer (and can expire)."""
 MONEY_HELD = ("funded", "submitted", "changes_requested")
 """Statuses in which escrow holds the milestone's money and nothing is decided."""
 
@@ -47,7 +49,9 @@ class Contract:
     proposal_id: str = ""
     buyer_id: str = ""
     seller_id: str = ""
-    status: str = ""  # offered, changes_requested, declined, active, completed, cancelled
+    status: str = ""
+    """offered, changes_requested, declined, withdrawn, expired (offers);
+    active, completed, cancelled (contracts)."""
     offer_version: int = 0
     currency: str = ""
     review_seconds: int = DEFAULT_REVIEW_DAYS * 86_400
@@ -59,6 +63,8 @@ class Contract:
     """An hourly contract's terms, time and invoices (None: fixed-price)."""
     reminders: frozenset[str] = frozenset()
     """The reminders recorded (``reminder_key``): each is recorded once."""
+    offer_expires_at: datetime | None = None
+    """When the offer's current version lapses unanswered (None: never)."""
 
     @property
     def exists(self) -> bool:
@@ -116,6 +122,7 @@ def evolve(state: Contract, event: EventView) -> Contract:
                 data["terms"],
                 _milestones(data["terms"]),
                 hourly=_hourly_from(data["terms"]),
+                offer_expires_at=data.get("expires_at"),
             )
         case "OfferChangesRequested":
             return replace(state, status="changes_requested")
@@ -128,9 +135,14 @@ def evolve(state: Contract, event: EventView) -> Contract:
                 milestones=_milestones(data["terms"]),
                 currency=data["terms"]["currency"],
                 hourly=_hourly_from(data["terms"]),
+                offer_expires_at=data.get("expires_at"),
             )
         case "OfferDeclined":
             return replace(state, status="declined")
+        case "OfferWithdrawn":
+            return replace(state, status="withdrawn")
+        case "OfferExpired":
+            return replace(state, status="expired")
         case "ContractStarted":
             return replace(state, status="active")
         case "MilestoneFunded":

@@ -22,7 +22,7 @@ from services.contracts import hourly as H
 from services.contracts.contract import (  # the state the rules decide on
     DEFAULT_REVIEW_DAYS as DEFAULT_REVIEW_DAYS,
 )
-from services.contracts.contract import FINISHED, MONEY_HELD, reminder_key
+from services.contracts.contract import FINISHED, MONEY_HELD, OPEN_OFFER, reminder_key
 from services.contracts.contract import Contract as Contract
 from services.contracts.contract import Milestone as Milestone
 from services.contracts.contract import evolve as evolve
@@ -88,8 +88,10 @@ def send_offer(
     terms: dict[str, Any],
     review_seconds: int,
     today: date,
+    expires_at: datetime | None = None,
 ) -> list[EventSpec]:
-    """``proposal``: the proposal offered on (its project, buyer and seller)."""
+    """``proposal``: the proposal offered on (its project, buyer and seller);
+    ``expires_at``: when the offer lapses unanswered (None: never)."""
     if state.exists:
         raise Conflict("this offer exists already")
     if proposal["buyer_id"] != actor:
@@ -107,9 +109,19 @@ def send_offer(
                 "seller_id": proposal["seller_id"],
                 "review_seconds": review_seconds,
                 "terms": _offered(terms, today),
+                "expires_at": expires_at,
             },
         )
     ]
+
+
+def _not_expired(state: Contract, now: datetime) -> None:
+    """An offer past its expiry is answered no more, even before the clock
+    records ``OfferExpired``."""
+    lapsed = state.offer_expires_at is not None and now >= state.offer_expires_at
+    if state.status == "expired" or (state.status == "offered" and lapsed):
+        expired_at = state.offer_expires_at.isoformat() if state.offer_expires_at else None
+        raise Conflict("the offer expired", {"reason": "offer_expired", "expired_at": expired_at})
 
 
 def _require(state: Contract, actor: str, role: str, statuses: tuple[str, ...]) -> None:
@@ -124,26 +136,64 @@ def _require(state: Contract, actor: str, role: str, statuses: tuple[str, ...]) 
         )
 
 
-def request_offer_changes(state: Contract, actor: str, message: str) -> list[EventSpec]:
-    _require(state, actor, "seller", ("offered",))
+def request_offer_changes(
+    state: Contract, actor: str, message: str, now: datetime
+) -> list[EventSpec]:
+    _require(state, actor, "seller", ("offered", "expired"))
+    _not_expired(state, now)
     return [("OfferChangesRequested", {"version": state.offer_version, "message": message})]
 
 
 def revise_offer(
-    state: Contract, actor: str, terms: dict[str, Any], today: date
+    state: Contract,
+    actor: str,
+    terms: dict[str, Any],
+    today: date,
+    expires_at: datetime | None = None,
 ) -> list[EventSpec]:
-    _require(state, actor, "buyer", ("offered", "changes_requested"))
-    return [("OfferRevised", {"version": state.offer_version + 1, "terms": _offered(terms, today)})]
+    """A new version, with a new expiry: an expired offer can be sent again so."""
+    _require(state, actor, "buyer", (*OPEN_OFFER, "expired"))
+    return [
+        (
+            "OfferRevised",
+            {
+                "version": state.offer_version + 1,
+                "terms": _offered(terms, today),
+                "expires_at": expires_at,
+            },
+        )
+    ]
 
 
 def decline_offer(state: Contract, actor: str, reason: str) -> list[EventSpec]:
-    _require(state, actor, "seller", ("offered", "changes_requested"))
+    _require(state, actor, "seller", OPEN_OFFER)
     return [("OfferDeclined", {"version": state.offer_version, "reason": reason})]
 
 
-def accept_offer(state: Contract, actor: str, version: int) -> list[EventSpec]:
-    """The seller accepts the version they saw; a newer one must be read first."""
-    _require(state, actor, "seller", ("offered",))
+def withdraw_offer(state: Contract, actor: str, reason: str) -> list[EventSpec]:
+    """The buyer takes back an offer not accepted yet (expired ones too: it
+    then cannot be sent again)."""
+    _require(state, actor, "buyer", (*OPEN_OFFER, "expired"))
+    return [("OfferWithdrawn", {"version": state.offer_version, "reason": reason})]
+
+
+def expire_offer(state: Contract, now: datetime) -> list[EventSpec]:
+    """The clock: an offer the seller left unanswered past its expiry lapses
+    (once). One the seller asked to change waits for the buyer, and does not."""
+    if state.status != "offered" or state.offer_expires_at is None:
+        return []
+    if now < state.offer_expires_at:
+        return []
+    return [
+        ("OfferExpired", {"version": state.offer_version, "expires_at": state.offer_expires_at})
+    ]
+
+
+def accept_offer(state: Contract, actor: str, version: int, now: datetime) -> list[EventSpec]:
+    """The seller accepts the version they saw, before it expires; a newer one
+    must be read first."""
+    _require(state, actor, "seller", ("offered", "expired"))
+    _not_expired(state, now)
     if version != state.offer_version:
         raise Conflict(
             "the offer changed since you read it",
@@ -792,7 +842,13 @@ def _with_completion(
 # -- what contracts learns from other services' events -----------------------------
 
 
-PROPOSAL_FACTS = ("ProposalSubmitted", "ProposalWithdrawn", "ProposalDeclined", "ProposalHired")
+PROPOSAL_FACTS = (
+    "ProposalSubmitted",
+    "ProposalWithdrawn",
+    "ProposalDeclined",
+    "ProposalHired",
+    "ProposalNotSelected",
+)
 """Bidding's published events that ``evolve_proposal`` folds."""
 PROJECT_FACTS = (
     "ProjectPosted",
@@ -817,6 +873,8 @@ def evolve_proposal(state: dict[str, Any], event: EventView) -> dict[str, Any]:
             return {**state, "status": "declined"}
         case "ProposalHired":
             return {**state, "status": "hired"}
+        case "ProposalNotSelected":
+            return {**state, "status": "not_selected"}
     return state
 
 

@@ -87,6 +87,8 @@ class OfferSent(Schema):
     seller_id = fields.String(required=True)
     review_seconds = fields.Integer(required=True)
     terms = fields.Nested(OfferTerms, required=True)
+    expires_at = fields.AwareDateTime(allow_none=True, load_default=None)
+    """When this version lapses unanswered (absent from older offers: never)."""
 
 
 @registry.event("OfferChangesRequested", published=ALL, personal={"message": ACTOR})
@@ -99,12 +101,30 @@ class OfferChangesRequested(Schema):
 class OfferRevised(Schema):
     version = fields.Integer(required=True)
     terms = fields.Nested(OfferTerms, required=True)
+    expires_at = fields.AwareDateTime(allow_none=True, load_default=None)
 
 
 @registry.event("OfferDeclined", published=ALL, personal={"reason": ACTOR})
 class OfferDeclined(Schema):
     version = fields.Integer(required=True)
     reason = fields.String(load_default="")
+
+
+@registry.event("OfferWithdrawn", published=ALL, personal={"reason": ACTOR})
+class OfferWithdrawn(Schema):
+    """The buyer took back an offer the seller had not accepted."""
+
+    version = fields.Integer(required=True)
+    reason = fields.String(load_default="")
+
+
+@registry.event("OfferExpired", published=ALL)
+class OfferExpired(Schema):
+    """The offer's version lapsed unanswered at ``expires_at``; the buyer may
+    send a revised one."""
+
+    version = fields.Integer(required=True)
+    expires_at = fields.AwareDateTime(required=True)
 
 
 # -- the contract's milestones -------------------------------------------------------

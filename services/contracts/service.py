@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from nameko.timer import timer
@@ -81,6 +81,11 @@ class ContractsService(MarketplaceService):
         data = decode_message(payload).data
         self.event_log.run(CONTRACT, data["contract_id"], domain.cancel_refused_award)
 
+    def _offer_expiry(self) -> datetime | None:
+        """When an offer version sent now lapses unanswered (0 days: never)."""
+        days = float(self.nameko_config.get("OFFER_EXPIRY_DAYS", settings().offer_expiry_days))
+        return self.clock.now() + timedelta(days=days) if days > 0 else None
+
     def _document(self, state: Contract) -> dict[str, Any]:
         """What a command answers: the contract as its parties read it (404 if none)."""
         return views.document(CONTRACT.require(state), self.clock.today())
@@ -110,6 +115,7 @@ class ContractsService(MarketplaceService):
             _with_ids(data["terms"], self.event_log.new_id),
             max(1, round(review_days * 86_400)),
             self.clock.today(),
+            self._offer_expiry(),
         )
         try:  # (a retry of this request finds its own offer, by its events' ids)
             state = self.event_log.create(CONTRACT, contract_id, events)
@@ -124,20 +130,30 @@ class ContractsService(MarketplaceService):
     @rpc
     def request_offer_changes(self, contract_id: str, message: str) -> dict[str, Any]:
         data = load(api.MessageRequest(), {"message": message})
-        actor = self.context.actor_id
+        actor, now = self.context.actor_id, self.clock.now()
         state = self.event_log.run(
             CONTRACT,
             contract_id,
-            lambda s: domain.request_offer_changes(s, actor, data["message"]),
+            lambda s: domain.request_offer_changes(s, actor, data["message"], now),
         )
         return self._document(state)
 
     @rpc
     def revise_offer(self, contract_id: str, request: dict[str, Any]) -> dict[str, Any]:
         terms = _with_ids(load(api.ReviseOfferRequest(), request)["terms"], self.event_log.new_id)
-        actor, today = self.context.actor_id, self.clock.today()
+        actor, today, expires_at = self.context.actor_id, self.clock.today(), self._offer_expiry()
         state = self.event_log.run(
-            CONTRACT, contract_id, lambda s: domain.revise_offer(s, actor, terms, today)
+            CONTRACT,
+            contract_id,
+            lambda s: domain.revise_offer(s, actor, terms, today, expires_at),
+        )
+        return self._document(state)
+
+    @rpc
+    def withdraw_offer(self, contract_id: str, reason: str = "") -> dict[str, Any]:
+        actor = self.context.actor_id
+        state = self.event_log.run(
+            CONTRACT, contract_id, lambda s: domain.withdraw_offer(s, actor, reason)
         )
         return self._document(state)
 
@@ -152,10 +168,10 @@ class ContractsService(MarketplaceService):
     @rpc
     def accept_offer(self, contract_id: str, version: int) -> dict[str, Any]:
         load(api.AcceptOfferRequest(), {"version": version})
-        actor = self.context.actor_id
+        actor, now = self.context.actor_id, self.clock.now()
 
         def decide(state: Contract) -> list[EventSpec]:
-            events = domain.accept_offer(state, actor, version)
+            events = domain.accept_offer(state, actor, version, now)
             project = self.facts.require(
                 "projects", state.project_id, domain.evolve_project_status, "", bool, "project"
             )
@@ -462,6 +478,18 @@ class ContractsService(MarketplaceService):
             self.event_log.run(CONTRACT, contract_id, lambda s: domain.auto_approvals(s, now))
         if due:
             log.info("review periods ran out", contracts=len(due))
+        return len(due)
+
+    @timer(interval=settings().contract_review_check_seconds)
+    def expire_offers(self) -> int:
+        """Record the offers that lapsed unanswered (their expiry is in the log)."""
+        now = self.clock.now()
+        with self.contract_views.connect() as conn:
+            due = views.offers_to_expire(conn, now)
+        for contract_id in due:
+            self.event_log.run(CONTRACT, contract_id, lambda s: domain.expire_offer(s, now))
+        if due:
+            log.info("offers expired", contracts=len(due))
         return len(due)
 
     @timer(interval=settings().contract_reminder_check_seconds)

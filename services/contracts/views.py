@@ -38,6 +38,8 @@ contracts = sa.Table(
     sa.Column("status", sa.String(20), nullable=False),
     sa.Column("state", sa.JSON, nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("offer_expires_at", sa.DateTime(timezone=True), index=True),
+    # (set while the offer waits for an answer: the expiry timer's candidates)
 )
 
 milestones = sa.Table(
@@ -57,7 +59,21 @@ offer_versions = sa.Table(
     sa.Column("version", sa.Integer, primary_key=True),
     sa.Column("terms", sa.JSON, nullable=False),
     sa.Column("sent_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True)),
+    sa.Column("answers", sa.JSON, nullable=False),
 )
+
+OFFER_ANSWERS = {
+    "OfferChangesRequested": "changes_requested",
+    "OfferDeclined": "declined",
+    "OfferWithdrawn": "withdrawn",
+    "OfferExpired": "expired",
+    "ContractStarted": "accepted",
+}
+"""What was said to an offer version: its ``answers`` in the offer's history
+(a change request, then perhaps a withdrawal or a decline)."""
+PERSONAL_ANSWERS = ("changes_requested", "declined", "withdrawn")
+"""Answers whose message is their author's personal data."""
 
 hourly_due = sa.Table(
     "contract_hourly_due",
@@ -129,6 +145,23 @@ def erase(conn: Connection, person: str) -> None:
             data = erase_fields(personal, entry.data, person, row.contract_id, entry.actor_id or "")
             if data != entry.data:
                 conn.execute(history.update().where(h.position == entry.position).values(data=data))
+        o = offer_versions.c
+        for version in conn.execute(
+            sa.select(o.version, o.answers).where(o.contract_id == row.contract_id)
+        ):
+            # (as a rebuild reads them: the person's texts, empty or not, erased)
+            answers = [
+                {**a, "message": ERASED}
+                if a["by"] == person and a["type"] in PERSONAL_ANSWERS
+                else a
+                for a in version.answers
+            ]
+            if answers != version.answers:
+                conn.execute(
+                    offer_versions.update()
+                    .where(o.contract_id == row.contract_id, o.version == version.version)
+                    .values(answers=answers)
+                )
 
 
 # -- the folded state, stored as JSON ----------------------------------------------
@@ -157,8 +190,9 @@ def state_from_json(data: dict[str, Any]) -> Contract:
         for k, m in data["milestones"].items()
     }
     hourly = data.get("hourly")
+    plain = {**data, "milestones": {}, "hourly": None, "reminders": frozenset()}
     return replace(
-        Contract(**{**data, "milestones": {}, "hourly": None, "reminders": frozenset()}),
+        Contract(**{**plain, "offer_expires_at": _dt(data.get("offer_expires_at"))}),
         milestones=ms,
         reminders=frozenset(data.get("reminders") or ()),
         hourly=None if hourly is None else hourly_rules.from_json(hourly),
@@ -199,6 +233,9 @@ def document(state: Contract, today: date) -> dict[str, Any]:
             "seller_id": state.seller_id,
             "status": state.status,
             "offer_version": state.offer_version,
+            "offer_expires_at": (
+                state.offer_expires_at if state.status in ("offered", "expired") else None
+            ),
             "review_seconds": state.review_seconds,
             "terms": state.terms,
             "milestones": listed,
@@ -211,7 +248,7 @@ def document(state: Contract, today: date) -> dict[str, Any]:
 
 class ContractsView(Projection):
     name = "contracts"
-    version = 3
+    version = 4
     metadata = metadata
     categories: Sequence[str] | None = ("contract", "user")
     event_types: Sequence[str] = (
@@ -220,6 +257,8 @@ class ContractsView(Projection):
         "OfferRevised",
         "OfferChangesRequested",
         "OfferDeclined",
+        "OfferWithdrawn",
+        "OfferExpired",
         "ContractStarted",
         "ContractCompleted",
         "ContractCancelled",
@@ -255,6 +294,7 @@ class ContractsView(Projection):
             "status": state.status,
             "state": state_to_json(state),
             "updated_at": event.recorded_at,
+            "offer_expires_at": state.offer_expires_at if state.status == "offered" else None,
         }
         if event.type == "OfferSent":
             conn.execute(contracts.insert().values(contract_id=contract_id, **values))
@@ -267,7 +307,27 @@ class ContractsView(Projection):
                     version=state.offer_version,
                     terms=json_ready(state.terms),
                     sent_at=event.recorded_at,
+                    expires_at=state.offer_expires_at,
+                    answers=[],
                 )
+            )
+        if event.type in OFFER_ANSWERS:
+            version = event.data.get("version") or event.data["offer_version"]
+            answer = {
+                "type": OFFER_ANSWERS[event.type],
+                "by": None if event.type == "OfferExpired" else event.metadata.actor_id,
+                "message": event.data.get("message") or event.data.get("reason") or "",
+                "at": json_ready(event.recorded_at),
+            }
+            where_version = (
+                offer_versions.c.contract_id == contract_id,
+                offer_versions.c.version == version,
+            )
+            said = conn.execute(sa.select(offer_versions.c.answers).where(*where_version))
+            conn.execute(
+                offer_versions.update()
+                .where(*where_version)
+                .values(answers=[*(said.scalar_one() or []), answer])
             )
         if event.type in HISTORY_TYPES:
             conn.execute(
@@ -323,7 +383,14 @@ def list_versions(conn: Connection, contract_id: str) -> list[dict[str, Any]]:
         .order_by(offer_versions.c.version)
     ).all()
     return [
-        {"version": r.version, "terms": r.terms, "sent_at": json_ready(r.sent_at)} for r in rows
+        {
+            "version": r.version,
+            "terms": r.terms,
+            "sent_at": json_ready(r.sent_at),
+            "expires_at": json_ready(r.expires_at),
+            "answers": r.answers,
+        }
+        for r in rows
     ]
 
 
@@ -370,6 +437,15 @@ def due_hourly(conn: Connection, now: datetime, limit: int = 500) -> list[str]:
     """Hourly contracts with a week to close or an invoice to approve."""
     rows = conn.execute(
         sa.select(hourly_due.c.contract_id).where(hourly_due.c.due_at <= aware(now)).limit(limit)
+    ).all()
+    return [r.contract_id for r in rows]
+
+
+def offers_to_expire(conn: Connection, now: datetime, limit: int = 500) -> list[str]:
+    """Offers waiting for an answer past their expiry (``domain.expire_offer`` decides)."""
+    c = contracts.c
+    rows = conn.execute(
+        sa.select(c.contract_id).where(c.offer_expires_at <= aware(now)).limit(limit)
     ).all()
     return [r.contract_id for r in rows]
 

@@ -65,6 +65,8 @@ CONTRACT_FACTS = (
     "OfferSent",
     "OfferRevised",
     "OfferDeclined",
+    "OfferWithdrawn",
+    "OfferExpired",
     "ContractStarted",
     "ContractCompleted",
 )
@@ -98,8 +100,8 @@ def evolve_contract(state: ContractTerms, event: EventView) -> ContractTerms:
             return replace(state, amounts={**state.amounts, m["milestone_id"]: m["amount"]})
         case "ContractCompleted" | "ContractCancelled":
             return replace(state, status=event.type.removeprefix("Contract").lower())
-        case "OfferDeclined":
-            return replace(state, status="declined")
+        case "OfferDeclined" | "OfferWithdrawn" | "OfferExpired":
+            return replace(state, status=event.type.removeprefix("Offer").lower())
     return state
 
 

@@ -60,6 +60,12 @@ RULES: dict[str, Rule] = {
     "ProposalDeclined": Rule(
         "proposal_declined", "Your proposal was declined", _seller, "proposal"
     ),
+    "ProposalNotSelected": Rule(
+        "proposal_not_selected",
+        "The buyer hired someone else for this project",
+        _seller,
+        "proposal",
+    ),
     "SellerInvited": Rule("invited", "You are invited to propose", _field("seller_id"), "project"),
     "KeywordAlertMatched": Rule(
         "alert_matched", "A new project matches your alert", _field("seller_id"), "project"
@@ -69,6 +75,8 @@ RULES: dict[str, Rule] = {
     "OfferChangesRequested": Rule(
         "offer_changes_requested", "The seller asked for changes to your offer", _buyer, "contract"
     ),
+    "OfferWithdrawn": Rule("offer_withdrawn", "The buyer withdrew the offer", _seller, "contract"),
+    "OfferExpired": Rule("offer_expired", "The offer expired unanswered", _both, "contract"),
     "ContractStarted": Rule("offer_accepted", "Your offer was accepted", _buyer, "contract"),
     "MilestoneFunded": Rule("milestone_funded", "A milestone was funded", _seller, "contract"),
     "WorkSubmitted": Rule("work_submitted", "Work was submitted for review", _buyer, "contract"),

@@ -7,6 +7,7 @@ from marshmallow import Schema, fields, validate
 from services.projects.events import BUDGET_TYPES, STATUSES
 from shared.api import CURRENCY, SkillCount, Strict
 from shared.money import MAX_AMOUNT
+from shared.pagination import PageQuery
 
 AMOUNT = validate.Range(min=1, max=MAX_AMOUNT)
 AMOUNT_OR_ZERO = validate.Range(min=0, max=MAX_AMOUNT)
@@ -80,6 +81,31 @@ class ProjectResponse(Schema):
     updated_at = fields.String()
 
 
+class FieldChange(Schema):
+    from_ = fields.Raw(
+        data_key="from",
+        attribute="from",
+        allow_none=True,
+        metadata={"description": "null in the first version"},
+    )
+    to = fields.Raw(allow_none=True)
+
+
+class ProjectVersionResponse(Schema):
+    version = fields.Integer(required=True)
+    changes = fields.Dict(
+        keys=fields.String(),
+        values=fields.Nested(FieldChange),
+        required=True,
+        metadata={"description": "Each field this version changed, before and after."},
+    )
+    at = fields.String(required=True)
+
+
+class ProjectVersionList(Schema):
+    items = fields.List(fields.Nested(ProjectVersionResponse), required=True)
+
+
 class ProjectSearchPage(Schema):
     items = fields.List(fields.Nested(ProjectResponse), required=True)
     next_cursor = fields.String(allow_none=True, required=True)
@@ -151,6 +177,12 @@ class AlertMatchResponse(Schema):
     matched_keywords = fields.List(fields.String())
     matched_skills = fields.List(fields.String())
     matched_at = fields.String(required=True)
+
+
+class MyProjectsQuery(PageQuery):
+    """A buyer's own projects: every status, or one."""
+
+    status = fields.String(load_default=None, validate=validate.OneOf(STATUSES))
 
 
 class AlertMatchPage(Schema):

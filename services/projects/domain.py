@@ -6,22 +6,12 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from services.projects.events import budget_range, words
+from services.projects.events import CONTENT_FIELDS, budget_range, words
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
 from shared.schemas import EventView
 from shared.skills import normalize_skills
 
 EventSpec = tuple[str, dict[str, Any]]
-CONTENT_FIELDS = (
-    "title",
-    "description",
-    "scope",
-    "objectives",
-    "budget",
-    "deadline",
-    "skills",
-    "attachment_ids",
-)
 
 
 def project_stream(project_id: str) -> str:

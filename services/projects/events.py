@@ -42,6 +42,10 @@ class ProjectContent(Schema):
     attachment_ids = fields.List(fields.String(), load_default=list)
 
 
+CONTENT_FIELDS = tuple(ProjectContent().fields)
+"""What a project's content is, and so what an edit may change."""
+
+
 @registry.event("ProjectPosted", published=ALL)
 class ProjectPosted(ProjectContent):
     project_id = fields.String(required=True)

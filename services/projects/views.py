@@ -8,13 +8,14 @@ English stemming, ``ts_rank``) or, on the embedded default, SQLite's FTS5
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from services.projects.events import budget_range
+from services.projects.events import CONTENT_FIELDS, budget_range
 from shared.errors import NotFound
 from shared.jsonready import json_ready
 from shared.pagination import newest_first
@@ -54,6 +55,19 @@ projects = sa.Table(
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.Index("projects_status_posted", "status", "posted_at"),
 )
+
+project_versions = sa.Table(
+    "project_versions",
+    metadata,
+    sa.Column("project_id", sa.String(64), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("changes", sa.JSON, nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+)
+"""Every version of a project and what it changed: each field's value before
+(null for the first version) and after."""
+
+VERSIONED_FIELDS = CONTENT_FIELDS  # (what an edit may change)
 
 project_skills = sa.Table(
     "project_skills",
@@ -96,7 +110,7 @@ def _body(title: str, description: str, scope: str) -> str:
 
 class ProjectsView(Projection):
     name = "projects_search"
-    version = 2
+    version = 3
     metadata = metadata
     categories = ("project", "alert", "user")
     event_types = (
@@ -134,13 +148,20 @@ class ProjectsView(Projection):
                 }
                 conn.execute(projects.insert(), row)
                 self._index(conn, data["project_id"], row, new=True)
+                posted = {f: {"from": None, "to": row[f]} for f in VERSIONED_FIELDS}
+                self._version(conn, data["project_id"], 1, posted, at)
             case "ProjectEdited":
                 project_id = event.subject
                 current = conn.execute(
                     sa.select(projects).where(projects.c.project_id == project_id)
                 ).one()
-                merged = {**dict(current._mapping), **data}
+                before = dict(current._mapping)
+                merged = {**before, **data}
                 values = {**self._content(merged), "version": data["version"], "updated_at": at}
+                changed = {
+                    f: {"from": before[f], "to": values[f]} for f in VERSIONED_FIELDS if f in data
+                }
+                self._version(conn, project_id, data["version"], changed, at)
                 conn.execute(
                     projects.update().where(projects.c.project_id == project_id).values(**values)
                 )
@@ -182,6 +203,16 @@ class ProjectsView(Projection):
                         matched_at=at,
                     )
                 )
+
+    @staticmethod
+    def _version(
+        conn: Connection, project_id: str, version: int, changes: dict[str, Any], at: datetime
+    ) -> None:
+        conn.execute(
+            project_versions.insert().values(
+                project_id=project_id, version=version, changes=json_ready(changes), at=at
+            )
+        )
 
     @staticmethod
     def _content(data: dict[str, Any]) -> dict[str, Any]:
@@ -250,6 +281,38 @@ def get_project(conn: Connection, project_id: str) -> dict[str, Any]:
     if row is None:
         raise NotFound("no such project")
     return project_view(row)
+
+
+def list_buyer_projects(
+    conn: Connection, buyer_id: str, status: str | None, limit: int, cursor: str | None
+) -> dict[str, Any]:
+    """A buyer's own projects, newest first: in every status, or in ``status``."""
+    p = projects.c
+    query = sa.select(projects).where(p.buyer_id == buyer_id)
+    if status is not None:
+        query = query.where(p.status == status)
+    page, next_cursor = newest_first(conn, query, p.posted_at, p.project_id, limit, cursor)
+    return {"items": [project_view(r) for r in page], "next_cursor": next_cursor}
+
+
+def list_versions(conn: Connection, project_id: str) -> list[dict[str, Any]]:
+    """Every version of the project, first to last, with what each changed."""
+    get_project(conn, project_id)
+    v = project_versions.c
+    rows = conn.execute(
+        sa.select(project_versions).where(v.project_id == project_id).order_by(v.version)
+    ).all()
+    return [{"version": r.version, "changes": r.changes, "at": json_ready(r.at)} for r in rows]
+
+
+def current_versions(conn: Connection, project_ids: Iterable[str]) -> dict[str, int]:
+    """Each project's current version (those the view knows)."""
+    wanted = set(project_ids)
+    if not wanted:
+        return {}
+    p = projects.c
+    rows = conn.execute(sa.select(p.project_id, p.version).where(p.project_id.in_(wanted)))
+    return {r.project_id: r.version for r in rows}
 
 
 def search(conn: Connection, query: dict[str, Any]) -> dict[str, Any]:

@@ -30,6 +30,7 @@ PUBLIC = {
     "GET /users/{user_id}/reviews",
     "GET /projects",
     "GET /projects/{project_id}",
+    "GET /projects/{project_id}/versions",
     "GET /freelancers",
 }
 """Anyone may call these (the answer differs for a logged-in user)."""
@@ -51,6 +52,7 @@ OWN = {
     "GET /alerts",
     "GET /alerts/matches",
     "GET /me/proposals",
+    "GET /me/projects",
     "GET /me/invitations",
     "GET /me/contracts",
     "GET /me/balance",
@@ -106,6 +108,7 @@ SCOPED: dict[str, tuple[str, Any]] = {
     "POST /contracts/{contract_id}/request-changes": ("seller", {"message": "Less scope"}),
     "POST /contracts/{contract_id}/revise": ("buyer", "offer"),
     "POST /contracts/{contract_id}/decline": ("seller", {}),
+    "POST /contracts/{contract_id}/withdraw": ("buyer", {}),
     "POST /contracts/{contract_id}/accept": ("seller", {"version": 1}),
     "POST /contracts/{contract_id}/fund": ("buyer", "fund"),
     "POST /contracts/{contract_id}/milestones/{milestone_id}/submit": ("seller", {"note": "x"}),

@@ -126,6 +126,7 @@ class Deal(Market):
 
 @pytest.fixture
 def deal(
+    request: pytest.FixtureRequest,
     fresh_pg: str,
     postgres_server: str,
     amqp_uri: str,
@@ -146,6 +147,8 @@ def deal(
             "REVIEW_WINDOW_DAYS": REVIEW_WINDOW_SECONDS / 86_400,
             "SIGN_UPS_PER_ADDRESS_HOUR": 100_000,  # every user of these tests is 127.0.0.1
             "SMTP_URL": mail_catcher.url,
+            # (a test may set more: ``@pytest.mark.parametrize("deal", [{...}], indirect=True)``)
+            **getattr(request, "param", {}),
         }
         containers = {}
         for cls in (

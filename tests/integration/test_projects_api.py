@@ -143,6 +143,18 @@ def test_post_edit_close_and_versions(market: Market):
     assert seen["title"] == "Build a Django shop, fast"
     events = market.store.read_stream(f"project-{project['project_id']}")
     assert [e.type for e in events] == ["ProjectPosted", "ProjectEdited"]
+    v1, v2 = market.visible(
+        f"/projects/{project['project_id']}/versions", check=lambda v: len(v["items"]) == 2
+    )["items"]
+    assert v1["version"] == 1 and v1["changes"]["title"] == {
+        "from": None,
+        "to": "Build a Django shop",
+    }
+    assert v1["changes"]["skills"]["to"] == ["python", "django"]
+    assert v2["version"] == 2 and v2["changes"] == {
+        "title": {"from": "Build a Django shop", "to": "Build a Django shop, fast"}
+    }
+    assert_problem(market.get(f"/projects/{uuid.uuid4()}/versions"), 404, "not_found")
 
     other = market.signup(["buyer"])
     assert_problem(
@@ -164,6 +176,28 @@ def test_post_edit_close_and_versions(market: Market):
         "conflict",
     )
     assert_problem(market.get(f"/projects/{uuid.uuid4()}"), 404, "not_found")
+
+    # The buyer's own list keeps the closed project beside a newer open one,
+    # newest first and a page at a time; nobody else's projects are in it.
+    newer = market.project(token, title="Build a Django blog")
+    market.visible(
+        "/me/projects",
+        token,
+        check=lambda page: [p["status"] for p in page["items"]] == ["open", "closed"],
+    )
+    mine = market.get("/me/projects?limit=1", token).json()
+    assert [p["project_id"] for p in mine["items"]] == [newer["project_id"]]
+    rest = market.get(f"/me/projects?limit=1&cursor={mine['next_cursor']}", token).json()
+    assert [(p["project_id"], p["status"]) for p in rest["items"]] == [
+        (project["project_id"], "closed")
+    ]
+    assert rest["next_cursor"] is None
+    only_open = market.get("/me/projects?status=open", token).json()["items"]
+    assert [p["project_id"] for p in only_open] == [newer["project_id"]]
+    assert_problem(market.get("/me/projects?status=lost", token), 422, "invalid_input")
+    assert market.get("/me/projects", other["access_token"]).json()["items"] == []
+    assert_problem(market.get("/me/projects?cursor=forged", token), 422, "invalid_input")
+    assert_problem(market.get("/me/projects"), 401, "unauthorized")
 
 
 @pytest.mark.parametrize(
@@ -461,6 +495,19 @@ def test_buyer_reviews_proposals_and_sellers_see_only_their_own(market: Market):
     ).json()
 
     listed = market.visible(path, buyer["access_token"], check=lambda b: len(b["items"]) == 2)
+    assert {(p["project_version"], p["project_changed_since"]) for p in listed["items"]} == {
+        (1, False)
+    }
+    # The buyer edits the project: both proposals answered the version before.
+    market.patch(
+        f"/projects/{project['project_id']}", {"deadline": "2031-01-31"}, buyer["access_token"]
+    )
+    listed = market.visible(
+        path, buyer["access_token"], check=lambda b: b["items"][0]["project_changed_since"]
+    )
+    assert {(p["project_version"], p["project_changed_since"]) for p in listed["items"]} == {
+        (1, True)
+    }
     by_seller = {p["seller_id"]: p for p in listed["items"]}
     assert by_seller[ann["user_id"]]["seller"]["skills"] in ([], ["django"])
     # No ended contract yet: no reputation (the next test module shows one).
@@ -519,6 +566,14 @@ def test_buyer_reviews_proposals_and_sellers_see_only_their_own(market: Market):
         f"/proposals/{p_ann['proposal_id']}", {"duration_days": 21}, ann["access_token"]
     )
     assert edited.status_code == 200 and edited.json()["duration_days"] == 21
+    # (the edit answers the project as it is now)
+    assert edited.json()["project_version"] == 2
+    seen = market.visible(
+        f"/proposals/{p_ann['proposal_id']}",
+        ann["access_token"],
+        check=lambda p: p["project_version"] == 2,
+    )
+    assert seen["project_changed_since"] is False
     assert_problem(
         market.patch(
             f"/proposals/{p_ann['proposal_id']}", {"duration_days": 5}, bob["access_token"]

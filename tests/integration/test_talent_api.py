@@ -108,7 +108,9 @@ def talent(api: Api) -> dict[str, dict[str, Any]]:
     def ready() -> Any:
         page = api.get("/freelancers?limit=100").json()
         scored = [f for f in page["items"] if f["reputation"] is not None]
-        return page if page["total"] == 3 and len(scored) == 2 else None
+        # (and every profile's last text applied: the searches below read them)
+        texts = api.get("/freelancers?q=engineer&limit=100").json()["total"] == 2
+        return page if page["total"] == 3 and len(scored) == 2 and texts else None
 
     wait_until(ready, what="the sellers and their reputations in talent search")
     return sellers

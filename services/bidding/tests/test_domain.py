@@ -93,3 +93,16 @@ def test_a_withdrawn_or_declined_proposal_refuses_a_hire_once():
     refused = domain.hire(withdrawn, "c1")
     assert refused == [("ProposalHireRefused", {"contract_id": "c1", "status": "withdrawn"})]
     assert domain.hire(replace(withdrawn, refused=frozenset({"c1"})), "c1") == []
+
+
+def test_an_open_proposal_reads_not_selected_once_and_can_still_be_hired():
+    proposal = Proposal("p1", "pr1", "b1", "s1", "submitted")
+    (told,) = domain.not_selected(proposal, "c9")
+    assert told == ("ProposalNotSelected", {"contract_id": "c9"})
+    passed_over = replace(proposal, status="not_selected")
+    assert domain.not_selected(passed_over, "c9") == []
+    for decided in ("withdrawn", "declined", "hired"):
+        assert domain.not_selected(replace(proposal, status=decided), "c9") == []
+    # An offer accepted on it later is refused (contracts then cancels it).
+    refused = [("ProposalHireRefused", {"contract_id": "c2", "status": "not_selected"})]
+    assert domain.hire(passed_over, "c2") == refused

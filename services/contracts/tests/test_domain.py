@@ -58,7 +58,7 @@ def active(*amounts: int, limit: int = 1) -> Contract:
             Contract(), "c1", PROPOSAL, "buyer", terms(*amounts, limit=limit), DAY14, TODAY
         ),
     )
-    state = fold(state, D.accept_offer(state, "seller", 1))
+    state = fold(state, D.accept_offer(state, "seller", 1, T0))
     for m in state.milestones.values():
         state = fold(state, D.mark_funded(state, m.milestone_id, m.amount, "ch"))
     return state
@@ -68,7 +68,7 @@ def test_offer_versions_and_acceptance_of_the_version_seen():
     offered = fold(
         Contract(), D.send_offer(Contract(), "c1", PROPOSAL, "buyer", terms(100), DAY14, TODAY)
     )
-    asked = fold(offered, D.request_offer_changes(offered, "seller", "more time please"))
+    asked = fold(offered, D.request_offer_changes(offered, "seller", "more time please", T0))
     revised = fold(asked, D.revise_offer(asked, "buyer", terms(150), TODAY))
     assert (revised.status, revised.offer_version, revised.milestones["m0"].amount) == (
         "offered",
@@ -76,11 +76,74 @@ def test_offer_versions_and_acceptance_of_the_version_seen():
         150,
     )
     with pytest.raises(Conflict, match="changed since"):
-        D.accept_offer(revised, "seller", 1)
+        D.accept_offer(revised, "seller", 1, T0)
     with pytest.raises(Forbidden):
-        D.accept_offer(revised, "buyer", 2)
-    (started,) = D.accept_offer(revised, "seller", 2)
+        D.accept_offer(revised, "buyer", 2, T0)
+    (started,) = D.accept_offer(revised, "seller", 2, T0)
     assert started[0] == "ContractStarted" and started[1]["offer_version"] == 2
+
+
+def test_the_buyer_withdraws_an_offer_not_yet_accepted():
+    offered = fold(
+        Contract(), D.send_offer(Contract(), "c1", PROPOSAL, "buyer", terms(100), DAY14, TODAY)
+    )
+    with pytest.raises(Forbidden):
+        D.withdraw_offer(offered, "seller", "")
+    asked = fold(offered, D.request_offer_changes(offered, "seller", "more time", T0))
+    withdrawn = fold(asked, D.withdraw_offer(asked, "buyer", "hired elsewhere"))
+    assert withdrawn.status == "withdrawn"
+    for answer in (
+        lambda: D.accept_offer(withdrawn, "seller", 1, T0),
+        lambda: D.revise_offer(withdrawn, "buyer", terms(150), TODAY),
+        lambda: D.withdraw_offer(withdrawn, "buyer", ""),
+    ):
+        with pytest.raises(Conflict, match="withdrawn"):
+            answer()
+    started = fold(offered, D.accept_offer(offered, "seller", 1, T0))
+    with pytest.raises(Conflict, match="active"):
+        D.withdraw_offer(started, "buyer", "")
+
+
+def test_an_offer_expires_unanswered_and_a_revision_sends_it_again():
+    expiry = T0 + timedelta(days=3)
+    offered = fold(
+        Contract(),
+        D.send_offer(Contract(), "c1", PROPOSAL, "buyer", terms(100), DAY14, TODAY, expiry),
+    )
+    assert offered.offer_expires_at == expiry
+    assert D.expire_offer(offered, expiry - timedelta(seconds=1)) == []
+    # One the seller asked to change waits for the buyer: it does not expire.
+    asked = fold(offered, D.request_offer_changes(offered, "seller", "more", T0))
+    assert D.expire_offer(asked, expiry + timedelta(days=30)) == []
+    # Past its expiry, before the clock records it: no answer is taken.
+    for answer in (
+        lambda: D.accept_offer(offered, "seller", 1, expiry),
+        lambda: D.request_offer_changes(offered, "seller", "more", expiry),
+    ):
+        with pytest.raises(Conflict) as refused:
+            answer()
+        assert refused.value.details["reason"] == "offer_expired"
+    ((kind, data),) = D.expire_offer(offered, expiry)
+    assert (kind, data) == ("OfferExpired", {"version": 1, "expires_at": expiry})
+    expired = fold(offered, [(kind, data)])
+    assert expired.status == "expired" and D.expire_offer(expired, expiry) == []
+    with pytest.raises(Conflict) as refused:
+        D.accept_offer(expired, "seller", 1, T0)
+    assert refused.value.details["reason"] == "offer_expired"
+    later = expiry + timedelta(days=10)
+    renewed = fold(expired, D.revise_offer(expired, "buyer", terms(120), TODAY, later))
+    assert (renewed.status, renewed.offer_version, renewed.offer_expires_at) == (
+        "offered",
+        2,
+        later,
+    )
+    (started,) = D.accept_offer(renewed, "seller", 2, expiry)
+    assert started[0] == "ContractStarted"
+    # An offer without an expiry (older offers, or OFFER_EXPIRY_DAYS=0) never lapses.
+    forever = fold(
+        Contract(), D.send_offer(Contract(), "c1", PROPOSAL, "buyer", terms(100), DAY14, TODAY)
+    )
+    assert D.expire_offer(forever, later) == []
 
 
 def test_only_the_projects_buyer_offers_and_only_on_an_open_proposal():
@@ -135,7 +198,7 @@ def test_work_is_submitted_only_on_funded_milestones():
     offered = fold(
         Contract(), D.send_offer(Contract(), "c1", PROPOSAL, "buyer", terms(100), DAY14, TODAY)
     )
-    started = fold(offered, D.accept_offer(offered, "seller", 1))
+    started = fold(offered, D.accept_offer(offered, "seller", 1, T0))
     with pytest.raises(Conflict, match="not funded"):
         D.submit_work(started, "seller", "m0", "early", [], T0)
     funded = fold(started, D.mark_funded(started, "m0", 100, "ch"))
@@ -224,7 +287,7 @@ def test_milestones_change_only_by_agreement_and_only_before_funding():
         Contract(),
         D.send_offer(Contract(), "c1", PROPOSAL, "buyer", terms(100, 200), DAY14, TODAY),
     )
-    state = fold(offered, D.accept_offer(offered, "seller", 1))
+    state = fold(offered, D.accept_offer(offered, "seller", 1, T0))
     state = fold(state, D.mark_funded(state, "m0", 100, "ch"))
     extra = {**terms(50)["milestones"][0], "milestone_id": "m9", "title": "extra"}
     add = {"action": "add", "milestone_id": "m9", "milestone": extra}
@@ -248,7 +311,7 @@ def test_removing_the_last_open_milestone_completes_the_contract():
         Contract(),
         D.send_offer(Contract(), "c1", PROPOSAL, "buyer", terms(100, 200), DAY14, TODAY),
     )
-    state = fold(offered, D.accept_offer(offered, "seller", 1))
+    state = fold(offered, D.accept_offer(offered, "seller", 1, T0))
     state = fold(state, D.mark_funded(state, "m0", 100, "ch"))
     state = submit(state, "m0")
     state = fold(state, D.approve(state, "buyer", "m0"))
@@ -277,7 +340,7 @@ def test_the_buyer_cancels_alone_before_anything_is_funded():
     offered = fold(
         Contract(), D.send_offer(Contract(), "c1", PROPOSAL, "buyer", terms(100), DAY14, TODAY)
     )
-    state = fold(offered, D.accept_offer(offered, "seller", 1))
+    state = fold(offered, D.accept_offer(offered, "seller", 1, T0))
     (cancelled,) = D.propose_cancellation(state, "buyer", "changed plans")
     assert cancelled[1]["by_agreement"] is False and cancelled[1]["refund_milestone_ids"] == []
     assert D.propose_cancellation(state, "seller", "x")[0][0] == "CancellationProposed"

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from services.contracts import domain as D
 from services.contracts.domain import Contract
-from services.contracts.tests.test_domain import PROPOSAL, TODAY, active, fold, submit, terms
+from services.contracts.tests.test_domain import PROPOSAL, T0, TODAY, active, fold, submit, terms
 
 DEADLINE = datetime(2026, 12, 8, tzinfo=UTC)  # m0 is due on 2026-12-07, by the day's end
 
@@ -41,7 +41,7 @@ def test_no_reminder_for_unfunded_submitted_or_approved_milestones():
         Contract(),
         D.send_offer(Contract(), "c1", PROPOSAL, "buyer", terms(100), 14 * 86_400, TODAY),
     )
-    unfunded = fold(offered, D.accept_offer(offered, "seller", 1))
+    unfunded = fold(offered, D.accept_offer(offered, "seller", 1, T0))
     assert kinds(unfunded, DEADLINE + timedelta(days=1)) == []
     submitted = submit(active(100), "m0", DEADLINE - timedelta(days=2))
     assert kinds(submitted, DEADLINE + timedelta(days=1)) == []  # under review: not overdue
