@@ -59,11 +59,33 @@ def fresh_pg(postgres_server: str) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def amqp_uri() -> str:
-    uri = testing.amqp_uri()
+    uri = testing.amqp_uri(os.environ.get("TEST_WORKER"))  # (see scripts/run-tests.sh)
     reason = testing.reachable_amqp(uri)
     if reason:
         pytest.skip(f"no RabbitMQ broker (testcontainers or {uri}): {reason}")
     return uri
+
+
+SERIAL = (
+    # Readers of the PostgreSQL event store see up to the cluster's oldest
+    # running transaction: these assert on reads right after writes.
+    "shared/tests/test_eventstore_sql.py",
+    "tests/integration/test_eventtool.py",
+    "tests/integration/test_projection.py",
+    # Whole stacks under load or kill -9: they take both cores.
+    "tests/integration/test_journeys.py",
+    "tests/integration/test_faults.py",
+    "tests/integration/test_web_app.py",  # a whole stack and a browser
+)
+"""Test modules ``make test`` runs alone, after the rest ran in two processes
+at once (``scripts/run-tests.sh``)."""
+
+
+@pytest.hookimpl(tryfirst=True)  # (before -m selects, and before pytest-split splits)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.nodeid.split("::")[0] in SERIAL:
+            item.add_marker(pytest.mark.serial)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

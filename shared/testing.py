@@ -12,6 +12,7 @@ import inspect
 import os
 import random
 import socket
+import subprocess
 import uuid
 from collections.abc import Callable, Sequence
 from contextlib import suppress
@@ -19,6 +20,7 @@ from datetime import UTC, datetime
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import orjson
 from nameko.dependency_providers import Config
@@ -51,8 +53,10 @@ __all__ = [
     "ServiceHarness",
     "free_port",
     "fresh_postgres_database",
+    "own_virtual_host",
     "reachable_amqp",
     "reachable_postgres",
+    "stream_owners",
 ]
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
@@ -82,7 +86,10 @@ def postgres_server_url() -> str:
     return os.environ.get("TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
 
 
-def amqp_uri() -> str:
+def amqp_uri(worker: str | None = None) -> str:
+    """The test broker; ``worker``: the name of one of several test processes
+    run at once, which gets a virtual host of its own on a shared broker (a
+    container is its own already)."""
     if "TEST_AMQP_URI" not in os.environ and _docker_available():
         from testcontainers.rabbitmq import RabbitMqContainer
 
@@ -90,7 +97,34 @@ def amqp_uri() -> str:
         _containers.append(container)
         params = container.get_connection_params()
         return f"amqp://guest:guest@{params.host}:{params.port}/"
-    return os.environ.get("TEST_AMQP_URI", DEFAULT_AMQP_URI)
+    uri = os.environ.get("TEST_AMQP_URI", DEFAULT_AMQP_URI)
+    return own_virtual_host(uri, f"tests-{worker}") if worker else uri
+
+
+def own_virtual_host(uri: str, name: str) -> str:
+    """``uri`` on a virtual host of its own, created if missing (``rabbitmqctl``
+    on the broker's host): test processes run at once each run services of the
+    same names, whose queues must not be shared."""
+    broker = urlsplit(uri)
+    for args in (
+        ["add_vhost", name],
+        ["set_permissions", "-p", name, unquote(broker.username or "guest"), ".*", ".*", ".*"],
+    ):
+        try:
+            done = subprocess.run(
+                ["rabbitmqctl", "-q", *args], capture_output=True, text=True, timeout=60
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise RuntimeError(
+                f"test processes run at once need a virtual host each: rabbitmqctl {args[0]}"
+                f" could not run ({exc}); run one at a time"
+            ) from exc
+        if done.returncode != 0 and "already_exists" not in done.stderr + done.stdout:
+            raise RuntimeError(
+                f"test processes run at once need a virtual host each: rabbitmqctl {args[0]} "
+                f"failed ({done.stderr.strip() or done.stdout.strip()}); run one at a time"
+            )
+    return urlunsplit(broker._replace(path="/" + quote(name, safe="")))
 
 
 def stop_containers() -> None:
@@ -146,7 +180,7 @@ class RacingStore:
         return self.inner.append(stream, events, expected_revision)
 
 
-def _owners() -> dict[str, str]:
+def stream_owners() -> dict[str, str]:
     """Stream category -> the service that owns it (from its events module)."""
     owners = {}
     for entry in entry_points(group=ENTRY_POINT_GROUP):
@@ -240,7 +274,7 @@ class ServiceHarness:
         """Record events as the stream's owner would have (a test's setup);
         the service learns the published ones, as RabbitMQ would bring them."""
         correlation = str(uuid.uuid4())
-        owner = _owners().get(category_of(stream), category_of(stream))
+        owner = stream_owners().get(category_of(stream), category_of(stream))
         context = Context(correlation, correlation, actor, owner)
         result = ServiceEventLog(self.store.inner, context).record(stream, events)
         if owner != self.service_cls.name:

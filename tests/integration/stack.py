@@ -76,11 +76,11 @@ class Stack:
             start_new_session=True,
         )
 
-    def start_all(self) -> None:
+    def start_all(self, ready_timeout: float = 120) -> None:
         """Each process on its own, so that one can be killed alone."""
         for name in self.commands:
             self.start(name)
-        self.wait_ready()
+        self.wait_ready(ready_timeout)
 
     def launch(self) -> None:
         """Exactly as ``make run`` does: honcho with the Procfile."""
