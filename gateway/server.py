@@ -19,6 +19,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Request
 
 from gateway.http import problem
+from gateway.webapp import WebApp
 from shared.config import settings
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -27,6 +28,9 @@ MAX_BODY_BYTES = 1024 * 1024
 
 
 class ProblemWsgiApp(WsgiApp):
+    web_app: WebApp | None = None
+    """What a GET no route takes is answered with (the API port only)."""
+
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         request = Request(environ, shallow=True)  # as Nameko's: see WsgiApp
         # Every route, @endpoint or not, reads at most this much of a body
@@ -37,6 +41,9 @@ class ProblemWsgiApp(WsgiApp):
             provider, values = adapter.match()
         except HTTPException as exc:
             code = exc.code or 404
+            page = self.web_app.answer(request) if self.web_app and code == 404 else None
+            if page is not None:
+                return page(environ, start_response)
             name = (exc.name or "Not Found").lower().replace(" ", "_")
             answer = problem(code, name, exc.name or "Not Found", "no such operation")
             if code == 405 and exc.get_headers(environ):
@@ -55,8 +62,12 @@ class GatewayWebServer(WebServer):
         nothing a client adds further left is believed. Without proxies the
         header is ignored: anyone can send it."""
         app = ProblemWsgiApp(self)
+        app.web_app = self.web_app()
         hops = int(self.container.config.get("TRUSTED_PROXY_HOPS") or settings().trusted_proxy_hops)
         return ProxyFix(app, x_for=hops, x_proto=hops) if hops else app
+
+    def web_app(self) -> WebApp | None:
+        return WebApp(settings().web_dist)
 
     def process_request(self, sock: Any, address: Any) -> None:
         # An answer larger than the server's write buffer leaves in two sends;
@@ -84,6 +95,9 @@ class InternalWebServer(GatewayWebServer):
     def bind_addr(self) -> Any:
         address = self.container.config.get(INTERNAL_ADDRESS_KEY) or DEFAULT_INTERNAL_ADDRESS
         return parse_address(address)
+
+    def web_app(self) -> WebApp | None:
+        return None  # operators' port: no app
 
 
 class InternalHandler(HttpRequestHandler):

@@ -36,6 +36,10 @@ log = get_logger(__name__)
 STREAM_POLL_SECONDS = 0.5
 SESSION_CHECK_SECONDS = 2.0
 STREAMS_PER_USER = 5
+KEEPALIVE_SECONDS = 2.0
+"""An idle stream writes a comment this often. A stream whose browser went away
+(a reload, a closed tab) counts against ``STREAMS_PER_USER`` until a write to
+it fails, so this is also how soon a reload's old stream stops counting."""
 """Open streams one user may hold on one gateway process (tabs, devices)."""
 _open_streams: Counter[str] = Counter()
 
@@ -101,7 +105,7 @@ def _events(
                 orjson.dumps(item),
             )
         idle = 0.0 if fresh else idle + STREAM_POLL_SECONDS
-        if idle >= 15:
+        if idle >= KEEPALIVE_SECONDS:
             idle = 0.0
             yield b": keep-alive\n\n"
         eventlet.sleep(STREAM_POLL_SECONDS)
