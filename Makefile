@@ -57,12 +57,8 @@ services:
 	@scripts/ensure-services.sh
 
 tools:
-	@command -v chromium >/dev/null || { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] \
-		&& apt-get install -y -q chromium >/dev/null 2>&1; } \
-		|| echo "chromium not found: the browser tests will fail (apt-get install chromium)"
-	@command -v kubectl >/dev/null || { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] \
-		&& apt-get install -y -q kubectl >/dev/null 2>&1 || apt-get install -y -q kubernetes-client >/dev/null 2>&1; } \
-		|| echo "kubectl not found: the manifest tests will be skipped"
+	@scripts/install-tool.sh chromium chromium || echo "the browser tests will fail"
+	@scripts/install-tool.sh kubectl kubectl kubernetes-client || echo "the manifest tests will be skipped"
 
 lint: install
 	$(BIN)/ruff check .
@@ -87,8 +83,7 @@ test-full: install services tools lint test-web
 		scripts/run-tests.sh
 
 bench: install services
-	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -q wrk >/dev/null 2>&1; } \
-		|| { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
+	@scripts/install-tool.sh wrk wrk
 	$(BIN)/python bench/eventstore.py
 	$(BIN)/python bench/gateway_reads.py
 	$(BIN)/python bench/marketplace.py
