@@ -26,17 +26,24 @@ handler sees the published fields only. Duplicates are expected (the relay
 publishes at least once): a handler's effect is idempotent, either through
 :meth:`shared.database.Database.handle_once` (what :mod:`shared.facts` does)
 or because the events it appends have ids derived from the message's.
+
+A handler that only records what it hears (:func:`learns`, what
+:meth:`shared.facts.Facts.learn_all` is for) is given the deliveries that
+arrived together, and applies them in one transaction.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any, TypeVar
 
+import eventlet
 from kombu.connection import Connection
 from kombu.entity import Exchange, Queue
 from kombu.pools import producers
 from nameko.events import SERVICE_POOL, EventHandler
+from nameko.exceptions import ContainerBeingKilled
 
 from shared.actor_assertion import ASSERTION
 from shared.context import ACTOR_ID, ACTOR_ROLES, REQUEST_KEY
@@ -117,6 +124,10 @@ class ReliableEventHandler(EventHandler):  # type: ignore[misc]  # nameko is unt
         ):
             self._park_unverified(message)
             return
+        self.dispatch(body, message)
+
+    def dispatch(self, body: Any, message: Any) -> None:
+        """A verified delivery to its worker: one each, as Nameko does."""
         super().handle_message(body, message)
 
     def unpack_message_headers(self, message: Any) -> dict[str, Any]:
@@ -189,6 +200,82 @@ class ReliableEventHandler(EventHandler):  # type: ignore[misc]  # nameko is unt
             )
 
 
+BATCH_WINDOW_SECONDS = 0.002
+"""How long a batching handler waits for the rest of a read's deliveries."""
+
+
+class BatchingEventHandler(ReliableEventHandler):
+    """Hands its method the list of deliveries that arrived together (up to the
+    container's prefetch, ``MAX_WORKERS``), in one worker, so that it can apply
+    them in one transaction instead of one each: what a consumer that only
+    records facts costs per event is mostly its commit. A batch whose worker
+    fails is handed over again one message at a time, so that a bad message is
+    retried and parked alone while the rest are applied. The method must be
+    idempotent per message, as every handler here is."""
+
+    def setup(self) -> None:
+        super().setup()
+        self._pending: list[tuple[Any, Any]] = []
+        self._collecting = False
+
+    def dispatch(self, body: Any, message: Any) -> None:
+        self._pending.append((body, message))
+        if not self._collecting:
+            self._collecting = True
+            self.container.spawn_managed_thread(
+                self._collect, identifier=f"{type(self).__name__}.collect[{self.queue.name}]"
+            )
+
+    def _collect(self) -> None:
+        # The deliveries of one read from the broker are each on their way
+        # here in a green thread of their own: let them arrive.
+        eventlet.sleep(BATCH_WINDOW_SECONDS)
+        batch, self._pending, self._collecting = self._pending, [], False
+        self._spawn(batch)
+
+    def _spawn(self, batch: list[tuple[Any, Any]]) -> None:
+        try:
+            self.container.spawn_worker(
+                self,
+                ([body for body, _ in batch],),
+                {},
+                context_data=self.unpack_message_headers(batch[0][1]),
+                handle_result=partial(self._batch_done, batch),
+            )
+        except ContainerBeingKilled:
+            for _, message in batch:
+                self.queue_consumer.requeue_message(message)
+
+    def _batch_done(
+        self,
+        batch: list[tuple[Any, Any]],
+        worker_ctx: Any,
+        result: Any = None,
+        exc_info: Any = None,
+    ) -> tuple[Any, Any]:
+        if exc_info is None or len(batch) == 1:
+            for _, message in batch:
+                self.handle_message_processed(message, result, exc_info)
+        else:
+            log.warning(
+                "a batch failed; handling its messages one at a time",
+                queue=self.queue.name,
+                messages=len(batch),
+                error=f"{exc_info[0].__name__}: {exc_info[1]}"[:1000],
+            )
+            # (from a thread of its own: this worker holds a slot of the pool
+            # the single ones wait for)
+            self.container.spawn_managed_thread(
+                partial(self._one_by_one, batch),
+                identifier=f"{type(self).__name__}.one_by_one[{self.queue.name}]",
+            )
+        return result, exc_info
+
+    def _one_by_one(self, batch: list[tuple[Any, Any]]) -> None:
+        for item in batch:
+            self._spawn([item])
+
+
 event_handler = ReliableEventHandler.decorator
 
 
@@ -198,6 +285,18 @@ def event_handlers(source_service: str, *event_types: str) -> Callable[[F], F]:
     def decorate(fn: F) -> F:
         for event_type in event_types:
             fn = event_handler(source_service, event_type)(fn)
+        return fn
+
+    return decorate
+
+
+def learns(source_service: str, *event_types: str) -> Callable[[F], F]:
+    """One batching handler method (:class:`BatchingEventHandler`) for several
+    event types of one source: it is given a list of payloads."""
+
+    def decorate(fn: F) -> F:
+        for event_type in event_types:
+            fn = BatchingEventHandler.decorator(source_service, event_type)(fn)
         return fn
 
     return decorate

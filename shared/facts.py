@@ -5,8 +5,8 @@ A service never reads another service's streams or tables. It subscribes
 in its own read-model database, under the entity the event is about (its
 source and ``subject``). What it needs to know (is the project open, what
 does the contract say) is a pure fold of those events in the owner's log
-order (their positions): a message redelivered changes nothing (it is
-recorded once, through :meth:`Database.handle_once`), and one that arrives
+order (their positions): a message redelivered changes nothing (it is kept
+once, under the event's id), and one that arrives
 late, after a retry, takes its place in that order when the fold is next read.
 
 What is known this way can lag the owner by the time a message takes to
@@ -19,7 +19,7 @@ other").
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import orjson
@@ -29,7 +29,7 @@ from nameko.extensions import DependencyProvider
 from shared.database import Database, create_schema, database_url_for
 from shared.errors import Unavailable
 from shared.schemas import EventRegistry, PublishedEvent, registry
-from shared.sql import shared_engine
+from shared.sql import insert_for, shared_engine
 
 S = TypeVar("S")
 Evolve = Callable[[S, PublishedEvent], S]
@@ -53,6 +53,16 @@ learned_events = sa.Table(
 )
 
 
+def _keep_once(dialect: str, rows: list[dict[str, Any]]) -> Any:
+    return (
+        insert_for(dialect)(learned_events)
+        .values(rows)
+        .on_conflict_do_nothing(
+            index_elements=[learned_events.c.consumer, learned_events.c.event_id]
+        )
+    )
+
+
 class Facts:
     """One service's store of the published events it learned."""
 
@@ -70,22 +80,32 @@ class Facts:
 
     def learn(self, payload: Mapping[str, Any]) -> PublishedEvent:
         """Validate a published envelope and keep it (once)."""
-        event = self.schemas.decode_published(payload)
-        row = {
-            "consumer": self.consumer,
-            "event_id": event.event_id,
-            "source": event.source,
-            "subject": event.subject,
-            "position": event.position,
-            "event_type": event.type,
-            "envelope": orjson.dumps(dict(payload)),
-        }
-        self.db.handle_once(
-            f"{self.consumer}.facts",
-            event.event_id,
-            lambda conn: conn.execute(learned_events.insert().values(**row)),
-        )
-        return event
+        return self.learn_all([payload])[0]
+
+    def learn_all(self, payloads: Sequence[Mapping[str, Any]]) -> list[PublishedEvent]:
+        """Validate published envelopes and keep each once, all in one
+        transaction (the deliveries of :func:`shared.consumer.learns`). One
+        invalid envelope raises and keeps none: the consumer then hands them
+        over one at a time."""
+        events = [self.schemas.decode_published(payload) for payload in payloads]
+        rows = [
+            {
+                "consumer": self.consumer,
+                "event_id": event.event_id,
+                "source": event.source,
+                "subject": event.subject,
+                "position": event.position,
+                "event_type": event.type,
+                "envelope": orjson.dumps(dict(payload)),
+            }
+            for event, payload in zip(events, payloads, strict=True)
+        ]
+        if rows:
+            with self.db.transaction() as conn:
+                # (a redelivered event is already here: its key is the event's id)
+                # (one statement of many rows: an executemany is a round trip a row)
+                conn.execute(_keep_once(conn.dialect.name, rows))
+        return events
 
     def erase(self, person_id: str) -> int:
         """Scrub a person's fields from every event kept here, as the relay

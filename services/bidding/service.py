@@ -14,7 +14,7 @@ from services.bidding.readmodel import (
 )
 from services.bidding.readmodel import metadata as readmodel_metadata
 from shared.attachments import FILE_FACTS, check_own_files, check_samples
-from shared.consumer import decode_message, event_handler, event_handlers
+from shared.consumer import decode_message, event_handler, event_handlers, learns
 from shared.database import ReadModelDatabase
 from shared.erasure import forget_person
 from shared.errors import Conflict, StaleState
@@ -77,15 +77,15 @@ class BiddingService(MarketplaceService):
     # Which proposals are open, to tell them when another is hired.
     open_proposals = ProjectionWorker(OpenProposals())
 
-    @event_handlers("projects", *domain.PROJECT_FACTS)
-    def learn_project(self, payload: dict[str, Any]) -> None:
+    @learns("projects", *domain.PROJECT_FACTS)
+    def learn_project(self, payloads: list[dict[str, Any]]) -> None:
         """What bidding needs of a project, kept from projects' published events."""
-        self.facts.learn(payload)
+        self.facts.learn_all(payloads)
 
-    @event_handlers("identity", *FILE_FACTS, *domain.PORTFOLIO_FACTS, *domain.USER_FACTS)
-    def learn_files(self, payload: dict[str, Any]) -> None:
+    @learns("identity", *FILE_FACTS, *domain.PORTFOLIO_FACTS, *domain.USER_FACTS)
+    def learn_files(self, payloads: list[dict[str, Any]]) -> None:
         """Whose files and portfolio items a proposal may attach and show."""
-        self.facts.learn(payload)
+        self.facts.learn_all(payloads)
 
     def _check_attached(self, seller: str, data: dict[str, Any]) -> None:
         """Attachments are the seller's own files; samples their own portfolio items."""

@@ -17,7 +17,7 @@ from services.contracts.domain import Contract, EventSpec
 from services.contracts.views import ContractsView
 from shared.attachments import FILE_FACTS, check_own_files
 from shared.config import settings
-from shared.consumer import decode_message, event_handler, event_handlers
+from shared.consumer import decode_message, event_handler, learns
 from shared.erasure import forget_person
 from shared.errors import Conflict, Forbidden, InvalidInput, StaleState
 from shared.eventlog import Aggregate, ServiceEventLog
@@ -55,17 +55,17 @@ class ContractsService(MarketplaceService):
 
     # -- what contracts learns of proposals, projects and files ---------------------
 
-    @event_handlers("bidding", *domain.PROPOSAL_FACTS)
-    def learn_proposal(self, payload: dict[str, Any]) -> None:
-        self.facts.learn(payload)
+    @learns("bidding", *domain.PROPOSAL_FACTS)
+    def learn_proposal(self, payloads: list[dict[str, Any]]) -> None:
+        self.facts.learn_all(payloads)
 
-    @event_handlers("projects", *domain.PROJECT_FACTS)
-    def learn_project(self, payload: dict[str, Any]) -> None:
-        self.facts.learn(payload)
+    @learns("projects", *domain.PROJECT_FACTS)
+    def learn_project(self, payloads: list[dict[str, Any]]) -> None:
+        self.facts.learn_all(payloads)
 
-    @event_handlers("identity", *FILE_FACTS)
-    def learn_file(self, payload: dict[str, Any]) -> None:
-        self.facts.learn(payload)
+    @learns("identity", *FILE_FACTS)
+    def learn_file(self, payloads: list[dict[str, Any]]) -> None:
+        self.facts.learn_all(payloads)
 
     @event_handler("projects", "ProjectAwardRefused")
     def on_award_refused(self, payload: dict[str, Any]) -> None:

@@ -23,7 +23,7 @@ from services.escrow.domain import ContractTerms, Escrow, Payouts
 from services.escrow.payments import Payments
 from services.escrow.views import EscrowView
 from shared.config import settings
-from shared.consumer import decode_message, event_handler, event_handlers
+from shared.consumer import decode_message, event_handler, learns
 from shared.erasure import forget_person
 from shared.errors import PaymentFailed, Unavailable
 from shared.eventlog import Aggregate
@@ -65,11 +65,11 @@ class EscrowService(MarketplaceService):
             self.nameko_config.get("ESCROW_REFUND_ATTEMPTS", settings().escrow_refund_attempts)
         )
 
-    @event_handlers("contracts", *domain.CONTRACT_FACTS)
-    def learn_contract(self, payload: dict[str, Any]) -> None:
+    @learns("contracts", *domain.CONTRACT_FACTS)
+    def learn_contract(self, payloads: list[dict[str, Any]]) -> None:
         """The contract's terms and state, from contracts' published events
         (the two that also move money are learned by their own handlers)."""
-        self.facts.learn(payload)
+        self.facts.learn_all(payloads)
 
     def _contract(self, contract_id: str, milestone_ids: list[str] | None = None) -> ContractTerms:
         """The contract as escrow learned it. Each event type has its own queue,

@@ -9,7 +9,7 @@ from typing import Any
 from services.messaging import api, domain
 from services.messaging.domain import Conversation
 from shared.attachments import FILE_FACTS, check_own_files
-from shared.consumer import decode_message, event_handler, event_handlers
+from shared.consumer import decode_message, event_handler, learns
 from shared.erasure import forget_person
 from shared.errors import NotFound
 from shared.eventlog import Aggregate
@@ -30,18 +30,18 @@ class MessagingService(MarketplaceService):
     name = "messaging"
     facts = LearnedFacts()
 
-    @event_handlers("bidding", "ProposalSubmitted")
-    def learn_proposal(self, payload: dict[str, Any]) -> None:
+    @learns("bidding", "ProposalSubmitted")
+    def learn_proposal(self, payloads: list[dict[str, Any]]) -> None:
         """Who may talk about a proposal, or a contract: its buyer and seller."""
-        self.facts.learn(payload)
+        self.facts.learn_all(payloads)
 
-    @event_handlers("contracts", "OfferSent")
-    def learn_contract(self, payload: dict[str, Any]) -> None:
-        self.facts.learn(payload)
+    @learns("contracts", "OfferSent")
+    def learn_contract(self, payloads: list[dict[str, Any]]) -> None:
+        self.facts.learn_all(payloads)
 
-    @event_handlers("identity", *FILE_FACTS)
-    def learn_file(self, payload: dict[str, Any]) -> None:
-        self.facts.learn(payload)
+    @learns("identity", *FILE_FACTS)
+    def learn_file(self, payloads: list[dict[str, Any]]) -> None:
+        self.facts.learn_all(payloads)
 
     def _conversation(self, conversation_id: str) -> tuple[Conversation, int]:
         """The conversation (from its first event only) and its last revision."""

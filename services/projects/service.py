@@ -15,7 +15,7 @@ from services.projects.domain import Project
 from services.projects.readmodel import AlertMatcher, ProjectActivity, activity
 from shared.attachments import FILE_FACTS, check_own_files
 from shared.config import settings
-from shared.consumer import decode_message, event_handler, event_handlers
+from shared.consumer import decode_message, event_handler, learns
 from shared.erasure import forget_person
 from shared.errors import Forbidden
 from shared.eventlog import Aggregate, EventSpec
@@ -65,10 +65,10 @@ class ProjectsService(MarketplaceService):
     activity = ProjectionWorker(ProjectActivity())
     alert_matcher = ProjectionWorker(AlertMatcher())
 
-    @event_handlers("identity", *FILE_FACTS)
-    def learn_file(self, payload: dict[str, Any]) -> None:
+    @learns("identity", *FILE_FACTS)
+    def learn_file(self, payloads: list[dict[str, Any]]) -> None:
         """Whose files a project may attach."""
-        self.facts.learn(payload)
+        self.facts.learn_all(payloads)
 
     def _attachments(self, file_ids: list[Any]) -> list[str]:
         return check_own_files(

@@ -12,7 +12,7 @@ from services.reputation import api, domain, views
 from services.reputation.domain import ContractEnd, Feedback
 from services.reputation.views import ReputationView
 from shared.config import settings
-from shared.consumer import event_handler
+from shared.consumer import event_handler, learns
 from shared.erasure import forget_person
 from shared.eventlog import Aggregate
 from shared.facts import LearnedFacts
@@ -65,10 +65,10 @@ class ReputationService(MarketplaceService):
         )
         return {"contract_id": contract_id, "revealed": state.revealed}
 
-    @event_handler("contracts", "OfferSent")
-    def learn_parties(self, payload: dict[str, Any]) -> None:
+    @learns("contracts", "OfferSent")
+    def learn_parties(self, payloads: list[dict[str, Any]]) -> None:
         """Who the contract's parties are, before it ends."""
-        self.facts.learn(payload)
+        self.facts.learn_all(payloads)
 
     @event_handler("contracts", "ContractCompleted")
     def on_contract_completed(self, payload: dict[str, Any]) -> None:

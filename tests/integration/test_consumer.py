@@ -7,14 +7,17 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import pytest
 import sqlalchemy as sa
 from kombu import Connection
 
-from shared.consumer import ATTEMPTS_HEADER, ERROR_HEADER, decode_message, event_handler
+from shared.consumer import ATTEMPTS_HEADER, ERROR_HEADER, decode_message, event_handler, learns
 from shared.database import ReadModelDatabase
 from shared.eventstore import RecordedEvent
+from shared.facts import LearnedFacts
 from shared.relay import AmqpPublisher
+from shared.schemas import registry
 from tests.integration.helpers import SOURCE, thing, wait_until
 
 pytestmark = pytest.mark.integration
@@ -150,6 +153,12 @@ def _has(conn: Connection, queue: str) -> bool:
     return count > 0
 
 
+def _count(amqp_uri: str, queue: str) -> int:
+    with Connection(amqp_uri) as conn:
+        _, count, _ = conn.default_channel.queue_declare(queue, passive=True)
+    return int(count)
+
+
 def _catching(fn: Any) -> Any:
     def call() -> Any:
         try:
@@ -187,3 +196,76 @@ def test_same_event_processed_concurrently_is_applied_once(fresh_pg: str):
     assert sorted(results) == [False] * 9 + [True]
     with db.engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(totals)).scalar() == 1
+
+
+# -- a handler that only learns: deliveries in batches ---------------------------------
+
+batches: list[int] = []
+
+
+class LearningService:
+    """Keeps what it hears, as every service keeps other services' facts."""
+
+    name = "learning"
+    facts = LearnedFacts()
+
+    @learns(SOURCE, "ThingHappened")
+    def learn(self, payloads: list[dict[str, Any]]) -> None:
+        batches.append(len(payloads))
+        self.facts.learn_all(payloads)
+
+
+def learned(url: str) -> Counter[str]:
+    """How often each event id was kept."""
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        ids = conn.execute(sa.text("SELECT event_id FROM learned_events")).scalars().all()
+    engine.dispose()
+    return Counter(str(i) for i in ids)
+
+
+def test_a_learning_handler_keeps_a_batch_in_one_go_and_parks_a_bad_message_alone(
+    fresh_pg: str, amqp_uri: str, container_factory: Any
+):
+    batches.clear()
+    config = {
+        "AMQP_URI": amqp_uri,
+        "DATABASE_URL": fresh_pg,
+        "CONSUMER_MAX_RETRIES": 1,
+        "CONSUMER_RETRY_DELAY_MS": 100,
+    }
+    queue = "evt-testsrc-ThingHappened--learning.learn"
+    declaring = container_factory(LearningService, config)
+    declaring.start()  # its queue, so that what is published now waits there
+    declaring.stop()
+    events = [recorded(n, f"t{n}") for n in range(40)]
+    bad = recorded(99, "bad")
+    envelope = registry.publish(bad)
+    assert envelope is not None
+    envelope["data"]["amount"] = "lots"  # signed by the relay, but not what the schema says
+    publisher = AmqpPublisher(amqp_uri)
+    for event in events[:20]:
+        publisher.publish(event)
+    publisher.publish(bad, body=orjson.dumps(envelope))
+    for event in [*events[20:], events[0], events[1]]:  # and two redelivered
+        publisher.publish(event)
+    publisher.close()
+    try:
+        container_factory(LearningService, config).start()
+        wait_until(lambda: len(learned(fresh_pg)) == 40, what="every good event kept")
+
+        def dead_message() -> Any:
+            with Connection(amqp_uri) as conn:
+                return conn.SimpleQueue(f"{queue}.dead").get(block=False)
+
+        message = wait_until(_catching(dead_message), what="the bad message parked")
+        assert message.properties["message_id"] == str(bad.event_id)
+        assert "amount" in message.headers[ERROR_HEADER]
+        # (the look above did not take it: it went back at the connection's close)
+        wait_until(lambda: _count(amqp_uri, f"{queue}.dead") == 1, what="it, alone, parked")
+        assert learned(fresh_pg) == Counter({str(e.event_id): 1 for e in events})
+        assert max(batches) > 1, batches  # the waiting deliveries came in batches
+    finally:
+        with Connection(amqp_uri) as conn:
+            for name in (queue, f"{queue}.delay", f"{queue}.dead"):
+                conn.default_channel.queue_delete(name)
