@@ -86,6 +86,7 @@ bench: install services
 	@scripts/install-tool.sh wrk wrk
 	$(BIN)/python bench/eventstore.py
 	$(BIN)/python bench/gateway_reads.py
+	PYTHONPATH=. $(BIN)/python bench/consumer.py
 	$(BIN)/python bench/marketplace.py
 	PYTHONPATH=. $(BIN)/python bench/sign_up_memory.py
 
