@@ -168,7 +168,10 @@ def run(service: type, config: dict[str, Any], count: int, profile: Path | None)
     started = time.perf_counter()
     with sampled(profile, service.name):
         container.start()
+        deadline = started + 600
         while handled < count:
+            if time.perf_counter() > deadline:
+                sys.exit(f"{service.name} handled {handled} of {count} in 600 s")
             eventlet.sleep(0.01)
         elapsed = time.perf_counter() - started
         container.stop()

@@ -8,6 +8,7 @@ command=$1
 shift
 command -v "$command" >/dev/null && exit 0
 if command -v apt-get >/dev/null && [[ "$(id -u)" == 0 ]]; then
+  export DEBIAN_FRONTEND=noninteractive  # (a prompt with its output hidden would look like a hang)
   updated=""
   for package in "$@"; do
     while true; do
@@ -18,5 +19,5 @@ if command -v apt-get >/dev/null && [[ "$(id -u)" == 0 ]]; then
     done
   done
 fi
-echo "$command not found (Debian: apt-get install $1)" >&2
+echo "$command not found (Debian: apt-get install ${1:-$command})" >&2
 exit 1

@@ -24,8 +24,9 @@ as its own service.
 Messages are published envelopes (``shared.schemas.PublishedEvent``): a
 handler sees the published fields only. Duplicates are expected (the relay
 publishes at least once): a handler's effect is idempotent, either through
-:meth:`shared.database.Database.handle_once` (what :mod:`shared.facts` does)
-or because the events it appends have ids derived from the message's.
+:meth:`shared.database.Database.handle_once`, or by keeping what it learned
+under the event's id (:mod:`shared.facts`), or because the events it appends
+have ids derived from the message's.
 
 A handler that only records what it hears (:func:`learns`, what
 :meth:`shared.facts.Facts.learn_all` is for) is given the deliveries that
@@ -34,6 +35,7 @@ arrived together, and applies them in one transaction.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from functools import partial
 from typing import Any, TypeVar
@@ -263,17 +265,17 @@ class BatchingEventHandler(ReliableEventHandler):
                 messages=len(batch),
                 error=f"{exc_info[0].__name__}: {exc_info[1]}"[:1000],
             )
-            # (from a thread of its own: this worker holds a slot of the pool
-            # the single ones wait for)
-            self.container.spawn_managed_thread(
-                partial(self._one_by_one, batch),
-                identifier=f"{type(self).__name__}.one_by_one[{self.queue.name}]",
-            )
+            # In this worker, which still has its slot and its dependencies:
+            # a stopping container waits for it, and no other slot is needed.
+            method = getattr(worker_ctx.service, worker_ctx.entrypoint.method_name)
+            for body, message in batch:
+                try:
+                    method([body])
+                except Exception:
+                    self.handle_message_processed(message, None, sys.exc_info())
+                else:
+                    self.handle_message_processed(message)
         return result, exc_info
-
-    def _one_by_one(self, batch: list[tuple[Any, Any]]) -> None:
-        for item in batch:
-            self._spawn([item])
 
 
 event_handler = ReliableEventHandler.decorator

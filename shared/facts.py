@@ -88,8 +88,8 @@ class Facts:
         invalid envelope raises and keeps none: the consumer then hands them
         over one at a time."""
         events = [self.schemas.decode_published(payload) for payload in payloads]
-        rows = [
-            {
+        rows = {
+            event.event_id: {
                 "consumer": self.consumer,
                 "event_id": event.event_id,
                 "source": event.source,
@@ -99,12 +99,14 @@ class Facts:
                 "envelope": orjson.dumps(dict(payload)),
             }
             for event, payload in zip(events, payloads, strict=True)
-        ]
+        }
         if rows:
             with self.db.transaction() as conn:
-                # (a redelivered event is already here: its key is the event's id)
-                # (one statement of many rows: an executemany is a round trip a row)
-                conn.execute(_keep_once(conn.dialect.name, rows))
+                # One statement of many rows (an executemany is a round trip a
+                # row), in key order, so that two batches sharing redelivered
+                # events lock them in the same order. A redelivered event is
+                # already here: its key is the event's id.
+                conn.execute(_keep_once(conn.dialect.name, [rows[k] for k in sorted(rows)]))
         return events
 
     def erase(self, person_id: str) -> int:
