@@ -8,6 +8,7 @@ records metrics, adds CORS headers, and writes the OpenAPI document.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import re
@@ -25,7 +26,14 @@ from gateway.errors import to_response
 from gateway.http import REQUEST_ID_HEADER, RequestScope, json_response
 from gateway.idempotency import IdempotencyStore, StoredAnswer, request_fingerprint
 from gateway.metrics import observe
-from gateway.response_cache import LOOKUPS, CachedAnswer, ResponseCache, etag_matches
+from gateway.response_cache import (
+    LOOKUPS,
+    CachedAnswer,
+    CacheKey,
+    ResponseCache,
+    RetiredBy,
+    etag_matches,
+)
 from gateway.server import MAX_BODY_BYTES, http
 from gateway.sessions import refuse_ended
 from shared.config import settings
@@ -98,6 +106,9 @@ class Route:
     """Only a caller whose address is verified (the token's claim)."""
     reads: tuple[str, ...] = ()
     """The gateway's views the handler reads."""
+    retired_by: RetiredBy | None = None
+    """A cached read over one view: whether events that view applied change an
+    answer (see ``gateway.response_cache``); None: every event does."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -194,6 +205,7 @@ def endpoint(
     verified: bool = False,
     reads: tuple[str, ...] = (),
     cached: bool = False,
+    retired_by: RetiredBy | None = None,
 ) -> Callable[[Callable[..., Any]], Any]:
     """``path`` uses werkzeug's syntax (``/users/<user_id>``), under /api/v1.
 
@@ -204,12 +216,15 @@ def endpoint(
     against the views it names in ``reads`` (the gateway's ProjectionWorker
     attributes; gateway/tests/test_routes.py holds every handler to them).
     ``cached``: the answer is made of ``reads`` alone (with the caller and the
-    URL: no clock, no RPC), so it is kept while they stand still. A route that
+    URL: no clock, no RPC), so it is kept while they stand still, or, with
+    ``retired_by``, while no event that view applies changes it. A route that
     creates (201) names the ``location`` of what it created."""
     if (status == 201) != (location is not None):
         raise ValueError(f"{path}: a 201 names its Location, and only a 201 does")
     if cached and (method != "GET" or not reads):
         raise ValueError(f"{path}: only reads are cached, by the views they read")
+    if retired_by is not None and not (cached and len(reads) == 1):
+        raise ValueError(f"{path}: retired_by is for a cached read of one view")
     route = Route(
         method,
         API_PREFIX + path,
@@ -231,6 +246,7 @@ def endpoint(
         role=role,
         verified=verified,
         reads=reads,
+        retired_by=retired_by,
     )
     ROUTES.append(route)
 
@@ -348,6 +364,8 @@ def _read_through_cache(
     cache: ResponseCache = service.responses
     principal = scope.principal
     viewer = (principal.user_id, *principal.roles) if principal else ()
+    if route.retired_by is not None:
+        return _read_selectively(service, route, fn, request, params, cache, viewer)
     positions = [getattr(service, view).live_position for view in route.cached_by]
     key = cache.key(route.path, request.full_path, viewer, positions)
     if key is None:
@@ -369,6 +387,75 @@ def _read_through_cache(
     answer.headers["ETag"] = etag
     answer.headers["Cache-Control"] = "private, no-cache"
     return answer
+
+
+def _read_selectively(
+    service: Any,
+    route: Route,
+    fn: Callable[..., Any],
+    request: Request,
+    params: dict[str, Any],
+    cache: ResponseCache,
+    viewer: tuple[str, ...],
+) -> Response:
+    """The same, for a route that tells which events retire its answers: a
+    kept answer read at position p stands at position q if none of the events
+    the view applied in (p, q] retires it."""
+    view = getattr(service, route.cached_by[0])
+    position = view.live_position  # (before anything is read, as above)
+    key = cache.key(route.path, request.full_path, viewer, ()) if position is not None else None
+    if key is None:
+        LOOKUPS.labels(route.path, "bypass").inc()
+        return _call(route, fn, service, request, params, _inputs(route, request))
+    kept = _still_standing(route, view, cache, key, position)
+    if kept is not None:
+        assert kept.made_at is not None
+        etag = cache.etag(key, kept.made_at)
+        if etag_matches(request.headers.get("If-None-Match"), etag):
+            LOOKUPS.labels(route.path, "not_modified").inc()
+            answer = Response(status=304)
+        else:
+            LOOKUPS.labels(route.path, "hit").inc()
+            answer = Response(kept.body, status=kept.status, mimetype=kept.mimetype)
+    else:
+        LOOKUPS.labels(route.path, "miss").inc()
+        inputs = _inputs(route, request)
+        answer = _call(route, fn, service, request, params, inputs)
+        if answer.status_code != 200 or answer.is_streamed:
+            return answer
+        made = CachedAnswer(
+            200, answer.get_data(), answer.mimetype or "", position, position, params | inputs
+        )
+        cache.put(key, made)
+        etag = cache.etag(key, position)
+    answer.headers["ETag"] = etag
+    answer.headers["Cache-Control"] = "private, no-cache"
+    return answer
+
+
+def _still_standing(
+    route: Route, view: Any, cache: ResponseCache, key: CacheKey, position: int
+) -> CachedAnswer | None:
+    """The kept answer, if no event applied since it was last checked (up to
+    ``position``) retires it; it is then known to stand up to ``position``."""
+    kept = cache.get(key)
+    if kept is None:
+        return None
+    assert kept.valid_at is not None and kept.inputs is not None and route.retired_by
+    if kept.valid_at == position:
+        return kept
+    events = view.applied_since(kept.valid_at) if kept.valid_at < position else None
+    if events is not None:
+        events = [e for e in events if e.position <= position]
+        with view.connect() as conn:
+            retired = bool(events) and route.retired_by(conn, kept.inputs, events)
+        if not retired:
+            LOOKUPS.labels(route.path, "retained").inc()
+            kept = dataclasses.replace(kept, valid_at=position)
+            cache.put(key, kept)
+            return kept
+    cache.drop(key)
+    return None
 
 
 def _call(

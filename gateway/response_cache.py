@@ -12,25 +12,35 @@ position move, so it does not cache at all for that view.
 
 The same key gives the answer's ``ETag``: a client that sends it back in
 ``If-None-Match`` gets ``304 Not Modified`` while the views stand still.
+
+A route that can tell which events change its answer (``retired_by``, over
+one view that ``remembers`` what it applied) keeps an answer while the view
+moves: its key leaves that view's position out, the answer records the
+position it was read at, and each later lookup asks ``retired_by`` about the
+events applied since. A search is then retired by the projects it could
+show, not by every project posted.
 """
 
 from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from cachetools import LRUCache
 from nameko.extensions import DependencyProvider
 from prometheus_client import Counter
+from sqlalchemy.engine import Connection
 
 from shared.config import settings
+from shared.schemas import PublishedEvent
 
 LOOKUPS = Counter(
     "gateway_response_cache_total",
-    "Cacheable reads by outcome: hit, not_modified (304), miss, bypass (view applied elsewhere)",
+    "Cacheable reads by outcome: hit, not_modified (304), miss, bypass (view applied "
+    "elsewhere), retained (kept though its view moved: no event since retired it)",
     ["route", "outcome"],
 )
 
@@ -39,12 +49,23 @@ ENTRY_OVERHEAD_BYTES = 400
 
 CacheKey = tuple[Any, ...]
 
+RetiredBy = Callable[[Connection, dict[str, Any], Sequence[PublishedEvent]], bool]
+"""Whether any of these events (applied by the route's view after its answer
+was read) may change the answer to a request with these inputs (path
+parameters and validated query): True when in doubt. It may query the view."""
+
 
 @dataclass(frozen=True)
 class CachedAnswer:
     status: int
     body: bytes
     mimetype: str
+    made_at: int | None = None
+    """Selective routes: the view's position the answer was read at."""
+    valid_at: int | None = None
+    """Selective routes: the position up to which no event retired it."""
+    inputs: dict[str, Any] | None = None
+    """Selective routes: the request's validated inputs, for ``retired_by``."""
 
 
 class ResponseCache:
@@ -71,9 +92,10 @@ class ResponseCache:
             return None
         return (route, full_path, viewer, tuple(positions))
 
-    def etag(self, key: CacheKey) -> str:
+    def etag(self, key: CacheKey, made_at: int | None = None) -> str:
         # Weak: equal keys give equal answers, but the bytes are not hashed.
-        digest = hashlib.blake2b(repr((self.boot_id, key)).encode(), digest_size=12)
+        # (A selective route's answer is the same from ``made_at`` on.)
+        digest = hashlib.blake2b(repr((self.boot_id, key, made_at)).encode(), digest_size=12)
         return f'W/"{digest.hexdigest()}"'
 
     def get(self, key: CacheKey) -> CachedAnswer | None:
@@ -84,6 +106,10 @@ class ResponseCache:
         assert self._entries is not None
         if _size(answer) <= self.max_bytes:
             self._entries[key] = answer
+
+    def drop(self, key: CacheKey) -> None:
+        assert self._entries is not None
+        self._entries.pop(key, None)
 
     def __len__(self) -> int:
         return 0 if self._entries is None else len(self._entries)

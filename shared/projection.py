@@ -17,6 +17,7 @@ from __future__ import annotations
 import abc
 import time
 import zlib
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -54,6 +55,10 @@ class Projection(abc.ABC):
     """False: the projection sees published events only, in their published
     form, as any other service would (every view the gateway keeps). True: a
     service's projection of its own streams, which may read its private events."""
+    remembers: int = 0
+    """How many of the events it last applied live the runner keeps in memory
+    (``ProjectionHandle.applied_since``), so that a reader can tell which of
+    its answers they changed; 0: none."""
 
     @abc.abstractmethod
     def apply(self, conn: Connection, event: PublishedEvent) -> None:
@@ -73,6 +78,36 @@ class ProjectionStatus:
     last_error: str | None = None
     running: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    recent: deque[PublishedEvent] = field(default_factory=lambda: deque(maxlen=0))
+    recent_since: int | None = None
+    """Every event applied after this position is in ``recent`` (None: not
+    following live, so nothing is known)."""
+
+    def follow(self, remembers: int) -> None:
+        """Following live from here on: remember from the current position."""
+        self.recent = deque(maxlen=remembers)
+        self.recent_since = -1 if self.position is None else self.position
+
+    def remember(self, applied: Sequence[PublishedEvent]) -> None:
+        if self.recent_since is None or not self.recent.maxlen:
+            return
+        for event in applied:
+            if len(self.recent) == self.recent.maxlen:
+                self.recent_since = self.recent[0].position  # forgotten from here
+            self.recent.append(event)
+
+    def applied_since(self, position: int) -> list[PublishedEvent] | None:
+        """The events applied after ``position``, oldest first; None when they
+        are not all remembered."""
+        if self.recent_since is None or position < self.recent_since:
+            return None
+        newer: list[PublishedEvent] = []
+        for event in reversed(self.recent):
+            if event.position <= position:
+                break
+            newer.append(event)
+        newer.reverse()
+        return newer
 
 
 class ProjectionRunner:
@@ -136,21 +171,21 @@ class ProjectionRunner:
         rest = list(events)
         while rest:
             started = time.monotonic()
+            applied: list[PublishedEvent] = []
             with write_transaction(self.engine) as conn:
-                done = 0
                 for event in rest:
-                    self.projection.apply(
-                        conn,
-                        self.schemas.published_event(event, private=self.projection.private),
-                    )
-                    done += 1
+                    published = self.schemas.published_event(event, private=self.projection.private)
+                    self.projection.apply(conn, published)
+                    applied.append(published)
                     if time.monotonic() - started > MAX_TRANSACTION_SECONDS:
                         break
-                last = rest[done - 1].position
+                last = rest[len(applied) - 1].position
                 save_checkpoint(conn, self.projection.name, last, self.projection.version)
+            # (committed: a reader that sees the position sees what it says)
             self.status.position = last
-            self.status.applied += done
-            rest = rest[done:]
+            self.status.remember(applied)
+            self.status.applied += len(applied)
+            rest = rest[len(applied) :]
 
     def _pending(self, after: int | None, until: int | None) -> Iterator[RecordedEvent]:
         start = 0 if after is None else after
@@ -214,6 +249,7 @@ class ProjectionRunner:
         """Follow the log live until ``should_stop()``."""
         self.prepare()
         self.catch_up()
+        self.status.follow(self.projection.remembers)
         self.status.running = True
         subscription = self.store.subscribe(
             checkpoint=self.checkpoint(),
@@ -226,6 +262,7 @@ class ProjectionRunner:
                 self.status.last_error = None
         finally:
             self.status.running = False
+            self.status.recent_since = None
             subscription.stop()
 
 
@@ -357,6 +394,12 @@ class ProjectionHandle:
         if not status.running:
             return None
         return -1 if status.position is None else status.position
+
+    def applied_since(self, position: int) -> list[PublishedEvent] | None:
+        """What this process applied of the view after ``position`` (a
+        ``live_position`` it gave), oldest first; None when it cannot tell
+        (not following live, or more than the projection ``remembers``)."""
+        return self.runner.status.applied_since(position)
 
     def health(self) -> dict[str, Any]:
         status = self.runner.status

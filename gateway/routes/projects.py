@@ -52,6 +52,7 @@ class ProjectsRoutes(RoutesBase):
         response=projects_api.ProjectSearchPage,
         cached=True,
         reads=("project_views",),
+        retired_by=projects_views.search_retired_by,
     )
     def search_projects(self, request: Request, query: dict[str, Any]) -> dict[str, Any]:
         with self.project_views.connect() as conn:

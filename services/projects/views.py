@@ -8,7 +8,7 @@ English stemming, ``ts_rank``) or, on the embedded default, SQLite's FTS5
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -112,6 +112,7 @@ class ProjectsView(Projection):
     name = "projects_search"
     version = 3
     metadata = metadata
+    remembers = 1_000  # (search answers are retired only by what they show)
     categories = ("project", "alert", "user")
     event_types = (
         "PersonalDataErased",
@@ -318,6 +319,23 @@ def current_versions(conn: Connection, project_ids: Iterable[str]) -> dict[str, 
 def search(conn: Connection, query: dict[str, Any]) -> dict[str, Any]:
     """One page of projects matching ``query`` (see ``api.SearchQuery``), with
     how many match in all and per skill."""
+    matching, rank = _matching(conn, query)
+    return search_page(
+        conn,
+        matching,
+        key=projects.c.project_id,
+        skills=projects.c.skills,
+        sort=query.get("sort") or ("relevance" if rank is not None else "newest"),
+        sorts=SORTS,
+        rank=rank,
+        limit=query["limit"],
+        cursor=query.get("cursor"),
+        view=project_view,
+    )
+
+
+def _matching(conn: Connection, query: dict[str, Any]) -> tuple[sa.Select[Any], Any]:
+    """The projects ``query`` matches, and their rank by its text (if any)."""
     p = projects.c
     text = text_match(conn, projects, "project_id", "project_fts", query.get("q"))
     conditions: list[Any] = [p.status == query["status"], text.condition]
@@ -340,18 +358,47 @@ def search(conn: Connection, query: dict[str, Any]) -> dict[str, Any]:
         conditions.append(p.deadline >= query["deadline_after"])
     if query.get("posted_since"):
         conditions.append(p.posted_at >= query["posted_since"])
-    return search_page(
-        conn,
-        sa.select(projects).select_from(text.source).where(*conditions),
-        key=p.project_id,
-        skills=p.skills,
-        sort=query.get("sort") or ("relevance" if text.rank is not None else "newest"),
-        sorts=SORTS,
-        rank=text.rank,
-        limit=query["limit"],
-        cursor=query.get("cursor"),
-        view=project_view,
-    )
+    return sa.select(projects).select_from(text.source).where(*conditions), text.rank
+
+
+NOT_IN_SEARCH = frozenset(
+    {"KeywordAlertSaved", "KeywordAlertDeleted", "KeywordAlertMatched", "PersonalDataErased"}
+)
+"""What the view applies that no search answer shows (alerts and their names)."""
+
+
+def search_retired_by(
+    conn: Connection, inputs: dict[str, Any], events: Sequence[PublishedEvent]
+) -> bool:
+    """Whether ``events`` may change a search's answer (``gateway.response_cache``).
+
+    A project posted changes it only if the search matches the project: it
+    then joins the page, the total or a facet. That is asked of the view with
+    the search's own conditions, so the text is matched as the search matches
+    it on each database. A project changed since it was posted (its row no
+    longer as posted: edited, or no longer open; perhaps by an event not yet
+    among ``events``) retires the answer, as does every other change of a
+    project."""
+    posted = []
+    for event in events:
+        if event.type in NOT_IN_SEARCH:
+            continue
+        if event.type != "ProjectPosted":
+            return True
+        posted.append(event.data["project_id"])
+    if not posted:
+        return False
+    p = projects.c
+    as_posted = conn.execute(
+        sa.select(sa.func.count())
+        .select_from(projects)
+        .where(p.project_id.in_(posted), p.version == 1, p.status == "open")
+    ).scalar_one()
+    if as_posted != len(set(posted)):
+        return True
+    matching, _ = _matching(conn, inputs["query"])
+    shown = conn.execute(matching.with_only_columns(p.project_id).where(p.project_id.in_(posted)))
+    return shown.first() is not None
 
 
 SORTS = {

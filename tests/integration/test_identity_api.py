@@ -765,11 +765,10 @@ def test_cors_for_configured_origins(api: Api, monkeypatch: pytest.MonkeyPatch):
         settings.cache_clear()
 
 
-def cache_lookups(api: Api, outcome: str) -> float:
-    """The gateway's count of profile reads with this cache outcome."""
+def cache_lookups(api: Api, outcome: str, route: str = "/api/v1/users/<user_id>/profile") -> float:
+    """The gateway's count of reads of ``route`` with this cache outcome."""
     text = requests.get(f"{api.internal}/metrics", timeout=10).text
-    route = re.escape("/api/v1/users/<user_id>/profile")
-    labels = rf'outcome="{outcome}",route="{route}"'
+    labels = rf'outcome="{outcome}",route="{re.escape(route)}"'
     pattern = rf"gateway_response_cache_total\{{{labels}\}} (\S+)"
     found = re.search(pattern, text)
     return float(found.group(1)) if found else 0.0

@@ -206,3 +206,42 @@ def test_a_view_applied_elsewhere_has_its_tables_but_no_live_position_until_take
     finally:
         other_replica.close()
         engine.dispose()
+
+
+def test_a_runner_following_live_remembers_its_last_events_and_says_when_it_cannot(
+    fresh_pg: str,
+):
+    """What the response cache asks a view: which events it applied after a
+    position it gave. Only while following live, and only as far back as it
+    remembers; before that (or not following) it cannot tell."""
+    store, engine = SqlEventStore(fresh_pg), create_sql_engine(fresh_pg)
+    projection = ThingTotals()
+    projection.remembers = 3
+    runner = ProjectionRunner(projection, store, engine, batch_size=2)
+    store.append("thing-early", [thing(amount=1, thing_id="early")])  # caught up, not live
+    assert runner.status.applied_since(0) is None
+    stop = threading.Event()
+    following = threading.Thread(target=runner.run, args=(stop.is_set, 0.05))
+    following.start()
+    try:
+        wait_until(lambda: runner.status.running, what="following live")
+        start = runner.status.position
+        assert start is not None and runner.status.applied_since(start) == []
+        assert runner.status.applied_since(start - 1) is None  # applied before following
+        positions = [
+            store.append("thing-live", [thing(amount=n, thing_id="live")]).position
+            for n in (10, 20, 30, 40, 50)
+        ]
+        wait_until(lambda: runner.status.position == positions[-1], what="all five applied")
+        since = runner.status.applied_since(positions[1])
+        assert since is not None
+        assert [e.position for e in since] == positions[2:]
+        assert [e.data["amount"] for e in since] == [30, 40, 50]
+        assert runner.status.applied_since(positions[-1]) == []
+        assert runner.status.applied_since(positions[0]) is None  # forgotten: only 3 kept
+    finally:
+        stop.set()
+        following.join(timeout=10)
+    assert runner.status.applied_since(positions[-1]) is None  # no longer following
+    store.close()
+    engine.dispose()

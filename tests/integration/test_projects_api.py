@@ -28,7 +28,7 @@ from shared.sql import create_sql_engine
 from shared.testing import free_port, fresh_postgres_database
 from tests.integration.helpers import wait_until
 from tests.integration.mail import MailCatcher
-from tests.integration.test_identity_api import SECRET, Api, assert_problem
+from tests.integration.test_identity_api import SECRET, Api, assert_problem, cache_lookups
 
 pytestmark = pytest.mark.integration
 
@@ -86,7 +86,7 @@ def market(
     mail_catcher: MailCatcher,
 ) -> Iterator[Market]:
     with fresh_postgres_database(postgres_server) as gateway_db:
-        port = free_port()
+        port, internal = free_port(), free_port()
         common = {"AMQP_URI": amqp_uri, "EVENT_STORE_URL": fresh_pg, "JWT_SECRET": SECRET}
         service_config = {
             **common,
@@ -105,6 +105,7 @@ def market(
                 **common,
                 "DATABASE_URL": gateway_db,
                 "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
+                "GATEWAY_INTERNAL_ADDRESS": f"127.0.0.1:{internal}",
                 "BLOB_DIR": str(tmp_path / "blobs"),
             },
         ).start()
@@ -113,7 +114,9 @@ def market(
         stop = threading.Event()
         relaying = threading.Thread(target=relay.run, args=(stop.is_set, 0.2))
         relaying.start()
-        market = Market(f"http://127.0.0.1:{port}", store, mails=mail_catcher)
+        market = Market(
+            f"http://127.0.0.1:{port}", store, f"http://127.0.0.1:{internal}", mail_catcher
+        )
         market.projects_container = containers["projects"]
         try:
             yield market
@@ -315,6 +318,36 @@ def test_search_with_each_filter_sort_and_cursor(market: Market):
     assert_problem(
         market.get(f"/projects?sort=budget&cursor={first['next_cursor']}"), 422, "invalid_input"
     )
+
+
+def test_a_kept_search_answer_outlives_projects_it_cannot_show(market: Market):
+    """The gateway keeps a search's answer while projects it would not show
+    are posted (its ETag stands, a 304 still answers), and retires it on the
+    first one it would show."""
+    token = market.signup(["buyer"])["access_token"]
+    first = market.project(token, title="Django shop", skills=["python"])
+    path = "/projects?skills=python&q=shop"
+    kept = market.get(path)
+    assert [p["project_id"] for p in kept.json()["items"]] == [first["project_id"]]
+    etag = kept.headers["ETag"]
+    retained = cache_lookups(market, "retained", "/api/v1/projects")
+
+    market.project(token, title="Cobol migration", skills=["cobol"])  # other skills
+    elsewhere = {"description": "Scripts for a warehouse.", "scope": ""}
+    market.project(token, title="Python scripts", skills=["python"], **elsewhere)  # other words
+    again = market.get(path)
+    assert again.headers["ETag"] == etag and again.content == kept.content
+    assert cache_lookups(market, "retained", "/api/v1/projects") > retained
+    assert market.get(path, headers={"If-None-Match": etag}).status_code == 304
+
+    second = market.project(token, title="Another shop", skills=["python", "css"])
+    fresh = market.get(path)
+    assert fresh.headers["ETag"] != etag
+    assert {p["project_id"] for p in fresh.json()["items"]} == {
+        first["project_id"],
+        second["project_id"],
+    }
+    assert market.get(path, headers={"If-None-Match": etag}).status_code == 200
 
 
 def test_search_over_a_few_thousand_projects(market: Market):

@@ -18,7 +18,7 @@ from shared.errors import InvalidInput
 from shared.eventstore import EventMetadata, NewEvent
 from shared.eventstore.sql import SqlEventStore
 from shared.projection import ProjectionRunner
-from shared.schemas import load_all_event_schemas, registry
+from shared.schemas import PublishedEvent, load_all_event_schemas, registry
 from shared.sql import create_sql_engine
 
 SOON, LATER = date.today() + timedelta(days=10), date.today() + timedelta(days=90)
@@ -140,3 +140,124 @@ def test_a_forged_cursor_is_refused_not_a_failure(
     for params, position in forged:
         with pytest.raises(InvalidInput):
             search(engine, **params, cursor=encode_cursor(position))
+
+
+# -- which new events retire a search's answer -------------------------------------------
+
+RETIREMENT_QUERIES: list[dict[str, Any]] = [
+    {},
+    {"q": "shop"},
+    {"q": "dashboard analytics"},
+    {"skills": "python"},
+    {"skills": "python,django", "skills_mode": "all"},
+    {"skills": "rust"},
+    {"budget_type": "hourly"},
+    {"budget_min": 200_000},
+    {"budget_max": 50_000},
+    {"currency": "EUR"},
+    {"deadline_before": SOON},
+    {"status": "closed"},
+    {"q": "pipeline", "skills": "airflow", "sort": "budget"},
+]
+
+NEW_PROJECTS: list[tuple[str, str, list[str], dict[str, Any], date]] = [
+    ("Rust command line tool", "A parser for logs.", ["rust"],
+     {"type": "fixed", "amount": 30_000, "currency": "USD"}, LATER),
+    ("Another furniture shop", "Shop with payments.", ["python", "django"],
+     {"type": "fixed", "amount": 400_000, "currency": "USD"}, SOON),
+    ("Analytics dashboard rework", "Dashboard for analytics of sales.", ["vue"],
+     {"type": "hourly", "min_rate": 3000, "max_rate": 5000, "currency": "EUR"}, LATER),
+    ("Warehouse pipeline", "Pipeline for stock.", ["airflow", "python"],
+     {"type": "fixed", "amount": 900_000, "currency": "EUR"}, LATER),
+]  # fmt: skip
+
+
+class Log:
+    """Events appended to a store, applied to the view, and read back as the
+    gateway's view runner gives them to the response cache."""
+
+    def __init__(self, engine: sa.Engine, tmp_path: Path) -> None:
+        load_all_event_schemas()
+        self.store = SqlEventStore(f"sqlite:///{tmp_path / 'retiring.sqlite'}")
+        self.runner = ProjectionRunner(views.ProjectsView(), self.store, engine)
+        self.runner.prepare()
+        self.buyer = str(uuid.uuid4())
+
+    def append(self, stream: str, event_type: str, data: dict[str, Any]) -> list[PublishedEvent]:
+        """Append, apply, and give what the view applied."""
+        before = self.runner.checkpoint() or 0
+        meta = EventMetadata.root(self.buyer, "projects")
+        self.store.append(stream, [registry.new_event(event_type, data, meta)])
+        self.runner.catch_up()
+        return [
+            registry.published_event(e)
+            for e in self.store.read_all(from_position=before)
+            if e.position > before
+        ]
+
+    def post(self, title: str, description: str, skills: list[str], budget: Any, deadline: date):
+        project_id = str(uuid.uuid4())
+        data = {
+            "project_id": project_id,
+            "buyer_id": self.buyer,
+            "title": title,
+            "description": description,
+            "budget": budget,
+            "deadline": deadline,
+            "skills": skills,
+        }
+        return project_id, self.append(f"project-{project_id}", "ProjectPosted", data)
+
+
+def retired(engine: sa.Engine, params: dict[str, Any], events: list[PublishedEvent]) -> bool:
+    query = SearchQuery().load({k: str(v) for k, v in params.items()})
+    with engine.connect() as conn:
+        return views.search_retired_by(conn, {"query": query}, events)
+
+
+def test_a_project_posted_retires_exactly_the_answers_it_changes(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    """For each new project and each search: the search's answer is retired
+    if and only if the project changed it (joined its page, total or facets);
+    an answer kept is the answer a fresh search gives."""
+    log = Log(engine, tmp_path)
+    for posted in NEW_PROJECTS[:2]:
+        log.post(*posted)
+    kept_somewhere = retired_somewhere = 0
+    for posted in NEW_PROJECTS[2:] + NEW_PROJECTS[:2]:
+        before = [search(engine, **params) for params in RETIREMENT_QUERIES]
+        _, events = log.post(*posted)
+        assert [e.type for e in events] == ["ProjectPosted"]
+        for params, answer in zip(RETIREMENT_QUERIES, before, strict=True):
+            changed = search(engine, **params) != answer
+            assert retired(engine, params, events) == changed, (posted[0], params)
+            kept_somewhere += not changed
+            retired_somewhere += changed
+    assert kept_somewhere and retired_somewhere
+
+
+def test_any_other_change_of_a_project_retires_every_answer_and_alerts_none(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    log = Log(engine, tmp_path)
+    project_id, posted = log.post(*NEW_PROJECTS[0])
+    edited = log.append(
+        f"project-{project_id}", "ProjectEdited", {"title": "Rust CLI", "version": 2}
+    )
+    other_id, other_posted = log.post(*NEW_PROJECTS[1])
+    closed = log.append(f"project-{other_id}", "ProjectClosed", {"reason": "found someone"})
+    nobody = {"status": "closed", "skills": "cobol"}  # no project matches it
+    for params in (nobody, *RETIREMENT_QUERIES):
+        assert retired(engine, params, edited)
+        assert retired(engine, params, closed)
+        # posted, then closed by an event this lookup has not seen yet: the
+        # row is no longer as posted, so in doubt the answer goes
+        assert retired(engine, params, other_posted)
+    alert = PublishedEvent(
+        uuid.uuid4(), "KeywordAlertMatched", 1, "projects", "alert-1", 1, 0,
+        posted[0].recorded_at, posted[0].metadata, {},
+    )  # fmt: skip
+    assert not retired(engine, {}, [alert])
+    assert not retired(engine, {}, [])
+    log.store.close()
