@@ -43,6 +43,7 @@ from shared.eventstore import (
     WrongExpectedRevision,
     open_event_store,
 )
+from shared.logging import get_logger
 from shared.schemas import DecodedEvent, EventRegistry, registry
 from shared.validation import known_id
 
@@ -53,6 +54,9 @@ EntityId = str | tuple[str, ...]
 
 ATTEMPTS = 5
 """How many times a command decides before a stream that keeps moving is a 409."""
+
+
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -177,6 +181,18 @@ class ServiceEventLog:
         stream = aggregate.stream_for(entity_id)
         state, result = self._execute(stream, aggregate.evolve, aggregate.initial, decide, attempts)
         return self._after(stream, aggregate.evolve, state, result)
+
+    def run_each(
+        self, aggregate: Aggregate[S], entity_ids: Sequence[EntityId], decide: Decide[S], done: str
+    ) -> int:
+        """What a timer does: ``run`` ``decide`` on each entity a read model named
+        as due (the entity's own log decides whether it is), then log ``done``
+        with how many there were, if any. Returns that number."""
+        for entity_id in entity_ids:
+            self.run(aggregate, entity_id, decide)
+        if entity_ids:
+            log.info(done, entities=len(entity_ids), aggregate=aggregate.name)
+        return len(entity_ids)
 
     def create(
         self, aggregate: Aggregate[S], entity_id: EntityId, events: Sequence[EventSpec]

@@ -474,11 +474,9 @@ class ContractsService(MarketplaceService):
         now = self.clock.now()
         with self.contract_views.connect() as conn:
             due = views.due_for_review(conn, now)
-        for contract_id in due:
-            self.event_log.run(CONTRACT, contract_id, lambda s: domain.auto_approvals(s, now))
-        if due:
-            log.info("review periods ran out", contracts=len(due))
-        return len(due)
+        return self.event_log.run_each(
+            CONTRACT, due, lambda s: domain.auto_approvals(s, now), "review periods ran out"
+        )
 
     @timer(interval=settings().contract_review_check_seconds)
     def expire_offers(self) -> int:
@@ -486,11 +484,9 @@ class ContractsService(MarketplaceService):
         now = self.clock.now()
         with self.contract_views.connect() as conn:
             due = views.offers_to_expire(conn, now)
-        for contract_id in due:
-            self.event_log.run(CONTRACT, contract_id, lambda s: domain.expire_offer(s, now))
-        if due:
-            log.info("offers expired", contracts=len(due))
-        return len(due)
+        return self.event_log.run_each(
+            CONTRACT, due, lambda s: domain.expire_offer(s, now), "offers expired"
+        )
 
     @timer(interval=settings().contract_reminder_check_seconds)
     def send_reminders(self) -> int:
@@ -509,13 +505,12 @@ class ContractsService(MarketplaceService):
         )
         with self.contract_views.connect() as conn:
             candidates = views.due_for_reminders(conn, now, due_hours, approval_hours)
-        for contract_id in candidates:
-            self.event_log.run(
-                CONTRACT,
-                contract_id,
-                lambda s: domain.reminders(s, now, due_hours, approval_hours),
-            )
-        return len(candidates)
+        return self.event_log.run_each(
+            CONTRACT,
+            candidates,
+            lambda s: domain.reminders(s, now, due_hours, approval_hours),
+            "reminders due",
+        )
 
     @timer(interval=settings().contract_review_check_seconds)
     def bill_hourly_weeks(self) -> int:

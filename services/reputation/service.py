@@ -16,12 +16,9 @@ from shared.consumer import event_handler, learns
 from shared.erasure import forget_person
 from shared.eventlog import Aggregate
 from shared.facts import LearnedFacts
-from shared.logging import get_logger
 from shared.projection import ProjectionWorker
 from shared.service import MarketplaceService, rpc
 from shared.validation import known_id, load
-
-log = get_logger(__name__)
 
 
 def feedback_stream(contract_id: str) -> str:
@@ -88,11 +85,9 @@ class ReputationService(MarketplaceService):
         now = self.clock.now()
         with self.reputation_views.connect() as conn:
             due = views.windows_to_close(conn, now)
-        for contract_id in due:
-            self.event_log.run(FEEDBACK, contract_id, lambda s: domain.reveal_when_closed(s, now))
-        if due:
-            log.info("review windows closed", contracts=len(due))
-        return len(due)
+        return self.event_log.run_each(
+            FEEDBACK, due, lambda s: domain.reveal_when_closed(s, now), "review windows closed"
+        )
 
     @event_handler("identity", "PersonalDataErased")
     def on_personal_data_erased(self, payload: dict[str, Any]) -> None:
