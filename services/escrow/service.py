@@ -106,17 +106,22 @@ class EscrowService(MarketplaceService):
             uuid.uuid5(uuid.NAMESPACE_URL, f"charge:{contract_id}:{actor}:{key}:{milestone_ids}")
         )
         contract = self._contract(contract_id, milestone_ids)
-        self.event_log.run(
+        escrow = self.event_log.run(
             ESCROW,
             contract_id,
             lambda s: domain.request_funding(
                 s, contract, actor, milestone_ids, data["payment_method"], charge_id
             ),
         )
-        return self._complete_charge(contract_id, charge_id)
+        return self._complete_charge(contract_id, charge_id, escrow)
 
-    def _complete_charge(self, contract_id: str, charge_id: str) -> dict[str, Any]:
-        escrow = self.event_log.get(ESCROW, contract_id)
+    def _complete_charge(
+        self, contract_id: str, charge_id: str, escrow: Escrow | None = None
+    ) -> dict[str, Any]:
+        """Charge the provider for a requested charge and record the outcome.
+        ``escrow``: the state just recorded, if the caller has it (not read again)."""
+        if escrow is None:
+            escrow = self.event_log.get(ESCROW, contract_id)
         charge = escrow.charges[charge_id]
         if charge.status == "requested":
             result = self.provider.charge(
@@ -250,16 +255,16 @@ class EscrowService(MarketplaceService):
         contract = self._contract(contract_id)
         name = f"invoice-charge:{invoice_id}" + (f":{attempt}" if attempt > 1 else "")
         charge_id = str(uuid.uuid5(uuid.NAMESPACE_URL, name))
-        self.event_log.run(
+        escrow = self.event_log.run(
             ESCROW,
             contract_id,
             lambda s: domain.request_invoice_charge(
                 s, contract, invoice_id, amount, charge_id, attempt, payment_method
             ),
         )
-        if charge_id in self.event_log.get(ESCROW, contract_id).charges:
+        if charge_id in escrow.charges:
             with suppress(PaymentFailed):  # recorded (FundingFailed); the buyer's card
-                self._complete_charge(contract_id, charge_id)
+                self._complete_charge(contract_id, charge_id, escrow)
 
     @event_handler("contracts", "InvoiceApproved")
     def on_invoice_approved(self, payload: dict[str, Any]) -> None:
