@@ -20,14 +20,12 @@ eventlet.monkey_patch()
 
 import argparse  # noqa: E402
 import os  # noqa: E402
-import signal  # noqa: E402
-import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 import uuid  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
-from contextlib import contextmanager  # noqa: E402
+from contextlib import AbstractContextManager  # noqa: E402
 from datetime import UTC, datetime  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
@@ -39,6 +37,7 @@ from nameko.containers import ServiceContainer  # noqa: E402
 from nameko.events import SERVICE_POOL  # noqa: E402
 from nameko.events import event_handler as bare_event_handler  # noqa: E402
 
+from bench.profiling import py_spy  # noqa: E402
 from shared.consumer import event_handler, learns  # noqa: E402
 from shared.eventstore import EventMetadata, RecordedEvent  # noqa: E402
 from shared.facts import LearnedFacts  # noqa: E402
@@ -123,34 +122,9 @@ def proposals(count: int) -> Iterator[RecordedEvent]:
         )
 
 
-@contextmanager
-def sampled(directory: Path | None, label: str) -> Iterator[None]:
+def sampled(directory: Path | None, label: str) -> AbstractContextManager[None]:
     """py-spy over this process while the block runs (``--profile``)."""
-    if directory is None:
-        yield
-        return
-    out = directory / f"{label}.txt"
-    spy = subprocess.Popen(
-        [
-            str(Path(sys.executable).with_name("py-spy")),
-            "record",
-            "--pid",
-            str(os.getpid()),
-            "--format",
-            "raw",
-            "--rate",
-            "200",
-            "-o",
-            str(out),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        yield
-    finally:
-        spy.send_signal(signal.SIGINT)  # (py-spy writes its file on an interrupt)
-        spy.wait(30)
+    return py_spy({"consumer": os.getpid()}, directory, label)
 
 
 def run(service: type, config: dict[str, Any], count: int, profile: Path | None) -> float:

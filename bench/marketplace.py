@@ -20,7 +20,6 @@ import os
 import random
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -28,10 +27,9 @@ import tempfile
 import threading
 import time
 import uuid
-from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -45,6 +43,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench import wsgi_baseline  # noqa: E402
 from bench.gateway_reads import wait_http  # noqa: E402
+from bench.profiling import py_spy  # noqa: E402
 from shared.auth import AccessTokens  # noqa: E402
 from shared.eventstore import EventMetadata, StreamState  # noqa: E402
 from shared.eventstore.sql import SqlEventStore  # noqa: E402
@@ -382,50 +381,10 @@ def wrk(url: str, seconds: int, script_lines: list[str]) -> dict:
     }
 
 
-@contextmanager
-def profiled(stack: Stack, directory: Path | None, label: str) -> Iterator[None]:
-    """With ``--profile DIR``: py-spy samples every process of the stack while
-    the body runs, and writes each one's folded stacks to DIR with a summary of
-    where its time went (``<label>.<process>.summary``)."""
-    if directory is None:
-        yield
-        return
-    name = re.sub(r"\W+", "-", label).strip("-")
-    record = [str(Path(sys.executable).parent / "py-spy"), "record", "--nonblocking", "-f", "raw"]
-    spies = {
-        process: subprocess.Popen(
-            [*record, "-p", str(popen.pid), "-o", str(directory / f"{name}.{process}.txt")],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for process, popen in stack.processes.items()
-    }
-    try:
-        yield
-    finally:
-        for spy in spies.values():
-            spy.send_signal(signal.SIGINT)
-        for process, spy in spies.items():
-            spy.wait(30)
-            raw = directory / f"{name}.{process}.txt"
-            if raw.exists():
-                (directory / f"{name}.{process}.summary").write_text(summarise(raw))
-
-
-def summarise(raw: Path, top: int = 40) -> str:
-    """Our own frames (and SQL execution) by share of the samples they appear in."""
-    total, seen_in = 0, Counter[str]()
-    for line in raw.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        total += int(count)
-        for frame in set(stack.split(";")):
-            if "site-packages" not in frame or "do_execute" in frame:
-                seen_in[frame] += int(count)
-    return (
-        "".join(f"{n / total:6.1%}  {frame}\n" for frame, n in seen_in.most_common(top))
-        if total
-        else "no samples\n"
-    )
+def profiled(stack: Stack, directory: Path | None, label: str) -> AbstractContextManager[None]:
+    """With ``--profile DIR``: py-spy over every process of the stack (see
+    ``bench.profiling``)."""
+    return py_spy({name: p.pid for name, p in stack.processes.items()}, directory, label)
 
 
 def rss_mib(stack: Stack) -> float:

@@ -92,7 +92,11 @@ def service(fresh_pg: str, amqp_uri: str, container_factory: Any) -> Any:
     container = container_factory(CountingService, config)
     container.start()
     yield container
-    queue = "evt-testsrc-ThingHappened--counting.on_thing"
+    delete_queues(amqp_uri, "evt-testsrc-ThingHappened--counting.on_thing")
+
+
+def delete_queues(amqp_uri: str, queue: str) -> None:
+    """A handler's queue and its retry and dead-letter queues."""
     with Connection(amqp_uri) as conn:
         for name in (queue, f"{queue}.delay", f"{queue}.dead"):
             conn.default_channel.queue_delete(name)
@@ -241,9 +245,7 @@ def test_a_learning_handler_keeps_a_batch_in_one_go_and_parks_a_bad_message_alon
         "CONSUMER_RETRY_DELAY_MS": 100,
     }
     queue = "evt-testsrc-ThingHappened--learning.learn"
-    with Connection(amqp_uri) as conn:  # (anything an earlier run left)
-        for name in (queue, f"{queue}.delay", f"{queue}.dead"):
-            conn.default_channel.queue_delete(name)
+    delete_queues(amqp_uri, queue)  # (anything an earlier run left)
     declaring = container_factory(LearningService, config)
     declaring.start()  # its queue, so that what is published now waits there
     declaring.stop()
@@ -286,9 +288,7 @@ def test_a_learning_handler_keeps_a_batch_in_one_go_and_parks_a_bad_message_alon
         assert next(b for b in batches if "t0" in b) == first  # (t0 was kept then)
     finally:
         learning.stop()  # (a running consumer would declare its queue again)
-        with Connection(amqp_uri) as conn:
-            for name in (queue, f"{queue}.delay", f"{queue}.dead"):
-                conn.default_channel.queue_delete(name)
+        delete_queues(amqp_uri, queue)
 
 
 def test_learning_the_same_event_twice_at_once_keeps_it_once(fresh_pg: str, tmp_path: Any):
