@@ -84,12 +84,13 @@ class ProjectionStatus:
     following live, so nothing is known)."""
 
     def follow(self, remembers: int) -> None:
-        """Following live from here on: remember from the current position."""
+        """Following live from here on: remember from the current position
+        (a projection that remembers nothing can never tell)."""
         self.recent = deque(maxlen=remembers)
-        self.recent_since = -1 if self.position is None else self.position
+        self.recent_since = (-1 if self.position is None else self.position) if remembers else None
 
     def remember(self, applied: Sequence[PublishedEvent]) -> None:
-        if self.recent_since is None or not self.recent.maxlen:
+        if self.recent_since is None:
             return
         for event in applied:
             if len(self.recent) == self.recent.maxlen:
