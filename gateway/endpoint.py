@@ -447,8 +447,10 @@ def _still_standing(
     events = view.applied_since(kept.valid_at) if kept.valid_at < position else None
     if events is not None:
         events = [e for e in events if e.position <= position]
-        with view.connect() as conn:
-            retired = bool(events) and route.retired_by(conn, kept.inputs, events)
+        retired = False
+        if events:  # (none up to here: nothing to ask the view)
+            with view.connect() as conn:
+                retired = route.retired_by(conn, kept.inputs, events)
         if not retired:
             LOOKUPS.labels(route.path, "retained").inc()
             kept = dataclasses.replace(kept, valid_at=position)
