@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 import structlog
 from nameko.extensions import DependencyProvider
+from werkzeug.datastructures import Headers
 from werkzeug.wrappers import Request, Response
 
 from shared.auth import AccessTokens, Principal
@@ -117,7 +118,7 @@ class HttpScope(DependencyProvider):
         if data.get(CORRELATION_ID):
             return
         request = worker_ctx.args[0] if worker_ctx.args else None
-        headers = request.headers if isinstance(request, Request) else {}
+        headers = request.headers if isinstance(request, Request) else Headers()
         incoming = headers.get(REQUEST_ID_HEADER) or headers.get(_LEGACY_CORRELATION_HEADER)
         valid = incoming is not None and _VALID_REQUEST_ID.match(incoming)
         data[CORRELATION_ID] = incoming if valid else str(uuid.uuid4())

@@ -51,7 +51,7 @@ class ProblemWsgiApp(WsgiApp):
                     {k: v for k, v in exc.get_headers(environ) if k.lower() == "allow"}
                 )
             return answer(environ, start_response)
-        request.path_values = values
+        request.path_values = values  # type: ignore[attr-defined]  # (where nameko's handlers read them)
         return provider.handle_request(request)(environ, start_response)
 
 

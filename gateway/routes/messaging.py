@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
@@ -76,7 +76,7 @@ class LiveNotifications:
 
 def _events(
     views: Any, user_id: str, position: int, deadline: float, alive: Any
-) -> Iterator[bytes]:
+) -> Generator[bytes, None, None]:
     """Server-sent events from the gateway's own inbox view: a green thread per
     connection polls one indexed query; a comment every 15 s keeps proxies from
     closing an idle stream. Each event's id is its log position, which the

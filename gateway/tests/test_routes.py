@@ -104,7 +104,7 @@ def test_no_handler_reads_the_raw_body():
 
 ROUND_TRIP = (fields.String, fields.Integer, fields.Boolean, fields.UUID, fields.Date)
 """Field types whose value, in JSON form (``json_ready``), loads back to itself."""
-CHECKS_ONLY = {MoneySchema: {"amount": 1, "currency": "EUR"}}
+CHECKS_ONLY: dict[type[Schema], dict[str, Any]] = {MoneySchema: {"amount": 1, "currency": "EUR"}}
 """Schemas whose load hooks only validate, and return what they were given."""
 
 
