@@ -18,7 +18,7 @@ from shared.probes import reachable_amqp
 from shared.projection import single_active
 from shared.relay import AmqpPublisher, Relay
 from shared.schemas import load_all_event_schemas
-from shared.sql import shared_engine
+from shared.sql import name_connections, shared_engine
 
 log = get_logger("relay")
 
@@ -32,6 +32,7 @@ RECOVERABLE = (
 
 def main(argv: list[str] | None = None) -> int:
     configure_logging("relay")
+    name_connections("relay")
     load_all_event_schemas()  # what is published, and which fields, is declared there
     cfg = settings()
     stopping = False

@@ -20,6 +20,7 @@ from shared.config import Settings, settings  # noqa: E402
 from shared.logging import configure_logging, get_logger, redact_uri  # noqa: E402
 from shared.probes import reachable_amqp  # noqa: E402
 from shared.schemas import load_all_event_schemas  # noqa: E402
+from shared.sql import name_connections  # noqa: E402
 
 SERVICES = {
     "identity": "services.identity.service:IdentityService",
@@ -63,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     cfg = settings()
     configure_logging(args.service)
+    name_connections(args.service)
     log = get_logger("runner")
     reason = reachable_amqp(cfg.amqp_uri)
     if reason:

@@ -7,6 +7,7 @@ whole process for its busy timeout.
 
 from __future__ import annotations
 
+import os
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -29,6 +30,13 @@ UpsertInsert = postgresql.Insert | sqlite.Insert
 
 _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
+
+
+def name_connections(process: str) -> None:
+    """Every PostgreSQL connection this process opens from now on is named
+    ``marketplace-<process>`` (libpq's ``PGAPPNAME``), so ``pg_stat_activity``
+    tells an operator which process holds which of the server's connections."""
+    os.environ.setdefault("PGAPPNAME", f"marketplace-{process}")
 
 
 def shared_engine(url: str) -> Engine:
