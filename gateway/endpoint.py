@@ -360,74 +360,47 @@ def _read_through_cache(
 
     The positions are read before the query: the answer then holds at least
     what they say, and any later event moves a position and so the key. Only
-    200s are kept, so a URL found here was valid: it is not validated again."""
+    200s are kept, so a URL found here was valid: it is not validated again.
+
+    A route that tells which events retire its answers (``retired_by``) keys
+    them without the position: a kept answer read at position p stands at q
+    if none of the events its view applied in (p, q] retires it."""
     cache: ResponseCache = service.responses
     principal = scope.principal
     viewer = (principal.user_id, *principal.roles) if principal else ()
-    if route.retired_by is not None:
-        return _read_selectively(service, route, fn, request, params, cache, viewer)
-    positions = [getattr(service, view).live_position for view in route.cached_by]
-    key = cache.key(route.path, request.full_path, viewer, positions)
+    made_at: int | None = None
+    if route.retired_by is None:
+        positions = [getattr(service, view).live_position for view in route.cached_by]
+        key = cache.key(route.path, request.full_path, viewer, positions)
+        kept = cache.get(key) if key is not None else None
+    else:
+        view = getattr(service, route.cached_by[0])
+        made_at = view.live_position
+        # (the position is the answer's, not the key's)
+        key = cache.key(route.path, request.full_path, viewer, ()) if made_at is not None else None
+        kept = _still_standing(route, view, cache, key, made_at) if key is not None else None
     if key is None:
         LOOKUPS.labels(route.path, "bypass").inc()
         return _call(route, fn, service, request, params, _inputs(route, request))
-    etag = cache.etag(key)
+    # An answer made at the same position under the same key is the same answer.
+    etag = cache.etag(key, kept.made_at if kept is not None else made_at)
     if etag_matches(request.headers.get("If-None-Match"), etag):
         LOOKUPS.labels(route.path, "not_modified").inc()
         answer = Response(status=304)
-    elif (kept := cache.get(key)) is not None:
+    elif kept is not None:
         LOOKUPS.labels(route.path, "hit").inc()
         answer = Response(kept.body, status=kept.status, mimetype=kept.mimetype)
-    else:
-        LOOKUPS.labels(route.path, "miss").inc()
-        answer = _call(route, fn, service, request, params, _inputs(route, request))
-        if answer.status_code != 200 or answer.is_streamed:
-            return answer
-        cache.put(key, CachedAnswer(200, answer.get_data(), answer.mimetype or ""))
-    answer.headers["ETag"] = etag
-    answer.headers["Cache-Control"] = "private, no-cache"
-    return answer
-
-
-def _read_selectively(
-    service: Any,
-    route: Route,
-    fn: Callable[..., Any],
-    request: Request,
-    params: dict[str, Any],
-    cache: ResponseCache,
-    viewer: tuple[str, ...],
-) -> Response:
-    """The same, for a route that tells which events retire its answers: a
-    kept answer read at position p stands at position q if none of the events
-    the view applied in (p, q] retires it."""
-    view = getattr(service, route.cached_by[0])
-    position = view.live_position  # (before anything is read, as above)
-    key = cache.key(route.path, request.full_path, viewer, ()) if position is not None else None
-    if key is None:
-        LOOKUPS.labels(route.path, "bypass").inc()
-        return _call(route, fn, service, request, params, _inputs(route, request))
-    kept = _still_standing(route, view, cache, key, position)
-    if kept is not None:
-        assert kept.made_at is not None
-        etag = cache.etag(key, kept.made_at)
-        if etag_matches(request.headers.get("If-None-Match"), etag):
-            LOOKUPS.labels(route.path, "not_modified").inc()
-            answer = Response(status=304)
-        else:
-            LOOKUPS.labels(route.path, "hit").inc()
-            answer = Response(kept.body, status=kept.status, mimetype=kept.mimetype)
     else:
         LOOKUPS.labels(route.path, "miss").inc()
         inputs = _inputs(route, request)
         answer = _call(route, fn, service, request, params, inputs)
         if answer.status_code != 200 or answer.is_streamed:
             return answer
-        made = CachedAnswer(
-            200, answer.get_data(), answer.mimetype or "", position, position, params | inputs
-        )
-        cache.put(key, made)
-        etag = cache.etag(key, position)
+        body, mimetype = answer.get_data(), answer.mimetype or ""
+        if made_at is None:
+            cache.put(key, CachedAnswer(200, body, mimetype))
+        else:
+            cache.put(key, CachedAnswer(200, body, mimetype, made_at, made_at, params | inputs))
     answer.headers["ETag"] = etag
     answer.headers["Cache-Control"] = "private, no-cache"
     return answer
