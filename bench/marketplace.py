@@ -907,7 +907,7 @@ def main() -> None:
         ratios = ""
         if floors and label not in floors:
             rpc_ratio = r["rps"] / floors[WRITE_FLOOR]["rps"]
-            met = rpc_ratio >= 0.5 and r["p99"] < 250 and not r["failed"]
+            met = meets(r, floors[WRITE_FLOOR], 0.5, 250)
             ratios = (
                 f" {rpc_ratio:6.2f}x {r['rps'] / floors[WRITE_ALTERNATIVE]['rps']:7.2f}x"
                 f"  {'met' if met else 'missed'}"
@@ -932,6 +932,13 @@ def main() -> None:
     print_targets(dict(results), floors, dict(write_results), lags, loaded_rss)
 
 
+def meets(r: dict, base: dict | None, least: float, p99: float) -> bool:
+    """A wrk run's verdict: at least ``least`` times ``base``'s rate (if any),
+    p99 under ``p99`` ms, and every answer a 2xx."""
+    fast_enough = base is None or r["rps"] / base["rps"] >= least
+    return fast_enough and r["p99"] < p99 and not r["failed"]
+
+
 def print_targets(
     reads: dict[str, dict],
     floors: dict[str, dict],
@@ -944,7 +951,7 @@ def print_targets(
 
     def measured(label: str, r: dict, base: dict | None, least: float, p99: float) -> None:
         ratio = r["rps"] / base["rps"] if base else None
-        met = (ratio is None or ratio >= least) and r["p99"] < p99 and not r["failed"]
+        met = meets(r, base, least, p99)
         target = (f">= {least:.2f}x, " if base else "") + f"p99 < {p99:.0f} ms"
         shown = f"{ratio:.2f}x" if ratio is not None else ""
         rows.append((label, f"{r['rps']:.0f} req/s, p99 {r['p99']:.0f} ms", shown, target, met))
