@@ -54,13 +54,15 @@ class Limit:
     window: timedelta
     cap: timedelta
     """The longest a single wait grows to."""
+    first: timedelta = timedelta(seconds=1)
+    """The first wait past the allowance; each further attempt doubles it."""
 
     def wait_after(self, failures: int) -> timedelta:
         """How long the next attempt waits once ``failures`` were counted."""
         excess = failures - self.free
         if excess < 0:
             return timedelta(0)
-        return min(self.cap, timedelta(seconds=2 ** min(excess, 20)))
+        return min(self.cap, self.first * 2 ** min(excess, 20))
 
 
 ACCOUNT_AT_ADDRESS = Limit(5, timedelta(minutes=15), timedelta(minutes=15))
@@ -91,8 +93,11 @@ def second_factor_keys(user_id: str) -> dict[str, Limit]:
 
 
 def sign_up_keys(client_ip: str | None, per_hour: int) -> dict[str, Limit]:
-    """``SIGN_UPS_PER_ADDRESS_HOUR`` sign-ups an hour from one address, then waits."""
-    limit = Limit(per_hour, timedelta(hours=1), timedelta(minutes=15))
+    """``SIGN_UPS_PER_ADDRESS_HOUR`` sign-ups an hour from one address, then
+    one every 15 minutes: a wait of a second or two, as a login's first is,
+    would not hold back a script whose every sign-up takes that long anyway."""
+    wait = timedelta(minutes=15)
+    limit = Limit(per_hour, timedelta(hours=1), cap=wait, first=wait)
     return {f"signup:{client_ip}": limit} if client_ip else {}
 
 

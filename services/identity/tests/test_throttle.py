@@ -27,6 +27,12 @@ def test_waits_start_after_the_free_failures_and_double_up_to_the_cap():
     assert limit.wait_after(10**6) == timedelta(seconds=10)
 
 
+def test_sign_ups_past_the_allowance_wait_a_quarter_of_an_hour_each():
+    (limit,) = sign_up_keys("203.0.113.5", 3).values()
+    waits = [limit.wait_after(n) for n in range(1, 6)]
+    assert waits == [timedelta(0)] * 2 + [timedelta(minutes=15)] * 3
+
+
 def test_an_account_counts_alone_only_from_anywhere_and_with_its_address():
     keys = login_keys("a@example.com", "203.0.113.5")
     assert len(keys) == 3 and sum(limit is ACCOUNT_AT_ADDRESS for limit in keys.values()) == 1
