@@ -65,7 +65,7 @@ class Ours:
     name = "ours"
 
     def __init__(self, url: str) -> None:
-        self.store = SqlEventStore(url, pool_size=20, max_overflow=20)  # 16 writers
+        self.store = SqlEventStore(url, pool_size=20)  # 16 writers
 
     def appender(self) -> Callable[[str, list[dict[str, object]]], None]:
         revisions: dict[str, int] = {}

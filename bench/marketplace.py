@@ -612,10 +612,10 @@ def main() -> None:
         }
         if args.response_cache_mib is not None:
             env["RESPONSE_CACHE_MIB"] = str(args.response_cache_mib)
-        seeder = SqlEventStore(urls["events"], pool_size=8, max_overflow=8)
+        seeder = SqlEventStore(urls["events"], pool_size=8)
         world = seed(seeder, rng)
         seeder.close()  # its connections would count against the server's 100 from now on
-        store = SqlEventStore(urls["events"], pool_size=1, max_overflow=1)
+        store = SqlEventStore(urls["events"], pool_size=1)
         marketplace = Stack(Path(var), env)
         stack.callback(marketplace.stop_all)
         # (ready once every service has learned what the others published of the seed)

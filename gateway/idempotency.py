@@ -134,7 +134,7 @@ class AdvisoryLocks:
     """
 
     def __init__(self, url: str | sa.URL, concurrency: int) -> None:
-        self.engine = create_sql_engine(url, pool_size=concurrency, max_overflow=0)
+        self.engine = create_sql_engine(url, pool_size=concurrency)
         sa.event.listen(self.engine, "connect", _keepalives)
 
     def try_hold(self, scope: str, key: str) -> Hold | None:

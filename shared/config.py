@@ -75,10 +75,13 @@ class Settings:
     blob_dir: Path
     cors_origins: tuple[str, ...]
     idempotency_ttl_hours: int
-    db_reader_pool_size: int
-    """Connections a process keeps open for its read queries (see ``shared_reader``)."""
-    db_reader_max_overflow: int
-    """Further read connections opened while busy, and closed as soon as they are returned."""
+    db_pool_size: int
+    """Connections a process keeps to each SQL database it uses other than the
+    event store (its read model; the relay's checkpoints), for its reads and
+    writes alike, and never more (see ``shared.sql.shared_engine``)."""
+    event_store_pool_size: int
+    """The same for a SQL event store: its reads and appends (and one more
+    connection that LISTENs for appends)."""
     response_cache_mib: int
     """Memory the gateway may keep answers to reads in (see ``gateway.response_cache``); 0: off."""
     project_idle_days: float
@@ -198,8 +201,8 @@ def load_settings() -> Settings:
         blob_dir=Path(env.str("BLOB_DIR", str(var_dir / "blobs"))).resolve(),
         cors_origins=tuple(env.list("CORS_ORIGINS", [])),
         idempotency_ttl_hours=env.int("IDEMPOTENCY_TTL_HOURS", 24),
-        db_reader_pool_size=env.int("DB_READER_POOL_SIZE", 2),
-        db_reader_max_overflow=env.int("DB_READER_MAX_OVERFLOW", 10),
+        db_pool_size=env.int("DB_POOL_SIZE", 3),
+        event_store_pool_size=env.int("EVENT_STORE_POOL_SIZE", 3),
         response_cache_mib=env.int("RESPONSE_CACHE_MIB", 64),
         project_idle_days=env.float("PROJECT_IDLE_DAYS", 30),
         project_expiry_check_seconds=env.float("PROJECT_EXPIRY_CHECK_SECONDS", 3600),

@@ -40,13 +40,15 @@ def name_connections(process: str) -> None:
 
 
 def shared_engine(url: str) -> Engine:
-    """The process's one engine for ``url``. Few connections are kept open
-    (more open while busy): every process of the marketplace holds engines,
-    and what they keep adds up against the server's ``max_connections``."""
+    """The process's one engine for ``url``: ``DB_POOL_SIZE`` connections, and
+    never more (a worker that finds them all busy waits for one). Every process
+    of the marketplace holds pools, and together they must stay within the
+    server's ``max_connections``: a bounded pool keeps that sum knowable
+    (README, "Connections")."""
     with _engines_lock:
         engine = _engines.get(url)
         if engine is None:
-            engine = _engines[url] = create_sql_engine(url, pool_size=2, max_overflow=10)
+            engine = _engines[url] = create_sql_engine(url, pool_size=settings().db_pool_size)
         return engine
 
 
@@ -55,34 +57,26 @@ def shared_reader(url: str) -> Engine:
 
     On PostgreSQL it runs in autocommit: a single statement needs no
     transaction, and BEGIN and ROLLBACK would be two more round trips per read.
-    SQLite keeps the one shared connection (see :func:`shared_engine`).
-
-    Its pool is sized by ``DB_READER_POOL_SIZE`` and ``DB_READER_MAX_OVERFLOW``.
-    A process that serves many reads at once (the gateway) should keep as many
-    connections as it runs requests, with no overflow: an overflow connection
-    is closed when returned, and opening one per request cost the gateway a
-    sixth of its time under load (measured with py-spy).
+    It draws on :func:`shared_engine`'s pool, so reads and writes share one
+    budget of connections (SQLite: the one shared connection).
     """
     if sa.make_url(url).get_backend_name() == "sqlite":
         return shared_engine(url)
     key = "reader:" + url
     with _engines_lock:
         engine = _engines.get(key)
-        if engine is None:
-            cfg = settings()
-            engine = _engines[key] = create_sql_engine(
-                url,
-                pool_size=cfg.db_reader_pool_size,
-                max_overflow=cfg.db_reader_max_overflow,
-                isolation_level="AUTOCOMMIT",
-            )
-        return engine
+    if engine is None:
+        engine = shared_engine(url).execution_options(isolation_level="AUTOCOMMIT")
+        with _engines_lock:
+            engine = _engines.setdefault(key, engine)
+    return engine
 
 
-def create_sql_engine(
-    url: str | sa.URL, pool_size: int = 5, max_overflow: int = 10, **engine_options: Any
-) -> Engine:
-    """An engine configured the one way this project uses SQL databases.
+def create_sql_engine(url: str | sa.URL, pool_size: int = 5, **engine_options: Any) -> Engine:
+    """An engine configured the one way this project uses SQL databases: a
+    pool of ``pool_size`` connections with no overflow. (An overflow
+    connection is closed when returned: opening one per request cost the
+    gateway a sixth of its time under load, measured with py-spy.)
 
     A bare ``postgresql://`` URL means psycopg2: SQLAlchemy 2.1 would pick
     psycopg 3, whose waits block the whole process under eventlet.
@@ -95,7 +89,7 @@ def create_sql_engine(
     engine = sa.create_engine(
         parsed,
         pool_size=pool_size,
-        max_overflow=max_overflow,
+        max_overflow=0,
         pool_recycle=1800,
         **engine_options,
     )

@@ -62,9 +62,10 @@ def open_backend(url: str, timeout: float = 5.0) -> EventStore:
     """The bare backend a URL names: personal fields stay as stored."""
     scheme = url.split(":", 1)[0].lower()
     if scheme.startswith(("sqlite", "postgresql")):
+        from shared.config import settings
         from shared.eventstore.sql import SqlEventStore
 
-        return SqlEventStore(url)
+        return SqlEventStore(url, pool_size=settings().event_store_pool_size)
     if scheme in KURRENT_SCHEMES:
         from shared.eventstore.kurrent import KurrentEventStore
 

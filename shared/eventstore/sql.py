@@ -30,7 +30,7 @@ import select
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import closing, suppress
+from contextlib import closing, contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -168,31 +168,21 @@ class SqlEventStore(EventStore):
         url_or_engine: str | Engine,
         create_schema: bool = True,
         pool_size: int = 2,
-        max_overflow: int = 10,
     ) -> None:
-        """``pool_size`` connections per engine are kept open, up to
-        ``max_overflow`` more while busy: every process of the marketplace
-        holds a store, so the kept ones add up against the server's
-        ``max_connections``."""
+        """Reads and appends share ``pool_size`` connections, and no more:
+        every process of the marketplace holds a store, and their pools add
+        up against the server's ``max_connections``."""
         self.engine = (
             url_or_engine
             if isinstance(url_or_engine, Engine)
-            else create_sql_engine(url_or_engine, pool_size=pool_size, max_overflow=max_overflow)
+            else create_sql_engine(url_or_engine, pool_size=pool_size)
         )
         self.dialect = self.engine.dialect.name
         if self.dialect not in ("postgresql", "sqlite"):
             raise ValueError(f"unsupported SQL dialect {self.dialect!r}")
         self._is_pg = self.dialect == "postgresql"
         if self._is_pg:
-            # Appends are single statements: a pool of autocommit connections
-            # spares a BEGIN round trip and the isolation switch per checkout.
-            self._append_engine = create_sql_engine(
-                self.engine.url,
-                pool_size=pool_size,
-                max_overflow=max_overflow,
-                isolation_level="AUTOCOMMIT",
-            )
-            self._notifier = _CoalescingNotifier(self._append_engine)
+            self._notifier = _CoalescingNotifier(self.engine)
         self._listener: _PgListener | None = None
         self._listener_lock = threading.Lock()
         self._horizon_read: tuple[int, float] = (0, -1e9)
@@ -271,9 +261,8 @@ class SqlEventStore(EventStore):
         writers sharing one interpreter that CPU was the ceiling.
         """
         sql, params = self._pg_append_call(stream, events, expected)
-        conn = self._append_engine.raw_connection()
         try:
-            with closing(conn.cursor()) as cur:
+            with _autocommit_cursor(self.engine) as cur:
                 try:
                     cur.execute(sql, params)
                 except psycopg2.Error as exc:
@@ -284,10 +273,7 @@ class SqlEventStore(EventStore):
         except psycopg2.IntegrityError as exc:
             raise IntegrityError(sql, params, exc) from exc
         except psycopg2.OperationalError as exc:
-            conn.invalidate()  # a broken connection must not go back to the pool
             raise EventStoreUnavailable(str(exc)) from exc
-        finally:
-            conn.close()
         self._notifier.poke(params["category"])
         return AppendResult(first, last, position)
 
@@ -679,7 +665,30 @@ class SqlEventStore(EventStore):
         self.engine.dispose()
         if self._is_pg:
             self._notifier.close()
-            self._append_engine.dispose()
+
+
+@contextmanager
+def _autocommit_cursor(engine: Engine) -> Iterator[Any]:
+    """A cursor on one of the pool's connections, in autocommit for a single
+    statement: no BEGIN or COMMIT round trips. The connection goes back as it
+    came (the pool's other users begin transactions on it), or, if it broke,
+    not at all."""
+    conn = engine.raw_connection()
+    dbapi: Any = conn.driver_connection
+    try:
+        dbapi.autocommit = True
+        with closing(conn.cursor()) as cur:
+            yield cur
+    except psycopg2.OperationalError:
+        conn.invalidate()
+        raise
+    finally:
+        if conn.is_valid:
+            try:
+                dbapi.autocommit = False
+            except psycopg2.Error:
+                conn.invalidate()
+        conn.close()
 
 
 class _CoalescingNotifier:
@@ -725,12 +734,8 @@ class _CoalescingNotifier:
             if not payload or len(payload) > _NOTIFY_PAYLOAD_LIMIT:
                 payload = NOTIFY_ALL
             try:
-                conn = self._engine.raw_connection()
-                try:
-                    with closing(conn.cursor()) as cur:
-                        cur.execute(_PG_NOTIFY_SQL, (payload,))
-                finally:
-                    conn.close()
+                with _autocommit_cursor(self._engine) as cur:
+                    cur.execute(_PG_NOTIFY_SQL, (payload,))
             except Exception:
                 time.sleep(0.1)
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from shared.eventstore import NewEvent, StreamState
+from shared.eventstore import NewEvent, StreamState, WrongExpectedRevision
 from shared.eventstore.sql import NOTIFY_ALL, SqlEventStore, _PgListener
 from shared.sql import write_transaction
 from shared.tests.eventstore_contract import EventStoreContract, new, stream_name
@@ -101,6 +101,46 @@ class TestPostgresEventStore(EventStoreContract):
             assert seen == ["early", "late"]
         finally:
             subscription.stop()
+
+
+@pytest.mark.integration
+class TestPostgresConnectionBudget:
+    """Reads and appends share one bounded pool; an append in autocommit hands
+    its connection back ready for transactions."""
+
+    @pytest.fixture
+    def store(self, fresh_pg: str) -> Iterator[SqlEventStore]:
+        store = SqlEventStore(fresh_pg, pool_size=1)
+        yield store
+        store.close()
+
+    def test_an_append_waits_for_the_pools_one_connection(self, store: SqlEventStore):
+        done = threading.Event()
+        with store.engine.connect():  # the pool's only connection, held
+            worker = threading.Thread(
+                target=lambda: (store.append(stream_name("wait"), [new()]), done.set())
+            )
+            worker.start()
+            assert not done.wait(0.5), "the append opened a connection beyond the pool"
+        assert done.wait(5)
+        worker.join()
+
+    @pytest.mark.parametrize("append_fails", [False, True])
+    def test_a_transaction_after_an_append_is_still_atomic(
+        self, store: SqlEventStore, append_fails: bool
+    ):
+        taken = stream_name("taken")
+        store.append(taken, [new()])
+        expected = StreamState.NO_STREAM if append_fails else StreamState.ANY
+        try:
+            store.append(taken, [new()], expected)  # on the same, only connection
+        except WrongExpectedRevision:
+            assert append_fails
+        rolled_back = stream_name("rolled")
+        with pytest.raises(RuntimeError), write_transaction(store.engine) as conn:
+            store._append_in(conn, rolled_back, [new()], StreamState.ANY)
+            raise RuntimeError("abandoned")
+        assert store.stream_revision(rolled_back) is None
 
 
 def test_a_notification_wakes_only_the_subscribers_of_its_categories():

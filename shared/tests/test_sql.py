@@ -1,0 +1,47 @@
+"""A process's connections to one database: one bounded pool for its reads and writes."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import sqlalchemy as sa
+
+from shared.config import settings
+from shared.sql import shared_engine, shared_reader, write_transaction
+
+pytestmark = pytest.mark.integration
+
+
+def test_reads_wait_for_the_pool_that_writes_use(fresh_pg: str) -> None:
+    writer, reader = shared_engine(fresh_pg), shared_reader(fresh_pg)
+    held = [writer.connect() for _ in range(settings().db_pool_size)]
+    done = threading.Event()
+
+    def read() -> None:
+        with reader.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+        done.set()
+
+    worker = threading.Thread(target=read)
+    worker.start()
+    assert not done.wait(0.5), "the read opened a connection beyond the pool"
+    held.pop().close()
+    assert done.wait(5)
+    worker.join()
+    for conn in held:
+        conn.close()
+
+
+def test_a_read_in_autocommit_leaves_writes_atomic(fresh_pg: str) -> None:
+    writer, reader = shared_engine(fresh_pg), shared_reader(fresh_pg)
+    with write_transaction(writer) as conn:
+        conn.execute(sa.text("CREATE TABLE notes (n int)"))
+    with reader.connect() as conn:  # a single statement: no transaction to commit
+        conn.execute(sa.text("INSERT INTO notes VALUES (1)"))
+    for _ in range(settings().db_pool_size):  # whichever connection the read used
+        with pytest.raises(RuntimeError), write_transaction(writer) as conn:
+            conn.execute(sa.text("INSERT INTO notes VALUES (2)"))
+            raise RuntimeError("abandoned")
+    with writer.connect() as conn:
+        assert conn.execute(sa.text("SELECT n FROM notes")).scalars().all() == [1]
