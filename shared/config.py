@@ -202,7 +202,7 @@ def load_settings() -> Settings:
         cors_origins=tuple(env.list("CORS_ORIGINS", [])),
         idempotency_ttl_hours=env.int("IDEMPOTENCY_TTL_HOURS", 24),
         db_pool_size=env.int("DB_POOL_SIZE", 3),
-        event_store_pool_size=env.int("EVENT_STORE_POOL_SIZE", 3),
+        event_store_pool_size=env.int("EVENT_STORE_POOL_SIZE", 2),
         response_cache_mib=env.int("RESPONSE_CACHE_MIB", 64),
         project_idle_days=env.float("PROJECT_IDLE_DAYS", 30),
         project_expiry_check_seconds=env.float("PROJECT_EXPIRY_CHECK_SECONDS", 3600),

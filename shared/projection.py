@@ -34,7 +34,7 @@ from shared.eventlog import event_store_url_for, shared_event_store
 from shared.eventstore import EventStore, EventStoreUnavailable, RecordedEvent
 from shared.logging import get_logger
 from shared.schemas import EventRegistry, NotPublished, PublishedEvent, registry
-from shared.sql import shared_engine, shared_reader, write_transaction
+from shared.sql import session_locks, shared_engine, shared_reader, write_transaction
 
 log = get_logger(__name__)
 
@@ -273,31 +273,31 @@ def single_active(
 ) -> Iterator[bool]:
     """Hold a lock so that only one process runs ``name`` against this database.
 
-    PostgreSQL: a session advisory lock, waited for (unless ``wait`` is False)
-    while another instance holds it; it is released when that instance dies.
-    SQLite databases are local files used by one process: no lock is needed.
+    PostgreSQL: a session advisory lock (``shared.sql.SessionLocks``), waited
+    for (unless ``wait`` is False) while another instance holds it; it is
+    released when that instance dies. SQLite databases are local files used
+    by one process: no lock is needed.
     """
     if engine.dialect.name != "postgresql":
         yield True
         return
     key = zlib.crc32(name.encode())
-    with engine.connect() as conn:
-        conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-        while not should_stop():
-            if conn.execute(sa.select(sa.func.pg_try_advisory_lock(key))).scalar():
-                break
-            if not wait:
-                yield False
-                return
-            time.sleep(1.0)
-        else:
+    locks = session_locks(engine)
+    while not should_stop():
+        if locks.try_lock(key):
+            break
+        if not wait:
             yield False
             return
-        try:
-            yield True
-        finally:
-            with suppress(Exception):
-                conn.execute(sa.select(sa.func.pg_advisory_unlock(key)))
+        time.sleep(1.0)
+    else:
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        with suppress(Exception):
+            locks.unlock(key)
 
 
 class ProjectionWorker(DependencyProvider):  # type: ignore[misc]  # nameko is untyped: Any

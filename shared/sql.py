@@ -72,6 +72,60 @@ def shared_reader(url: str) -> Engine:
     return engine
 
 
+class SessionLocks:
+    """The session advisory locks a process holds on one PostgreSQL database,
+    all on one connection of their own.
+
+    A lock held for as long as the process runs (a single active projection,
+    the relay) would otherwise keep one of the pool's connections each, while
+    its holder needs another to work: with as many holders as the pool has
+    connections, none could. Each lock is held once in the process, as if
+    each had its own session. If the connection breaks, the server has
+    released them all, as it would have released a lock on its own
+    connection; the next call opens another."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = create_sql_engine(engine.url, pool_size=1, isolation_level="AUTOCOMMIT")
+        self._conn: Connection | None = None
+        self._held: set[int] = set()
+        self._mutex = threading.Lock()
+
+    def try_lock(self, key: int) -> bool:
+        with self._mutex:
+            if key in self._held:
+                return False
+            if self._scalar(sa.select(sa.func.pg_try_advisory_lock(key))):
+                self._held.add(key)
+                return True
+            return False
+
+    def unlock(self, key: int) -> None:
+        with self._mutex:
+            if key in self._held:
+                self._held.discard(key)
+                self._scalar(sa.select(sa.func.pg_advisory_unlock(key)))
+
+    def _scalar(self, statement: sa.Select[Any]) -> Any:
+        if self._conn is None or self._conn.invalidated:
+            if self._conn is not None:
+                self._conn.close()
+            self._held.clear()  # (a new session holds nothing)
+            self._conn = self._engine.connect()
+        return self._conn.execute(statement).scalar()
+
+
+_session_locks: dict[Engine, SessionLocks] = {}
+
+
+def session_locks(engine: Engine) -> SessionLocks:
+    """The process's :class:`SessionLocks` on ``engine``'s database."""
+    with _engines_lock:
+        locks = _session_locks.get(engine)
+        if locks is None:
+            locks = _session_locks[engine] = SessionLocks(engine)
+        return locks
+
+
 def create_sql_engine(url: str | sa.URL, pool_size: int = 5, **engine_options: Any) -> Engine:
     """An engine configured the one way this project uses SQL databases: a
     pool of ``pool_size`` connections with no overflow. (An overflow

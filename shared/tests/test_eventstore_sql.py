@@ -116,10 +116,13 @@ class TestPostgresConnectionBudget:
 
     def test_an_append_waits_for_the_pools_one_connection(self, store: SqlEventStore):
         done = threading.Event()
+
+        def append() -> None:
+            store.append(stream_name("wait"), [new()])
+            done.set()
+
         with store.engine.connect():  # the pool's only connection, held
-            worker = threading.Thread(
-                target=lambda: (store.append(stream_name("wait"), [new()]), done.set())
-            )
+            worker = threading.Thread(target=append)
             worker.start()
             assert not done.wait(0.5), "the append opened a connection beyond the pool"
         assert done.wait(5)

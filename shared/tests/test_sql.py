@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import threading
+from contextlib import ExitStack
 
 import pytest
 import sqlalchemy as sa
 
 from shared.config import settings
-from shared.sql import shared_engine, shared_reader, write_transaction
+from shared.projection import single_active
+from shared.sql import create_sql_engine, shared_engine, shared_reader, write_transaction
 
 pytestmark = pytest.mark.integration
 
@@ -45,3 +47,23 @@ def test_a_read_in_autocommit_leaves_writes_atomic(fresh_pg: str) -> None:
             raise RuntimeError("abandoned")
     with writer.connect() as conn:
         assert conn.execute(sa.text("SELECT n FROM notes")).scalars().all() == [1]
+
+
+def test_locks_held_for_good_leave_the_pool_to_their_holders_work(fresh_pg: str) -> None:
+    """Three single-active projections on a pool of one: each still gets the
+    pool's connection to work, and each lock stays exclusive, in this
+    process as in another."""
+    engine = create_sql_engine(fresh_pg, pool_size=1)
+    other_process = create_sql_engine(fresh_pg, pool_size=1)
+    with ExitStack() as held:
+        for name in ("a", "b", "c"):
+            assert held.enter_context(single_active(engine, name, lambda: False))
+        with write_transaction(engine) as conn:
+            assert conn.execute(sa.text("SELECT 1")).scalar() == 1
+        for holder in (engine, other_process):
+            with single_active(holder, "a", lambda: False, wait=False) as leader:
+                assert not leader
+    with single_active(other_process, "a", lambda: False, wait=False) as leader:
+        assert leader
+    engine.dispose()
+    other_process.dispose()
