@@ -11,6 +11,7 @@ from typing import Any
 from kombu.exceptions import OperationalError as BrokerUnavailable
 from nameko.exceptions import RemoteError, RpcTimeout, UnknownService
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
@@ -27,6 +28,7 @@ _UNAVAILABLE = (
     ConnectionError,
     TimeoutError,
     OperationalError,
+    PoolTimeout,  # every pooled connection busy for DB_POOL_TIMEOUT_SECONDS
     EventStoreUnavailable,
     BrokerUnavailable,  # an RPC published while RabbitMQ restarts (seen in the fault test)
 )

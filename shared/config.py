@@ -82,6 +82,9 @@ class Settings:
     event_store_pool_size: int
     """The same for a SQL event store: its reads and appends (and one more
     connection that LISTENs for appends)."""
+    db_pool_timeout_seconds: float
+    """How long a worker waits for a pooled connection when all are busy; then
+    its request fails as unavailable (503), rather than queue without end."""
     response_cache_mib: int
     """Memory the gateway may keep answers to reads in (see ``gateway.response_cache``); 0: off."""
     project_idle_days: float
@@ -203,6 +206,7 @@ def load_settings() -> Settings:
         idempotency_ttl_hours=env.int("IDEMPOTENCY_TTL_HOURS", 24),
         db_pool_size=env.int("DB_POOL_SIZE", 3),
         event_store_pool_size=env.int("EVENT_STORE_POOL_SIZE", 2),
+        db_pool_timeout_seconds=env.float("DB_POOL_TIMEOUT_SECONDS", 10),
         response_cache_mib=env.int("RESPONSE_CACHE_MIB", 64),
         project_idle_days=env.float("PROJECT_IDLE_DAYS", 30),
         project_expiry_check_seconds=env.float("PROJECT_EXPIRY_CHECK_SECONDS", 3600),

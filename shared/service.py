@@ -7,7 +7,6 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
-import sqlalchemy as sa
 from nameko.dependency_providers import Config
 from werkzeug.wrappers import Request, Response
 
@@ -19,6 +18,7 @@ from shared.errors import ServiceError
 from shared.eventlog import EventLog
 from shared.health import health_http, health_response_body
 from shared.probes import reachable_amqp
+from shared.sql import ping
 
 Entrypoint = Callable[[Callable[..., Any]], Callable[..., Any]]
 rpc: Entrypoint = VerifiedRpc.decorator(expected_exceptions=ServiceError)
@@ -69,8 +69,7 @@ class MarketplaceService:
         except Exception as exc:
             checks["event_store"] = f"failing: {exc}"
         try:
-            with self.db.engine.connect() as conn:
-                conn.execute(sa.text("SELECT 1"))
+            ping(self.db.engine)
             checks["database"] = "ok"
         except Exception as exc:
             checks["database"] = f"failing: {exc}"

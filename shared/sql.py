@@ -41,7 +41,8 @@ def name_connections(process: str) -> None:
 
 def shared_engine(url: str) -> Engine:
     """The process's one engine for ``url``: ``DB_POOL_SIZE`` connections, and
-    never more (a worker that finds them all busy waits for one). Every process
+    never more (a worker that finds them all busy waits for one, up to
+    ``DB_POOL_TIMEOUT_SECONDS``). Every process
     of the marketplace holds pools, and together they must stay within the
     server's ``max_connections``: a bounded pool keeps that sum knowable
     (README, "Connections")."""
@@ -140,6 +141,7 @@ def create_sql_engine(url: str | sa.URL, pool_size: int = 5, **engine_options: A
         parsed = parsed.set(drivername="postgresql+psycopg2")
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed)
+    engine_options.setdefault("pool_timeout", settings().db_pool_timeout_seconds)
     engine = sa.create_engine(
         parsed,
         pool_size=pool_size,
@@ -150,6 +152,27 @@ def create_sql_engine(url: str | sa.URL, pool_size: int = 5, **engine_options: A
     if parsed.drivername == "postgresql+psycopg2":
         sa.event.listen(engine, "connect", _decode_json_with_orjson)
     return engine
+
+
+_probes: dict[sa.URL, Engine] = {}
+
+
+def ping(engine: Engine) -> None:
+    """Raise unless ``engine``'s database answers, asked on a connection of
+    its own that is closed after: a health probe says whether the database is
+    there, and must not wait behind busy workers for one of the pool's (that
+    wait is bounded by ``DB_POOL_TIMEOUT_SECONDS`` and fails on its own)."""
+    if engine.dialect.name == "sqlite":  # one connection per process, never busy for long
+        probe = engine
+    else:
+        with _engines_lock:
+            probe = _probes.get(engine.url)
+            if probe is None:
+                probe = _probes[engine.url] = sa.create_engine(
+                    engine.url, poolclass=NullPool, connect_args={"connect_timeout": 5}
+                )
+    with probe.connect() as conn:
+        conn.execute(sa.text("SELECT 1"))
 
 
 def _decode_json_with_orjson(dbapi_conn: Any, _record: Any) -> None:

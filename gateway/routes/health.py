@@ -13,7 +13,6 @@ import time
 from typing import Any
 
 import eventlet
-import sqlalchemy as sa
 from nameko.dependency_providers import Config
 from werkzeug.wrappers import Request, Response
 
@@ -25,6 +24,7 @@ from gateway.routes.base import RoutesBase
 from gateway.server import http, internal_http
 from shared.logging import get_logger
 from shared.probes import reachable_amqp
+from shared.sql import ping
 
 log = get_logger(__name__)
 
@@ -127,8 +127,7 @@ class HealthRoutes(RoutesBase):
         """What readiness depends on: each check's failure reason, None if it answers."""
         reasons: dict[str, str | None] = {"database": None, "broker": None}
         try:
-            with self.idempotency.engine.connect() as conn:
-                conn.execute(sa.text("SELECT 1"))
+            ping(self.idempotency.engine)
         except Exception as exc:
             reasons["database"] = str(exc).splitlines()[0][:500]
         reasons["broker"] = reachable_amqp(str(self.nameko_config["AMQP_URI"]))

@@ -61,7 +61,7 @@ from shared.eventstore.contract import (
     check_expected_revision,
     validate_append,
 )
-from shared.sql import create_sql_engine, insert_for, write_transaction
+from shared.sql import create_sql_engine, insert_for, ping, write_transaction
 
 BATCH_BITS = 20
 """Low bits of a PostgreSQL position that number events within one append."""
@@ -647,8 +647,7 @@ class SqlEventStore(EventStore):
 
     def ping(self) -> None:
         try:
-            with self.engine.connect() as conn:
-                conn.execute(sa.text("SELECT 1"))
+            ping(self.engine)
         except OperationalError as exc:
             raise EventStoreUnavailable(str(exc)) from exc
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from contextlib import ExitStack
 
 import pytest
@@ -10,7 +11,7 @@ import sqlalchemy as sa
 
 from shared.config import settings
 from shared.projection import single_active
-from shared.sql import create_sql_engine, shared_engine, shared_reader, write_transaction
+from shared.sql import create_sql_engine, ping, shared_engine, shared_reader, write_transaction
 
 pytestmark = pytest.mark.integration
 
@@ -67,3 +68,21 @@ def test_locks_held_for_good_leave_the_pool_to_their_holders_work(fresh_pg: str)
         assert leader
     engine.dispose()
     other_process.dispose()
+
+
+def test_a_wait_for_a_busy_pool_is_bounded_and_a_probe_does_not_wait(fresh_pg: str) -> None:
+    """With every pooled connection busy, a worker gives up after the pool
+    timeout (a 503 at the gateway), and a health probe answers at once on a
+    connection of its own."""
+    engine = create_sql_engine(fresh_pg, pool_size=1, pool_timeout=0.5)
+    with engine.connect():
+        started = time.monotonic()
+        ping(engine)
+        assert time.monotonic() - started < 0.5
+        with pytest.raises(sa.exc.TimeoutError):
+            engine.connect()
+        assert time.monotonic() - started < 3
+    engine.dispose()
+    default = create_sql_engine(fresh_pg)
+    assert default.pool.timeout() == settings().db_pool_timeout_seconds  # type: ignore[attr-defined]
+    default.dispose()
