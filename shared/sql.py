@@ -162,15 +162,14 @@ def ping(engine: Engine) -> None:
     its own that is closed after: a health probe says whether the database is
     there, and must not wait behind busy workers for one of the pool's (that
     wait is bounded by ``DB_POOL_TIMEOUT_SECONDS`` and fails on its own)."""
-    if engine.dialect.name == "sqlite":  # one connection per process, never busy for long
-        probe = engine
-    else:
+    probe = engine  # SQLite: one connection per process, never busy for long
+    if engine.dialect.name != "sqlite":
         with _engines_lock:
-            probe = _probes.get(engine.url)
-            if probe is None:
-                probe = _probes[engine.url] = sa.create_engine(
+            if engine.url not in _probes:
+                _probes[engine.url] = sa.create_engine(
                     engine.url, poolclass=NullPool, connect_args={"connect_timeout": 5}
                 )
+            probe = _probes[engine.url]
     with probe.connect() as conn:
         conn.execute(sa.text("SELECT 1"))
 

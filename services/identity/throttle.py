@@ -62,7 +62,7 @@ class Limit:
         excess = failures - self.free
         if excess < 0:
             return timedelta(0)
-        return min(self.cap, self.first * 2 ** min(excess, 20))
+        return min(self.cap, self.first * (1 << min(excess, 20)))
 
 
 ACCOUNT_AT_ADDRESS = Limit(5, timedelta(minutes=15), timedelta(minutes=15))
