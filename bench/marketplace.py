@@ -584,6 +584,12 @@ def main() -> None:
         metavar="MIB",
         help="the gateway's RESPONSE_CACHE_MIB (0: reads always query the views)",
     )
+    parser.add_argument(
+        "--logs",
+        type=Path,
+        metavar="DIR",
+        help="keep the stack's own logs (one file per process) in DIR",
+    )
     args = parser.parse_args()
     phases = set(args.phases.split(","))
     if args.profile:
@@ -616,7 +622,9 @@ def main() -> None:
         world = seed(seeder, rng)
         seeder.close()  # its connections would count against the server's 100 from now on
         store = SqlEventStore(urls["events"], pool_size=1)
-        marketplace = Stack(Path(var), env)
+        if args.logs:
+            args.logs.mkdir(parents=True, exist_ok=True)
+        marketplace = Stack(args.logs or Path(var), env)
         stack.callback(marketplace.stop_all)
         # (ready once every service has learned what the others published of the seed)
         marketplace.start_all(ready_timeout=900)
