@@ -21,6 +21,7 @@ client's next request there is refused at once.
 
 from __future__ import annotations
 
+import threading
 import time
 import weakref
 from typing import Any
@@ -50,11 +51,18 @@ class SessionGate:
         self.position: int | None = None
         # (session, issue time) -> ended, while the view stands still
         self.known: LRUCache[tuple[str, float], bool] = LRUCache(KNOWN_TOKENS)
+        self._probing = threading.Lock()
 
     def check(self, handle: ProjectionHandle, principal: Principal) -> None:
+        if time.monotonic() - self.probed_at >= PROBE_SECONDS or self._probing.locked():
+            # One probe at a time, and the requests that come meanwhile wait
+            # for its answer: judged on the last one, a burst after a quiet
+            # spell (more than MAX_LAG_SECONDS since the last) was all 503s
+            # but the request that probed.
+            with self._probing:
+                if time.monotonic() - self.probed_at >= PROBE_SECONDS:
+                    self._probe(handle, time.monotonic())
         now = time.monotonic()
-        if now - self.probed_at >= PROBE_SECONDS:
-            self._probe(handle, now)
         if self.fresh_at is None or now - self.fresh_at > MAX_LAG_SECONDS:
             raise Unavailable(
                 "sessions cannot be checked right now; retry in a moment",

@@ -3,6 +3,8 @@ view and log: what it refuses, and how stale it lets the view be."""
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -115,3 +117,42 @@ def test_a_view_behind_the_log_for_longer_than_the_bound_is_not_trusted(clock, v
     view.runner.position = 9  # caught up
     clock.now += sessions.PROBE_SECONDS
     gate.check(view, token())
+
+
+class SlowStore(FakeStore):
+    """A log whose read waits until the test lets it answer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked, self.answer = threading.Event(), threading.Event()
+
+    def read_all(self, **kw: Any) -> list[Newest]:
+        self.asked.set()
+        assert self.answer.wait(5)
+        return super().read_all(**kw)
+
+
+def test_requests_during_a_probe_wait_for_its_answer_after_a_quiet_spell(clock, view):
+    gate = sessions.SessionGate()
+    gate.check(view, token())
+    clock.now += sessions.MAX_LAG_SECONDS + 1  # nobody asked for a while
+    view.runner.store = store = SlowStore()
+    failures: list[BaseException] = []
+
+    def request() -> None:
+        try:
+            gate.check(view, token())
+        except BaseException as exc:
+            failures.append(exc)
+
+    first = threading.Thread(target=request)
+    first.start()
+    assert store.asked.wait(5)  # the first request is probing
+    others = [threading.Thread(target=request) for _ in range(3)]
+    for thread in others:
+        thread.start()
+    time.sleep(0.1)
+    store.answer.set()
+    for thread in [first, *others]:
+        thread.join(5)
+    assert failures == []
