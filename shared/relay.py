@@ -98,6 +98,23 @@ class AmqpPublisher:
         # responsibility for the message (and raises if it refused it).
         channel.basic_publish(exchange, event.type, body, properties)
 
+    def keep_alive(self) -> None:
+        """Answer the broker's heartbeats while there is nothing to publish.
+
+        A ``BlockingConnection`` only does so inside its own calls, and the
+        broker closes a connection it has not heard from for two heartbeat
+        intervals: after a minute without appends (the bench's read phases)
+        the next publish found the connection dead, and the relay stopped and
+        resumed from its checkpoint, publishing again what it had not yet
+        checkpointed."""
+        if self._connection is None or not self._connection.is_open:
+            return
+        try:
+            self._connection.process_data_events(time_limit=0)
+        except pika.exceptions.AMQPError as exc:
+            log.warning("broker connection lost while idle; reconnecting", error=str(exc))
+            self.close()
+
     def close(self) -> None:
         if self._connection is not None and self._connection.is_open:
             with contextlib.suppress(pika.exceptions.AMQPError):
@@ -160,6 +177,8 @@ class Relay:
                 batch = subscription.next_batch(self.batch_size, idle_timeout)
                 if batch:
                     self.publish_batch(batch)
+                else:
+                    self.publisher.keep_alive()
                 if time.monotonic() - last_report > 30:
                     last_report = time.monotonic()
                     log.info(

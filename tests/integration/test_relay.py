@@ -13,6 +13,7 @@ import uuid
 from pathlib import Path
 
 import orjson
+import pika
 import pytest
 from kombu import Connection, Exchange, Queue
 
@@ -193,3 +194,34 @@ def test_relay_answers_health_probes(fresh_pg: str, amqp_uri: str):
     finally:
         relay.terminate()
         assert relay.wait(timeout=15) == 0
+
+
+def test_an_idle_relay_keeps_its_broker_connection_alive(fresh_pg: str, amqp_uri: str):
+    """With a 1 s heartbeat, the broker drops a publisher that says nothing
+    for a few seconds; one that the idle relay keeps alive stays open and
+    publishes on the same connection afterwards."""
+    store = SqlEventStore(fresh_pg)
+    source = f"relayidle{uuid.uuid4().hex[:6]}"
+    queue = bind_test_queue(amqp_uri, source)
+    events = [thing(source=source) for _ in range(3)]
+    store.append("thing-idle", events)
+    first, later, third = store.read_stream("thing-idle")
+    beating = f"{amqp_uri}{'&' if '?' in amqp_uri else '?'}heartbeat=1"
+    kept, silent = AmqpPublisher(beating), AmqpPublisher(beating)
+    kept.publish(first)
+    silent.publish(third)
+    connection = kept._connection
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        kept.keep_alive()
+        time.sleep(0.25)
+    assert kept._connection is connection and connection.is_open
+    kept.publish(later)
+    assert kept._connection is connection
+    with pytest.raises(pika.exceptions.AMQPError):  # the one nobody kept alive
+        silent._connection.process_data_events(time_limit=0)
+    got = drain(amqp_uri, queue, {str(first.event_id), str(later.event_id)}, timeout=20)
+    assert {str(first.event_id), str(later.event_id)} <= {e["event_id"] for e in got}
+    kept.close()
+    silent.close()
+    store.close()
