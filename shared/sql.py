@@ -11,7 +11,7 @@ import os
 import threading
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -107,12 +107,17 @@ class SessionLocks:
                 self._scalar(sa.select(sa.func.pg_advisory_unlock(key)))
 
     def _scalar(self, statement: sa.Select[Any]) -> Any:
-        if self._conn is None or self._conn.invalidated:
-            if self._conn is not None:
-                self._conn.close()
+        conn = self._conn
+        if conn is None or conn.invalidated or conn.closed:
+            # Forgotten before reconnecting: if the database is still away,
+            # the next call tries again (a closed connection reads as valid).
+            self._conn = None
             self._held.clear()  # (a new session holds nothing)
-            self._conn = self._engine.connect()
-        return self._conn.execute(statement).scalar()
+            if conn is not None:
+                with suppress(Exception):
+                    conn.close()
+            conn = self._conn = self._engine.connect()
+        return conn.execute(statement).scalar()
 
 
 _session_locks: dict[Engine, SessionLocks] = {}

@@ -11,7 +11,14 @@ import sqlalchemy as sa
 
 from shared.config import settings
 from shared.projection import single_active
-from shared.sql import create_sql_engine, ping, shared_engine, shared_reader, write_transaction
+from shared.sql import (
+    SessionLocks,
+    create_sql_engine,
+    ping,
+    shared_engine,
+    shared_reader,
+    write_transaction,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -86,3 +93,35 @@ def test_a_wait_for_a_busy_pool_is_bounded_and_a_probe_does_not_wait(fresh_pg: s
     default = create_sql_engine(fresh_pg)
     assert default.pool.timeout() == settings().db_pool_timeout_seconds  # type: ignore[attr-defined]
     default.dispose()
+
+
+def test_advisory_locks_come_back_after_their_connection_broke_and_a_reconnect_failed(
+    fresh_pg: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server ends the locks' session, and the database is still away
+    at the first try to reconnect: a later try gets a new session, in which
+    the locks can be taken again."""
+    engine = create_sql_engine(fresh_pg, pool_size=1)
+    locks = SessionLocks(engine)
+    assert locks.try_lock(1)
+    conn = locks._conn
+    assert conn is not None
+    pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+    with engine.connect() as admin:
+        admin.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    with pytest.raises(sa.exc.OperationalError):
+        locks.try_lock(2)  # finds the session gone
+    connect = locks._engine.connect
+
+    def away() -> sa.Connection:
+        raise sa.exc.OperationalError("connect", {}, Exception("the database is away"))
+
+    monkeypatch.setattr(locks._engine, "connect", away)
+    with pytest.raises(sa.exc.OperationalError):
+        locks.try_lock(2)
+    monkeypatch.setattr(locks._engine, "connect", connect)
+    assert locks.try_lock(2)
+    assert locks.try_lock(1)  # the server released it with the old session
+    other = SessionLocks(engine)
+    assert not other.try_lock(1)
+    engine.dispose()
