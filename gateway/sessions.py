@@ -54,16 +54,8 @@ class SessionGate:
         self._probing = threading.Lock()
 
     def check(self, handle: ProjectionHandle, principal: Principal) -> None:
-        if time.monotonic() - self.probed_at >= PROBE_SECONDS or self._probing.locked():
-            # One probe at a time, and the requests that come meanwhile wait
-            # for its answer: judged on the last one, a burst after a quiet
-            # spell (more than MAX_LAG_SECONDS since the last) was all 503s
-            # but the request that probed.
-            with self._probing:
-                if time.monotonic() - self.probed_at >= PROBE_SECONDS:
-                    self._probe(handle, time.monotonic())
-        now = time.monotonic()
-        if self.fresh_at is None or now - self.fresh_at > MAX_LAG_SECONDS:
+        self._probe_if_due(handle)
+        if self._stale(time.monotonic()):
             raise Unavailable(
                 "sessions cannot be checked right now; retry in a moment",
                 {"reason": "sessions_view_behind", "retry_after": 1},
@@ -82,6 +74,24 @@ class SessionGate:
             self.known[key] = ended
         if ended:
             raise SessionEnded("this session has ended; log in again", {"reason": "session_ended"})
+
+    def _probe_if_due(self, handle: ProjectionHandle) -> None:
+        """One probe at a time. A request that comes meanwhile goes on at once
+        if the last answer still holds, and waits for this one if it does not:
+        judged on the stale answer, a burst after a quiet spell was all 503s
+        but the request that probed."""
+        if time.monotonic() - self.probed_at < PROBE_SECONDS and not self._probing.locked():
+            return
+        if not self._probing.acquire(blocking=self._stale(time.monotonic())):
+            return
+        try:
+            if time.monotonic() - self.probed_at >= PROBE_SECONDS:
+                self._probe(handle, time.monotonic())
+        finally:
+            self._probing.release()
+
+    def _stale(self, now: float) -> bool:
+        return self.fresh_at is None or now - self.fresh_at > MAX_LAG_SECONDS
 
     def forget(self) -> None:
         """The view just moved (a logout this process handled)."""

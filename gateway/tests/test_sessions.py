@@ -155,4 +155,20 @@ def test_requests_during_a_probe_wait_for_its_answer_after_a_quiet_spell(clock, 
     store.answer.set()
     for thread in [first, *others]:
         thread.join(5)
+        assert not thread.is_alive()
     assert failures == []
+
+
+def test_requests_during_a_probe_go_on_at_once_while_the_last_answer_holds(clock, view):
+    gate = sessions.SessionGate()
+    gate.check(view, token())
+    clock.now += sessions.PROBE_SECONDS  # a probe is due, the last answer still holds
+    view.runner.store = store = SlowStore()
+    probing = threading.Thread(target=gate.check, args=(view, token()))
+    probing.start()
+    assert store.asked.wait(5)
+    gate.check(view, token())  # not held up by the probe in flight
+    assert probing.is_alive()
+    store.answer.set()
+    probing.join(5)
+    assert not probing.is_alive()
