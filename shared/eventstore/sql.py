@@ -42,6 +42,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from shared.eventstore.contract import (
     AppendResult,
@@ -248,7 +249,7 @@ class SqlEventStore(EventStore):
             if original is None:
                 raise
             return original
-        except OperationalError as exc:
+        except (OperationalError, PoolTimeout) as exc:
             raise EventStoreUnavailable(str(exc)) from exc
 
     def _append_autocommit(
@@ -480,7 +481,7 @@ class SqlEventStore(EventStore):
             with self.engine.connect() as conn:
                 rows = conn.execute(query).all()
             return [self._to_event(row) for row in rows]
-        except OperationalError as exc:
+        except (OperationalError, PoolTimeout) as exc:
             raise EventStoreUnavailable(str(exc)) from exc
 
     def _shared_horizon(self) -> int:
@@ -547,7 +548,7 @@ class SqlEventStore(EventStore):
                         "event_types": list(event_types or ()),
                     },
                 ).all()
-        except OperationalError as exc:
+        except (OperationalError, PoolTimeout) as exc:
             raise EventStoreUnavailable(str(exc)) from exc
         events = [self._to_event(row) for row in rows]
         reached = events[-1].position if len(events) == limit else horizon - 1
@@ -648,7 +649,7 @@ class SqlEventStore(EventStore):
     def ping(self) -> None:
         try:
             ping(self.engine)
-        except OperationalError as exc:
+        except (OperationalError, PoolTimeout) as exc:
             raise EventStoreUnavailable(str(exc)) from exc
 
     def listener(self) -> _PgListener:
