@@ -99,7 +99,8 @@ class AmqpPublisher:
         channel.basic_publish(exchange, event.type, body, properties)
 
     def keep_alive(self) -> None:
-        """Answer the broker's heartbeats while there is nothing to publish.
+        """Answer the broker's heartbeats while there is nothing to publish
+        (called on every pass of the relay's loop).
 
         A ``BlockingConnection`` only does so inside its own calls, and the
         broker closes a connection it has not heard from for two heartbeat
@@ -177,8 +178,7 @@ class Relay:
                 batch = subscription.next_batch(self.batch_size, idle_timeout)
                 if batch:
                     self.publish_batch(batch)
-                else:
-                    self.publisher.keep_alive()
+                self.publisher.keep_alive()  # (a batch of private events sends nothing)
                 if time.monotonic() - last_report > 30:
                     last_report = time.monotonic()
                     log.info(
