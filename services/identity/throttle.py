@@ -13,7 +13,8 @@ Failed logins count under three keys at once, each with its own allowance:
 Past its allowance a key is not locked: each further failure makes the next
 attempt wait longer (1 s, 2 s, 4 s, ... up to a cap), so guessing gets slow
 while nobody, the owner included, is ever shut out for long. Sign-ups count
-per address. A success clears the account-from-this-address key.
+per address: past the hourly allowance, each waits 15 minutes. A success
+clears the account-from-this-address key.
 
 Operational state, not domain history: it lives in identity's own database,
 outside the event log, and is never rebuilt. An attempt is counted before it
