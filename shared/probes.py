@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from kombu.connection import Connection
+
+from shared.sql import create_sql_engine, ping
 
 
 def reachable_postgres(url: str) -> str | None:
     try:
-        engine = sa.create_engine(url)
-        with engine.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
-        engine.dispose()
+        ping(create_sql_engine(url, pool_size=1))
     except Exception as exc:
         return str(exc).splitlines()[0]
     return None

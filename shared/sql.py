@@ -42,10 +42,10 @@ def name_connections(process: str) -> None:
 def shared_engine(url: str) -> Engine:
     """The process's one engine for ``url``: ``DB_POOL_SIZE`` connections, and
     never more (a worker that finds them all busy waits for one, up to
-    ``DB_POOL_TIMEOUT_SECONDS``). Every process
-    of the marketplace holds pools, and together they must stay within the
-    server's ``max_connections``: a bounded pool keeps that sum knowable
-    (README, "Connections")."""
+    ``DB_POOL_TIMEOUT_SECONDS``). Every process of the marketplace holds
+    pools, and together they must stay within the server's
+    ``max_connections``: a bounded pool keeps that sum knowable (README,
+    "Connections")."""
     with _engines_lock:
         engine = _engines.get(url)
         if engine is None:

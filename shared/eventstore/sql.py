@@ -648,8 +648,8 @@ class SqlEventStore(EventStore):
 
     def ping(self) -> None:
         try:
-            ping(self.engine)
-        except (OperationalError, PoolTimeout) as exc:
+            ping(self.engine)  # (on a connection of its own: no pool to wait for)
+        except OperationalError as exc:
             raise EventStoreUnavailable(str(exc)) from exc
 
     def listener(self) -> _PgListener:
